@@ -25,9 +25,9 @@
 #include "ecsa-log.h"
 #include "ecsa-utils.h"
 
-typedef void (*StepStartFunc) (EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback,
-                               gpointer user_data);
-typedef gboolean (*StepFinishFunc) (EcsaAgent *self, GAsyncResult *result, GError **error);
+typedef void (*StepStartFunc)(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data);
+typedef gboolean (*StepFinishFunc)(EcsaAgent *self, GAsyncResult *result, GError **error);
 
 typedef struct
 {
@@ -44,15 +44,15 @@ struct _EcsaAgent
   GCancellable *cancellable; /* root: SIGTERM cancels it */
   GMainContext *context;
 
-  GTask *run_task;        /* completes with the exit code */
-  guint next_step;        /* index into startup_steps */
+  GTask *run_task; /* completes with the exit code */
+  guint next_step; /* index into startup_steps */
   gboolean step_in_flight;
-  gboolean running;       /* every start-up step succeeded */
+  gboolean running; /* every start-up step succeeded */
   gboolean stopping;
   gboolean shutdown_steps_started;
   gboolean done;
   int exit_code;
-  GHashTable *holds;      /* part name -> count */
+  GHashTable *holds; /* part name -> count */
   GSource *shutdown_timeout;
   GSource *idle;
   guint next_shutdown_step;
@@ -60,10 +60,10 @@ struct _EcsaAgent
   /* The parts, in start-up order. Each module adds its field here and creates it in its step. */
 };
 
-G_DEFINE_FINAL_TYPE (EcsaAgent, ecsa_agent, G_TYPE_OBJECT)
+G_DEFINE_FINAL_TYPE(EcsaAgent, ecsa_agent, G_TYPE_OBJECT)
 
-static void run_next_step (EcsaAgent *self);
-static void maybe_finish_shutdown (EcsaAgent *self);
+static void run_next_step(EcsaAgent *self);
+static void maybe_finish_shutdown(EcsaAgent *self);
 
 /* ---------------------------------------------------------------------------------------------
  * Start-up steps
@@ -73,35 +73,34 @@ static void maybe_finish_shutdown (EcsaAgent *self);
  * identity document from instance metadata; without one it exits 1 ("Missing required fields:
  * AWSRegion"). */
 static void
-step_region_async (EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+step_region_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
-  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
   g_autoptr(GError) error = NULL;
 
-  g_task_set_source_tag (task, step_region_async);
-  if (!ecsa_str_empty (self->config->aws_region))
+  g_task_set_source_tag(task, step_region_async);
+  if (!ecsa_str_empty(self->config->aws_region))
     {
-      g_task_return_boolean (task, TRUE);
+      g_task_return_boolean(task, TRUE);
       return;
     }
   /* Instance metadata goes here (the IMDS client): unless config->blackhole_ec2_metadata, ask for
    * the instance identity document and call ecsa_config_set_region_from_metadata() with its region,
    * completing this task from the callback; v1.16.2 logs "Unable to communicate with EC2 Metadata
    * service to infer region" at crit when that fails. */
-  if (!ecsa_config_check_region (self->config, &error))
+  if (!ecsa_config_check_region(self->config, &error))
     {
-      g_task_return_new_error (task, ECSA_EXIT_CODE_ERROR, ECSA_EXIT_ERROR, "Error loading config: %s",
-                               error->message);
+      g_task_return_new_error(task, ECSA_EXIT_CODE_ERROR, ECSA_EXIT_ERROR, "Error loading config: %s", error->message);
       return;
     }
-  g_task_return_boolean (task, TRUE);
+  g_task_return_boolean(task, TRUE);
 }
 
 static gboolean
-step_region_finish (EcsaAgent *self, GAsyncResult *result, GError **error)
+step_region_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
 }
 
 static const AgentStep startup_steps[] = {
@@ -120,7 +119,7 @@ static const AgentStep shutdown_steps[] = {
  * Running the steps
  * ------------------------------------------------------------------------------------------- */
 static void
-complete_run (EcsaAgent *self)
+complete_run(EcsaAgent *self)
 {
   g_autoptr(GTask) task = NULL;
 
@@ -129,69 +128,69 @@ complete_run (EcsaAgent *self)
   self->done = TRUE;
   if (self->shutdown_timeout != NULL)
     {
-      g_source_destroy (self->shutdown_timeout);
-      g_clear_pointer (&self->shutdown_timeout, g_source_unref);
+      g_source_destroy(self->shutdown_timeout);
+      g_clear_pointer(&self->shutdown_timeout, g_source_unref);
     }
   self->running = FALSE;
-  ecsa_log_info ("ecs-agent stopped (exit code %d)", self->exit_code);
-  task = g_steal_pointer (&self->run_task);
+  ecsa_log_info("ecs-agent stopped (exit code %d)", self->exit_code);
+  task = g_steal_pointer(&self->run_task);
   if (task != NULL)
-    g_task_return_int (task, self->exit_code);
+    g_task_return_int(task, self->exit_code);
 }
 
 static void
-step_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+step_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  EcsaAgent *self = ECSA_AGENT (source);
+  EcsaAgent *self = ECSA_AGENT(source);
   const AgentStep *step = &startup_steps[self->next_step];
   g_autoptr(GError) error = NULL;
 
   self->step_in_flight = FALSE;
-  if (!step->finish (self, result, &error))
+  if (!step->finish(self, result, &error))
     {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
-          g_autofree char *reason = g_strdup_printf ("start-up step '%s' failed", step->name);
-          ecsa_log_crit ("%s: %s", reason, error->message);
-          ecsa_agent_stop (self, ecsa_exit_code_for_error (error), reason);
+          g_autofree char *reason = g_strdup_printf("start-up step '%s' failed", step->name);
+          ecsa_log_crit("%s: %s", reason, error->message);
+          ecsa_agent_stop(self, ecsa_exit_code_for_error(error), reason);
         }
-      maybe_finish_shutdown (self);
-      g_object_unref (self);
+      maybe_finish_shutdown(self);
+      g_object_unref(self);
       return;
     }
-  ecsa_log_debug ("start-up step '%s' done", step->name);
+  ecsa_log_debug("start-up step '%s' done", step->name);
   self->next_step++;
-  run_next_step (self);
-  g_object_unref (self);
+  run_next_step(self);
+  g_object_unref(self);
 }
 
 static void
-run_next_step (EcsaAgent *self)
+run_next_step(EcsaAgent *self)
 {
   const AgentStep *step;
 
   if (self->stopping)
     {
-      maybe_finish_shutdown (self);
+      maybe_finish_shutdown(self);
       return;
     }
-  if (self->next_step >= G_N_ELEMENTS (startup_steps))
+  if (self->next_step >= G_N_ELEMENTS(startup_steps))
     {
       self->running = TRUE;
-      ecsa_log_info ("ecs-agent %s (Amazon ECS Agent v%s compatible) started: cluster '%s', region '%s'",
-                     PACKAGE_VERSION, ECSA_COMPAT_VERSION, self->config->cluster, self->config->aws_region);
+      ecsa_log_info("ecs-agent %s (Amazon ECS Agent v%s compatible) started: cluster '%s', region '%s'",
+                    PACKAGE_VERSION, ECSA_COMPAT_VERSION, self->config->cluster, self->config->aws_region);
       return;
     }
   step = &startup_steps[self->next_step];
-  ecsa_log_debug ("start-up step '%s'", step->name);
+  ecsa_log_debug("start-up step '%s'", step->name);
   self->step_in_flight = TRUE;
-  step->start (self, self->cancellable, step_ready_cb, g_object_ref (self));
+  step->start(self, self->cancellable, step_ready_cb, g_object_ref(self));
 }
 
-static void shutdown_step_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data);
+static void shutdown_step_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data);
 
 static void
-run_next_shutdown_step (EcsaAgent *self)
+run_next_shutdown_step(EcsaAgent *self)
 {
   const AgentStep *step = &shutdown_steps[self->next_shutdown_step];
 
@@ -199,87 +198,87 @@ run_next_shutdown_step (EcsaAgent *self)
     return;
   if (step->name == NULL)
     {
-      complete_run (self);
+      complete_run(self);
       return;
     }
-  ecsa_log_debug ("shutdown step '%s'", step->name);
+  ecsa_log_debug("shutdown step '%s'", step->name);
   /* The root cancellable is cancelled by now: shutdown steps get none, the deadline bounds them. */
-  step->start (self, NULL, shutdown_step_ready_cb, g_object_ref (self));
+  step->start(self, NULL, shutdown_step_ready_cb, g_object_ref(self));
 }
 
 static void
-shutdown_step_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+shutdown_step_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  EcsaAgent *self = ECSA_AGENT (source);
+  EcsaAgent *self = ECSA_AGENT(source);
   const AgentStep *step = &shutdown_steps[self->next_shutdown_step];
   g_autoptr(GError) error = NULL;
 
-  if (!step->finish (self, result, &error))
+  if (!step->finish(self, result, &error))
     {
-      ecsa_log_crit ("shutdown step '%s' failed: %s", step->name, error->message);
+      ecsa_log_crit("shutdown step '%s' failed: %s", step->name, error->message);
       /* v1.16.2: an error saving state before final shutdown is terminal */
       self->exit_code = ECSA_EXIT_TERMINAL;
     }
   self->next_shutdown_step++;
-  run_next_shutdown_step (self);
-  g_object_unref (self);
+  run_next_shutdown_step(self);
+  g_object_unref(self);
 }
 
 static gboolean
-shutdown_idle_cb (gpointer user_data)
+shutdown_idle_cb(gpointer user_data)
 {
   EcsaAgent *self = user_data;
 
-  g_clear_pointer (&self->idle, g_source_unref);
-  maybe_finish_shutdown (self);
+  g_clear_pointer(&self->idle, g_source_unref);
+  maybe_finish_shutdown(self);
   return G_SOURCE_REMOVE;
 }
 
 static void
-schedule_shutdown_check (EcsaAgent *self)
+schedule_shutdown_check(EcsaAgent *self)
 {
   if (self->idle != NULL || self->done)
     return;
-  self->idle = g_idle_source_new ();
-  g_source_set_callback (self->idle, shutdown_idle_cb, self, NULL);
-  g_source_attach (self->idle, self->context);
+  self->idle = g_idle_source_new();
+  g_source_set_callback(self->idle, shutdown_idle_cb, self, NULL);
+  g_source_attach(self->idle, self->context);
 }
 
 /* Once stopping: wait for the step in flight and every hold, then the shutdown steps. */
 static void
-maybe_finish_shutdown (EcsaAgent *self)
+maybe_finish_shutdown(EcsaAgent *self)
 {
   if (!self->stopping || self->done || self->step_in_flight || self->run_task == NULL)
     return;
-  if (g_hash_table_size (self->holds) > 0)
+  if (g_hash_table_size(self->holds) > 0)
     return;
   if (self->shutdown_steps_started)
     return;
   self->shutdown_steps_started = TRUE;
-  run_next_shutdown_step (self);
+  run_next_shutdown_step(self);
 }
 
 static gboolean
-shutdown_timeout_cb (gpointer user_data)
+shutdown_timeout_cb(gpointer user_data)
 {
   EcsaAgent *self = user_data;
-  g_autoptr(GString) pending = g_string_new (NULL);
+  g_autoptr(GString) pending = g_string_new(NULL);
   GHashTableIter iter;
   gpointer key;
 
-  g_hash_table_iter_init (&iter, self->holds);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    g_string_append_printf (pending, "%s'%s'", pending->len > 0 ? ", " : "", (const char *) key);
+  g_hash_table_iter_init(&iter, self->holds);
+  while (g_hash_table_iter_next(&iter, &key, NULL))
+    g_string_append_printf(pending, "%s'%s'", pending->len > 0 ? ", " : "", (const char *)key);
   if (self->step_in_flight)
-    g_string_append_printf (pending, "%sstart-up step '%s'", pending->len > 0 ? ", " : "",
-                            startup_steps[self->next_step].name);
+    g_string_append_printf(pending, "%sstart-up step '%s'", pending->len > 0 ? ", " : "",
+                           startup_steps[self->next_step].name);
   if (self->shutdown_steps_started && shutdown_steps[self->next_shutdown_step].name != NULL)
-    g_string_append_printf (pending, "%sshutdown step '%s'", pending->len > 0 ? ", " : "",
-                            shutdown_steps[self->next_shutdown_step].name);
-  ecsa_log_crit ("shutdown timed out after %d ms waiting for %s", ECSA_AGENT_SHUTDOWN_TIMEOUT_MS, pending->str);
+    g_string_append_printf(pending, "%sshutdown step '%s'", pending->len > 0 ? ", " : "",
+                           shutdown_steps[self->next_shutdown_step].name);
+  ecsa_log_crit("shutdown timed out after %d ms waiting for %s", ECSA_AGENT_SHUTDOWN_TIMEOUT_MS, pending->str);
   self->exit_code = ECSA_EXIT_TERMINAL;
-  g_clear_pointer (&self->shutdown_timeout, g_source_unref);
-  complete_run (self);
+  g_clear_pointer(&self->shutdown_timeout, g_source_unref);
+  complete_run(self);
   return G_SOURCE_REMOVE;
 }
 
@@ -287,159 +286,159 @@ shutdown_timeout_cb (gpointer user_data)
  * Public API
  * ------------------------------------------------------------------------------------------- */
 void
-ecsa_agent_stop (EcsaAgent *self, int exit_code, const char *reason)
+ecsa_agent_stop(EcsaAgent *self, int exit_code, const char *reason)
 {
-  g_return_if_fail (ECSA_IS_AGENT (self));
+  g_return_if_fail(ECSA_IS_AGENT(self));
 
   if (self->stopping)
     {
-      ecsa_log_info ("already shutting down, ignoring: %s", reason != NULL ? reason : "stop request");
+      ecsa_log_info("already shutting down, ignoring: %s", reason != NULL ? reason : "stop request");
       return;
     }
   self->stopping = TRUE;
   self->exit_code = exit_code;
-  ecsa_log_info ("shutting down (%s), exit code %d", reason != NULL ? reason : "stop request", exit_code);
-  self->shutdown_timeout = g_timeout_source_new (ECSA_AGENT_SHUTDOWN_TIMEOUT_MS);
-  g_source_set_callback (self->shutdown_timeout, shutdown_timeout_cb, self, NULL);
-  g_source_attach (self->shutdown_timeout, self->context);
-  g_cancellable_cancel (self->cancellable);
-  schedule_shutdown_check (self);
+  ecsa_log_info("shutting down (%s), exit code %d", reason != NULL ? reason : "stop request", exit_code);
+  self->shutdown_timeout = g_timeout_source_new(ECSA_AGENT_SHUTDOWN_TIMEOUT_MS);
+  g_source_set_callback(self->shutdown_timeout, shutdown_timeout_cb, self, NULL);
+  g_source_attach(self->shutdown_timeout, self->context);
+  g_cancellable_cancel(self->cancellable);
+  schedule_shutdown_check(self);
 }
 
 void
-ecsa_agent_hold (EcsaAgent *self, const char *part)
+ecsa_agent_hold(EcsaAgent *self, const char *part)
 {
   guint count;
 
-  g_return_if_fail (ECSA_IS_AGENT (self) && part != NULL);
-  count = GPOINTER_TO_UINT (g_hash_table_lookup (self->holds, part));
-  g_hash_table_replace (self->holds, g_strdup (part), GUINT_TO_POINTER (count + 1));
+  g_return_if_fail(ECSA_IS_AGENT(self) && part != NULL);
+  count = GPOINTER_TO_UINT(g_hash_table_lookup(self->holds, part));
+  g_hash_table_replace(self->holds, g_strdup(part), GUINT_TO_POINTER(count + 1));
 }
 
 void
-ecsa_agent_release (EcsaAgent *self, const char *part)
+ecsa_agent_release(EcsaAgent *self, const char *part)
 {
   guint count;
 
-  g_return_if_fail (ECSA_IS_AGENT (self) && part != NULL);
-  count = GPOINTER_TO_UINT (g_hash_table_lookup (self->holds, part));
-  g_return_if_fail (count > 0);
+  g_return_if_fail(ECSA_IS_AGENT(self) && part != NULL);
+  count = GPOINTER_TO_UINT(g_hash_table_lookup(self->holds, part));
+  g_return_if_fail(count > 0);
   if (count == 1)
-    g_hash_table_remove (self->holds, part);
+    g_hash_table_remove(self->holds, part);
   else
-    g_hash_table_replace (self->holds, g_strdup (part), GUINT_TO_POINTER (count - 1));
+    g_hash_table_replace(self->holds, g_strdup(part), GUINT_TO_POINTER(count - 1));
   if (self->stopping)
-    schedule_shutdown_check (self);
+    schedule_shutdown_check(self);
 }
 
 void
-ecsa_agent_run_async (EcsaAgent *self, GAsyncReadyCallback callback, gpointer user_data)
+ecsa_agent_run_async(EcsaAgent *self, GAsyncReadyCallback callback, gpointer user_data)
 {
-  g_return_if_fail (ECSA_IS_AGENT (self));
-  g_return_if_fail (self->run_task == NULL && !self->done);
+  g_return_if_fail(ECSA_IS_AGENT(self));
+  g_return_if_fail(self->run_task == NULL && !self->done);
 
-  self->run_task = g_task_new (self, NULL, callback, user_data);
-  g_task_set_source_tag (self->run_task, ecsa_agent_run_async);
-  g_task_set_name (self->run_task, "ecsa-agent-run");
-  run_next_step (self);
+  self->run_task = g_task_new(self, NULL, callback, user_data);
+  g_task_set_source_tag(self->run_task, ecsa_agent_run_async);
+  g_task_set_name(self->run_task, "ecsa-agent-run");
+  run_next_step(self);
 }
 
 int
-ecsa_agent_run_finish (EcsaAgent *self, GAsyncResult *result)
+ecsa_agent_run_finish(EcsaAgent *self, GAsyncResult *result)
 {
   g_autoptr(GError) error = NULL;
   gssize code;
 
-  g_return_val_if_fail (g_task_is_valid (result, self), ECSA_EXIT_ERROR);
-  g_return_val_if_fail (g_async_result_is_tagged (result, ecsa_agent_run_async), ECSA_EXIT_ERROR);
-  code = g_task_propagate_int (G_TASK (result), &error);
-  return error != NULL ? ECSA_EXIT_ERROR : (int) code;
+  g_return_val_if_fail(g_task_is_valid(result, self), ECSA_EXIT_ERROR);
+  g_return_val_if_fail(g_async_result_is_tagged(result, ecsa_agent_run_async), ECSA_EXIT_ERROR);
+  code = g_task_propagate_int(G_TASK(result), &error);
+  return error != NULL ? ECSA_EXIT_ERROR : (int)code;
 }
 
 EcsaConfig *
-ecsa_agent_get_config (EcsaAgent *self)
+ecsa_agent_get_config(EcsaAgent *self)
 {
-  g_return_val_if_fail (ECSA_IS_AGENT (self), NULL);
+  g_return_val_if_fail(ECSA_IS_AGENT(self), NULL);
   return self->config;
 }
 
 GCancellable *
-ecsa_agent_get_cancellable (EcsaAgent *self)
+ecsa_agent_get_cancellable(EcsaAgent *self)
 {
-  g_return_val_if_fail (ECSA_IS_AGENT (self), NULL);
+  g_return_val_if_fail(ECSA_IS_AGENT(self), NULL);
   return self->cancellable;
 }
 
 GMainContext *
-ecsa_agent_get_main_context (EcsaAgent *self)
+ecsa_agent_get_main_context(EcsaAgent *self)
 {
-  g_return_val_if_fail (ECSA_IS_AGENT (self), NULL);
+  g_return_val_if_fail(ECSA_IS_AGENT(self), NULL);
   return self->context;
 }
 
 gboolean
-ecsa_agent_is_running (EcsaAgent *self)
+ecsa_agent_is_running(EcsaAgent *self)
 {
-  g_return_val_if_fail (ECSA_IS_AGENT (self), FALSE);
+  g_return_val_if_fail(ECSA_IS_AGENT(self), FALSE);
   return self->running && !self->stopping;
 }
 
 EcsaAgent *
-ecsa_agent_new (EcsaConfig *config)
+ecsa_agent_new(EcsaConfig *config)
 {
   EcsaAgent *self;
 
-  g_return_val_if_fail (config != NULL, NULL);
-  self = g_object_new (ECSA_TYPE_AGENT, NULL);
+  g_return_val_if_fail(config != NULL, NULL);
+  self = g_object_new(ECSA_TYPE_AGENT, NULL);
   self->config = config;
   return self;
 }
 
 static void
-ecsa_agent_dispose (GObject *object)
+ecsa_agent_dispose(GObject *object)
 {
-  EcsaAgent *self = ECSA_AGENT (object);
+  EcsaAgent *self = ECSA_AGENT(object);
 
   /* parts are released here in reverse start-up order */
   if (self->shutdown_timeout != NULL)
     {
-      g_source_destroy (self->shutdown_timeout);
-      g_clear_pointer (&self->shutdown_timeout, g_source_unref);
+      g_source_destroy(self->shutdown_timeout);
+      g_clear_pointer(&self->shutdown_timeout, g_source_unref);
     }
   if (self->idle != NULL)
     {
-      g_source_destroy (self->idle);
-      g_clear_pointer (&self->idle, g_source_unref);
+      g_source_destroy(self->idle);
+      g_clear_pointer(&self->idle, g_source_unref);
     }
-  G_OBJECT_CLASS (ecsa_agent_parent_class)->dispose (object);
+  G_OBJECT_CLASS(ecsa_agent_parent_class)->dispose(object);
 }
 
 static void
-ecsa_agent_finalize (GObject *object)
+ecsa_agent_finalize(GObject *object)
 {
-  EcsaAgent *self = ECSA_AGENT (object);
+  EcsaAgent *self = ECSA_AGENT(object);
 
-  g_clear_object (&self->run_task);
-  g_clear_object (&self->cancellable);
-  g_clear_pointer (&self->holds, g_hash_table_unref);
-  g_clear_pointer (&self->config, ecsa_config_free);
-  g_clear_pointer (&self->context, g_main_context_unref);
-  G_OBJECT_CLASS (ecsa_agent_parent_class)->finalize (object);
+  g_clear_object(&self->run_task);
+  g_clear_object(&self->cancellable);
+  g_clear_pointer(&self->holds, g_hash_table_unref);
+  g_clear_pointer(&self->config, ecsa_config_free);
+  g_clear_pointer(&self->context, g_main_context_unref);
+  G_OBJECT_CLASS(ecsa_agent_parent_class)->finalize(object);
 }
 
 static void
-ecsa_agent_init (EcsaAgent *self)
+ecsa_agent_init(EcsaAgent *self)
 {
-  self->cancellable = g_cancellable_new ();
-  self->context = g_main_context_ref_thread_default ();
-  self->holds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->cancellable = g_cancellable_new();
+  self->context = g_main_context_ref_thread_default();
+  self->holds = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   self->exit_code = ECSA_EXIT_SUCCESS;
 }
 
 static void
-ecsa_agent_class_init (EcsaAgentClass *klass)
+ecsa_agent_class_init(EcsaAgentClass *klass)
 {
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GObjectClass *object_class = G_OBJECT_CLASS(klass);
 
   object_class->dispose = ecsa_agent_dispose;
   object_class->finalize = ecsa_agent_finalize;

@@ -26,35 +26,35 @@ G_BEGIN_DECLS
 /* v1.16.2 gives the engine 5 s to settle and the final save 3 s. */
 #define ECSA_AGENT_SHUTDOWN_TIMEOUT_MS 8000
 
-#define ECSA_TYPE_AGENT (ecsa_agent_get_type ())
-G_DECLARE_FINAL_TYPE (EcsaAgent, ecsa_agent, ECSA, AGENT, GObject)
+#define ECSA_TYPE_AGENT (ecsa_agent_get_type())
+G_DECLARE_FINAL_TYPE(EcsaAgent, ecsa_agent, ECSA, AGENT, GObject)
 
 /* Takes ownership of `config` (loaded and valid, bar a missing region). Attaches to the
  * thread-default main context. */
-EcsaAgent *ecsa_agent_new (EcsaConfig *config);
+EcsaAgent *ecsa_agent_new(EcsaConfig *config);
 
-EcsaConfig *ecsa_agent_get_config (EcsaAgent *self);
+EcsaConfig *ecsa_agent_get_config(EcsaAgent *self);
 /* The root cancellable: chain every wait to it (g_cancellable_connect or pass it, or a child). */
-GCancellable *ecsa_agent_get_cancellable (EcsaAgent *self);
-GMainContext *ecsa_agent_get_main_context (EcsaAgent *self);
+GCancellable *ecsa_agent_get_cancellable(EcsaAgent *self);
+GMainContext *ecsa_agent_get_main_context(EcsaAgent *self);
 /* TRUE once every start-up step succeeded (and until stop). */
-gboolean ecsa_agent_is_running (EcsaAgent *self);
+gboolean ecsa_agent_is_running(EcsaAgent *self);
 
 /* Run: the start-up steps in order, then wait until stopped. The callback runs once everything has
  * shut down; ecsa_agent_run_finish() returns the process exit code (EcsaExitCode). Call once. */
-void ecsa_agent_run_async (EcsaAgent *self, GAsyncReadyCallback callback, gpointer user_data);
-int ecsa_agent_run_finish (EcsaAgent *self, GAsyncResult *result);
+void ecsa_agent_run_async(EcsaAgent *self, GAsyncReadyCallback callback, gpointer user_data);
+int ecsa_agent_run_finish(EcsaAgent *self, GAsyncResult *result);
 
 /* Ask the agent to shut down and exit with `exit_code`: SIGTERM (ECSA_EXIT_SUCCESS), an update
  * staged by ACS (ECSA_EXIT_UPDATE), an unrecoverable error of a part (ECSA_EXIT_ERROR or
  * ECSA_EXIT_TERMINAL). The first request decides the exit code; later ones are logged and ignored.
  * Safe to call during start-up. */
-void ecsa_agent_stop (EcsaAgent *self, int exit_code, const char *reason);
+void ecsa_agent_stop(EcsaAgent *self, int exit_code, const char *reason);
 
 /* Long-running parts (sessions, servers, the engine) hold the agent while they run: take a hold
  * when started, release it once finished after the root cancellable fired. Shutdown waits for
  * every hold (bounded). Holds are counted per name. */
-void ecsa_agent_hold (EcsaAgent *self, const char *part);
-void ecsa_agent_release (EcsaAgent *self, const char *part);
+void ecsa_agent_hold(EcsaAgent *self, const char *part);
+void ecsa_agent_release(EcsaAgent *self, const char *part);
 
 G_END_DECLS

@@ -19,12 +19,12 @@ typedef enum
 
 /* A GError whose code is the EcsaExitCode the agent should exit with. Start-up steps and parts
  * that know how the process must end fail with it; any other error counts as ECSA_EXIT_ERROR. */
-#define ECSA_EXIT_CODE_ERROR (g_quark_from_static_string ("ecsa-exit-code-error-quark"))
+#define ECSA_EXIT_CODE_ERROR (g_quark_from_static_string("ecsa-exit-code-error-quark"))
 
 static inline int
-ecsa_exit_code_for_error (const GError *error)
+ecsa_exit_code_for_error(const GError *error)
 {
-  if (error == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+  if (error == NULL || g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return ECSA_EXIT_SUCCESS;
   if (error->domain == ECSA_EXIT_CODE_ERROR)
     return error->code;

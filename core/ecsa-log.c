@@ -32,7 +32,7 @@ static int console_fd = STDOUT_FILENO;
 static char *file_path;
 static int file_fd = -1;
 static gint64 file_hour = -1; /* unix hours of the period file_fd belongs to */
-static char *journal_socket;   /* explicit (tests) */
+static char *journal_socket;  /* explicit (tests) */
 static gboolean journal_detected;
 static int journal_fd = -1;
 static GPtrArray *secrets; /* Secret*, longest first */
@@ -47,7 +47,7 @@ static const char *const level_labels[] = { "CRITICAL", "ERROR", "WARN", "INFO",
 static const char *const level_priorities[] = { "2", "3", "4", "6", "7" }; /* syslog(3) */
 
 gboolean
-ecsa_log_level_from_string (const char *text, int *out_level)
+ecsa_log_level_from_string(const char *text, int *out_level)
 {
   g_autofree char *lower = NULL;
   static const struct
@@ -55,17 +55,17 @@ ecsa_log_level_from_string (const char *text, int *out_level)
     const char *name;
     int level;
   } names[] = {
-    { "crit", ECSA_LOG_CRIT },    { "critical", ECSA_LOG_CRIT }, { "error", ECSA_LOG_ERROR },
-    { "warn", ECSA_LOG_WARN },    { "warning", ECSA_LOG_WARN },  { "info", ECSA_LOG_INFO },
-    { "debug", ECSA_LOG_DEBUG },  { "none", ECSA_LOG_LEVEL_NONE }, { "off", ECSA_LOG_LEVEL_NONE },
+    { "crit", ECSA_LOG_CRIT },   { "critical", ECSA_LOG_CRIT },   { "error", ECSA_LOG_ERROR },
+    { "warn", ECSA_LOG_WARN },   { "warning", ECSA_LOG_WARN },    { "info", ECSA_LOG_INFO },
+    { "debug", ECSA_LOG_DEBUG }, { "none", ECSA_LOG_LEVEL_NONE }, { "off", ECSA_LOG_LEVEL_NONE },
   };
 
   if (text == NULL)
     return FALSE;
-  lower = g_ascii_strdown (g_strstrip (g_strdup (text)), -1);
-  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+  lower = g_ascii_strdown(g_strstrip(g_strdup(text)), -1);
+  for (gsize i = 0; i < G_N_ELEMENTS(names); i++)
     {
-      if (strcmp (lower, names[i].name) == 0)
+      if (strcmp(lower, names[i].name) == 0)
         {
           *out_level = names[i].level;
           return TRUE;
@@ -75,7 +75,7 @@ ecsa_log_level_from_string (const char *text, int *out_level)
 }
 
 const char *
-ecsa_log_level_to_string (int lvl)
+ecsa_log_level_to_string(int lvl)
 {
   if (lvl < ECSA_LOG_CRIT || lvl > ECSA_LOG_DEBUG)
     return "none";
@@ -83,26 +83,26 @@ ecsa_log_level_to_string (int lvl)
 }
 
 void
-ecsa_log_set_level (int lvl)
+ecsa_log_set_level(int lvl)
 {
-  g_return_if_fail (lvl >= ECSA_LOG_LEVEL_NONE && lvl <= ECSA_LOG_DEBUG);
-  g_atomic_int_set (&level, lvl);
+  g_return_if_fail(lvl >= ECSA_LOG_LEVEL_NONE && lvl <= ECSA_LOG_DEBUG);
+  g_atomic_int_set(&level, lvl);
 }
 
 int
-ecsa_log_get_level (void)
+ecsa_log_get_level(void)
 {
-  return g_atomic_int_get (&level);
+  return g_atomic_int_get(&level);
 }
 
 gboolean
-ecsa_log_level_enabled (EcsaLogLevel lvl)
+ecsa_log_level_enabled(EcsaLogLevel lvl)
 {
-  return (int) lvl <= g_atomic_int_get (&level);
+  return (int)lvl <= g_atomic_int_get(&level);
 }
 
 static EcsaLogLevel
-level_from_glib (GLogLevelFlags flags)
+level_from_glib(GLogLevelFlags flags)
 {
   if (flags & G_LOG_LEVEL_ERROR)
     return ECSA_LOG_CRIT;
@@ -116,7 +116,7 @@ level_from_glib (GLogLevelFlags flags)
 }
 
 static GLogLevelFlags
-level_to_glib (EcsaLogLevel lvl)
+level_to_glib(EcsaLogLevel lvl)
 {
   switch (lvl)
     {
@@ -148,265 +148,265 @@ typedef struct
 } Patterns;
 
 static const Patterns *
-patterns_get (void)
+patterns_get(void)
 {
   static Patterns p;
   static gsize once;
 
-  if (g_once_init_enter (&once))
+  if (g_once_init_enter(&once))
     {
       const GRegexCompileFlags f = G_REGEX_OPTIMIZE;
-      p.aws_key_id = g_regex_new ("(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA)[A-Z0-9]{16}"
-                                  "(?![A-Z0-9])",
-                                  f, 0, NULL);
-      p.secret_key = g_regex_new ("(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])", f, 0, NULL);
-      p.json_member = g_regex_new ("\"([^\"\\\\]{1,128})\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"", f, 0, NULL);
-      p.json_escaped = g_regex_new ("\\\\\"([^\"\\\\]{1,128})\\\\\"\\s*:\\s*\\\\\"((?:[^\"\\\\]|\\\\[^\"])*)\\\\\"", f, 0,
-                                    NULL);
-      p.header = g_regex_new ("(?<![A-Za-z0-9_-])((?:proxy-)?authorization|x-amz-security-token|x-amz-signature|"
-                              "x-amz-credential|x-registry-auth)([ \\t]*:[ \\t]*)([^\\r\\n]*)",
-                              f | G_REGEX_CASELESS, 0, NULL);
-      p.key_value = g_regex_new ("(?<![A-Za-z0-9_.-])([A-Za-z][A-Za-z0-9_.-]{0,127})(\\s*[=:]\\s*)"
-                                 "(\"(?:[^\"\\\\]|\\\\.)*\"|'[^']*'|[^\\s&,;\"'(){}\\[\\]<>]+)",
+      p.aws_key_id = g_regex_new("(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA)[A-Z0-9]{16}"
+                                 "(?![A-Z0-9])",
                                  f, 0, NULL);
-      p.url_password = g_regex_new ("([A-Za-z][A-Za-z0-9+.-]*://[^/\\s:@]+):([^/\\s@]+)@", f, 0, NULL);
-      g_assert (p.aws_key_id && p.secret_key && p.json_member && p.json_escaped && p.header && p.key_value &&
-                p.url_password);
-      g_once_init_leave (&once, 1);
+      p.secret_key = g_regex_new("(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])", f, 0, NULL);
+      p.json_member = g_regex_new("\"([^\"\\\\]{1,128})\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"", f, 0, NULL);
+      p.json_escaped
+        = g_regex_new("\\\\\"([^\"\\\\]{1,128})\\\\\"\\s*:\\s*\\\\\"((?:[^\"\\\\]|\\\\[^\"])*)\\\\\"", f, 0, NULL);
+      p.header = g_regex_new("(?<![A-Za-z0-9_-])((?:proxy-)?authorization|x-amz-security-token|x-amz-signature|"
+                             "x-amz-credential|x-registry-auth)([ \\t]*:[ \\t]*)([^\\r\\n]*)",
+                             f | G_REGEX_CASELESS, 0, NULL);
+      p.key_value = g_regex_new("(?<![A-Za-z0-9_.-])([A-Za-z][A-Za-z0-9_.-]{0,127})(\\s*[=:]\\s*)"
+                                "(\"(?:[^\"\\\\]|\\\\.)*\"|'[^']*'|[^\\s&,;\"'(){}\\[\\]<>]+)",
+                                f, 0, NULL);
+      p.url_password = g_regex_new("([A-Za-z][A-Za-z0-9+.-]*://[^/\\s:@]+):([^/\\s@]+)@", f, 0, NULL);
+      g_assert(p.aws_key_id && p.secret_key && p.json_member && p.json_escaped && p.header && p.key_value
+               && p.url_password);
+      g_once_init_leave(&once, 1);
     }
   return &p;
 }
 
 /* Does this key (JSON member, variable, header or option name) name a secret? */
 static gboolean
-key_is_secret (const char *key, gssize len)
+key_is_secret(const char *key, gssize len)
 {
-  static const char *const contains[] = { "password", "passwd", "secret", "token", "signature", "privatekey",
-                                          "xamzcredential", "sessionkey" };
+  static const char *const contains[]
+    = { "password", "passwd", "secret", "token", "signature", "privatekey", "xamzcredential", "sessionkey" };
   static const char *const suffixes[] = { "auth", "authdata", "authorization", "apikey", "accesskey", "passphrase" };
   static const char *const exact[] = { "pass", "pwd" };
   char compact[129];
   gsize n = 0;
-  const char *end = len < 0 ? key + strlen (key) : key + len;
+  const char *end = len < 0 ? key + strlen(key) : key + len;
 
   for (const char *c = key; c < end && n < sizeof compact - 1; c++)
-    if (g_ascii_isalnum (*c))
-      compact[n++] = g_ascii_tolower (*c);
+    if (g_ascii_isalnum(*c))
+      compact[n++] = g_ascii_tolower(*c);
   compact[n] = '\0';
   if (n == 0)
     return FALSE;
-  for (gsize i = 0; i < G_N_ELEMENTS (contains); i++)
-    if (strstr (compact, contains[i]) != NULL)
+  for (gsize i = 0; i < G_N_ELEMENTS(contains); i++)
+    if (strstr(compact, contains[i]) != NULL)
       return TRUE;
-  for (gsize i = 0; i < G_N_ELEMENTS (suffixes); i++)
-    if (g_str_has_suffix (compact, suffixes[i]))
+  for (gsize i = 0; i < G_N_ELEMENTS(suffixes); i++)
+    if (g_str_has_suffix(compact, suffixes[i]))
       return TRUE;
-  for (gsize i = 0; i < G_N_ELEMENTS (exact); i++)
-    if (strcmp (compact, exact[i]) == 0)
+  for (gsize i = 0; i < G_N_ELEMENTS(exact); i++)
+    if (strcmp(compact, exact[i]) == 0)
       return TRUE;
   return FALSE;
 }
 
 static gboolean
-replace_all_cb (const GMatchInfo *info, GString *result, gpointer user_data)
+replace_all_cb(const GMatchInfo *info, GString *result, gpointer user_data)
 {
-  g_string_append (result, ECSA_LOG_REDACTED);
+  g_string_append(result, ECSA_LOG_REDACTED);
   return FALSE;
 }
 
 static gboolean
-replace_secret_key_cb (const GMatchInfo *info, GString *result, gpointer user_data)
+replace_secret_key_cb(const GMatchInfo *info, GString *result, gpointer user_data)
 {
-  g_autofree char *m = g_match_info_fetch (info, 0);
+  g_autofree char *m = g_match_info_fetch(info, 0);
   gboolean upper = FALSE, lower = FALSE, other = FALSE;
 
   for (const char *c = m; *c; c++)
     {
-      upper |= g_ascii_isupper (*c);
-      lower |= g_ascii_islower (*c);
-      other |= g_ascii_isdigit (*c) || *c == '/' || *c == '+';
+      upper |= g_ascii_isupper(*c);
+      lower |= g_ascii_islower(*c);
+      other |= g_ascii_isdigit(*c) || *c == '/' || *c == '+';
     }
-  g_string_append (result, (upper && lower && other) ? ECSA_LOG_REDACTED : m);
+  g_string_append(result, (upper && lower && other) ? ECSA_LOG_REDACTED : m);
   return FALSE;
 }
 
 /* groups: 1 key, 2 value (inside quotes) */
 static gboolean
-replace_json_cb (const GMatchInfo *info, GString *result, gpointer user_data)
+replace_json_cb(const GMatchInfo *info, GString *result, gpointer user_data)
 {
-  const gboolean escaped = GPOINTER_TO_INT (user_data);
-  g_autofree char *whole = g_match_info_fetch (info, 0);
-  g_autofree char *key = g_match_info_fetch (info, 1);
+  const gboolean escaped = GPOINTER_TO_INT(user_data);
+  g_autofree char *whole = g_match_info_fetch(info, 0);
+  g_autofree char *key = g_match_info_fetch(info, 1);
   int vstart, vend, wstart;
 
-  if (!key_is_secret (key, -1))
+  if (!key_is_secret(key, -1))
     {
-      g_string_append (result, whole);
+      g_string_append(result, whole);
       return FALSE;
     }
-  g_match_info_fetch_pos (info, 0, &wstart, NULL);
-  g_match_info_fetch_pos (info, 2, &vstart, &vend);
-  g_string_append_len (result, whole, vstart - wstart);
-  g_string_append (result, ECSA_LOG_REDACTED);
-  g_string_append (result, escaped ? "\\\"" : "\"");
+  g_match_info_fetch_pos(info, 0, &wstart, NULL);
+  g_match_info_fetch_pos(info, 2, &vstart, &vend);
+  g_string_append_len(result, whole, vstart - wstart);
+  g_string_append(result, ECSA_LOG_REDACTED);
+  g_string_append(result, escaped ? "\\\"" : "\"");
   return FALSE;
 }
 
 /* groups: 1 key, 2 separator, 3 value */
 static gboolean
-replace_key_value_cb (const GMatchInfo *info, GString *result, gpointer user_data)
+replace_key_value_cb(const GMatchInfo *info, GString *result, gpointer user_data)
 {
-  const gboolean header = GPOINTER_TO_INT (user_data);
-  g_autofree char *whole = g_match_info_fetch (info, 0);
-  g_autofree char *key = g_match_info_fetch (info, 1);
-  g_autofree char *sep = g_match_info_fetch (info, 2);
-  g_autofree char *value = g_match_info_fetch (info, 3);
+  const gboolean header = GPOINTER_TO_INT(user_data);
+  g_autofree char *whole = g_match_info_fetch(info, 0);
+  g_autofree char *key = g_match_info_fetch(info, 1);
+  g_autofree char *sep = g_match_info_fetch(info, 2);
+  g_autofree char *value = g_match_info_fetch(info, 3);
 
-  if ((!header && !key_is_secret (key, -1)) || value[0] == '\0' || strcmp (value, ECSA_LOG_REDACTED) == 0 ||
-      strcmp (value, "\"" ECSA_LOG_REDACTED "\"") == 0)
+  if ((!header && !key_is_secret(key, -1)) || value[0] == '\0' || strcmp(value, ECSA_LOG_REDACTED) == 0
+      || strcmp(value, "\"" ECSA_LOG_REDACTED "\"") == 0)
     {
-      g_string_append (result, whole);
+      g_string_append(result, whole);
       return FALSE;
     }
-  g_string_append (result, key);
-  g_string_append (result, sep);
+  g_string_append(result, key);
+  g_string_append(result, sep);
   if (value[0] == '"' || value[0] == '\'')
-    g_string_append_printf (result, "%c" ECSA_LOG_REDACTED "%c", value[0], value[0]);
+    g_string_append_printf(result, "%c" ECSA_LOG_REDACTED "%c", value[0], value[0]);
   else
-    g_string_append (result, ECSA_LOG_REDACTED);
+    g_string_append(result, ECSA_LOG_REDACTED);
   return FALSE;
 }
 
 static gboolean
-replace_url_password_cb (const GMatchInfo *info, GString *result, gpointer user_data)
+replace_url_password_cb(const GMatchInfo *info, GString *result, gpointer user_data)
 {
-  g_autofree char *prefix = g_match_info_fetch (info, 1);
+  g_autofree char *prefix = g_match_info_fetch(info, 1);
 
-  g_string_append_printf (result, "%s:" ECSA_LOG_REDACTED "@", prefix);
+  g_string_append_printf(result, "%s:" ECSA_LOG_REDACTED "@", prefix);
   return FALSE;
 }
 
 static char *
-regex_replace (GRegex *re, char *text, GRegexEvalCallback cb, gpointer data)
+regex_replace(GRegex *re, char *text, GRegexEvalCallback cb, gpointer data)
 {
-  char *out = g_regex_replace_eval (re, text, -1, 0, 0, cb, data, NULL);
+  char *out = g_regex_replace_eval(re, text, -1, 0, 0, cb, data, NULL);
 
   if (out == NULL) /* invalid UTF-8 is matched byte-wise by the caller's sanitising; keep text */
     return text;
-  g_free (text);
+  g_free(text);
   return out;
 }
 
 static char *
-replace_known_secrets_locked (const char *text)
+replace_known_secrets_locked(const char *text)
 {
   GString *s = NULL;
 
   if (secrets == NULL || secrets->len == 0)
-    return g_strdup (text);
-  s = g_string_new (text);
+    return g_strdup(text);
+  s = g_string_new(text);
   for (guint i = 0; i < secrets->len; i++)
     {
-      const Secret *secret = g_ptr_array_index (secrets, i);
-      g_string_replace (s, secret->value, ECSA_LOG_REDACTED, 0);
+      const Secret *secret = g_ptr_array_index(secrets, i);
+      g_string_replace(s, secret->value, ECSA_LOG_REDACTED, 0);
     }
-  return g_string_free (s, FALSE);
+  return g_string_free(s, FALSE);
 }
 
 static char *
-redact_locked (const char *text)
+redact_locked(const char *text)
 {
-  const Patterns *p = patterns_get ();
+  const Patterns *p = patterns_get();
   char *out;
 
   if (text == NULL)
     return NULL;
-  out = replace_known_secrets_locked (text);
-  if (!g_utf8_validate (out, -1, NULL))
+  out = replace_known_secrets_locked(text);
+  if (!g_utf8_validate(out, -1, NULL))
     {
-      char *valid = g_utf8_make_valid (out, -1);
-      g_free (out);
+      char *valid = g_utf8_make_valid(out, -1);
+      g_free(out);
       out = valid;
     }
-  out = regex_replace (p->header, out, replace_key_value_cb, GINT_TO_POINTER (TRUE));
-  out = regex_replace (p->json_member, out, replace_json_cb, GINT_TO_POINTER (FALSE));
-  out = regex_replace (p->json_escaped, out, replace_json_cb, GINT_TO_POINTER (TRUE));
-  out = regex_replace (p->key_value, out, replace_key_value_cb, GINT_TO_POINTER (FALSE));
-  out = regex_replace (p->url_password, out, replace_url_password_cb, NULL);
-  out = regex_replace (p->aws_key_id, out, replace_all_cb, NULL);
-  out = regex_replace (p->secret_key, out, replace_secret_key_cb, NULL);
+  out = regex_replace(p->header, out, replace_key_value_cb, GINT_TO_POINTER(TRUE));
+  out = regex_replace(p->json_member, out, replace_json_cb, GINT_TO_POINTER(FALSE));
+  out = regex_replace(p->json_escaped, out, replace_json_cb, GINT_TO_POINTER(TRUE));
+  out = regex_replace(p->key_value, out, replace_key_value_cb, GINT_TO_POINTER(FALSE));
+  out = regex_replace(p->url_password, out, replace_url_password_cb, NULL);
+  out = regex_replace(p->aws_key_id, out, replace_all_cb, NULL);
+  out = regex_replace(p->secret_key, out, replace_secret_key_cb, NULL);
   return out;
 }
 
 char *
-ecsa_log_redact (const char *text)
+ecsa_log_redact(const char *text)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&lock);
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lock);
 
-  return redact_locked (text);
+  return redact_locked(text);
 }
 
 static int
-secret_cmp_longest_first (gconstpointer a, gconstpointer b)
+secret_cmp_longest_first(gconstpointer a, gconstpointer b)
 {
-  const Secret *sa = *(const Secret *const *) a;
-  const Secret *sb = *(const Secret *const *) b;
-  gsize la = strlen (sa->value), lb = strlen (sb->value);
+  const Secret *sa = *(const Secret *const *)a;
+  const Secret *sb = *(const Secret *const *)b;
+  gsize la = strlen(sa->value), lb = strlen(sb->value);
 
-  return la == lb ? strcmp (sa->value, sb->value) : (la > lb ? -1 : 1);
+  return la == lb ? strcmp(sa->value, sb->value) : (la > lb ? -1 : 1);
 }
 
 static void
-secret_free (gpointer data)
+secret_free(gpointer data)
 {
   Secret *s = data;
 
-  ecsa_free_secret (s->value);
-  g_free (s);
+  ecsa_free_secret(s->value);
+  g_free(s);
 }
 
 void
-ecsa_log_add_secret (const char *secret)
+ecsa_log_add_secret(const char *secret)
 {
   g_autoptr(GMutexLocker) locker = NULL;
   Secret *s;
 
-  if (secret == NULL || strlen (secret) < SECRET_MIN_LEN)
+  if (secret == NULL || strlen(secret) < SECRET_MIN_LEN)
     return;
-  locker = g_mutex_locker_new (&lock);
+  locker = g_mutex_locker_new(&lock);
   if (secrets == NULL)
-    secrets = g_ptr_array_new_with_free_func (secret_free);
+    secrets = g_ptr_array_new_with_free_func(secret_free);
   for (guint i = 0; i < secrets->len; i++)
     {
-      Secret *known = g_ptr_array_index (secrets, i);
-      if (strcmp (known->value, secret) == 0)
+      Secret *known = g_ptr_array_index(secrets, i);
+      if (strcmp(known->value, secret) == 0)
         {
           known->refs++;
           return;
         }
     }
-  s = g_new0 (Secret, 1);
-  s->value = g_strdup (secret);
+  s = g_new0(Secret, 1);
+  s->value = g_strdup(secret);
   s->refs = 1;
-  g_ptr_array_add (secrets, s);
-  g_ptr_array_sort (secrets, secret_cmp_longest_first);
+  g_ptr_array_add(secrets, s);
+  g_ptr_array_sort(secrets, secret_cmp_longest_first);
 }
 
 void
-ecsa_log_remove_secret (const char *secret)
+ecsa_log_remove_secret(const char *secret)
 {
   g_autoptr(GMutexLocker) locker = NULL;
 
-  if (secret == NULL || strlen (secret) < SECRET_MIN_LEN)
+  if (secret == NULL || strlen(secret) < SECRET_MIN_LEN)
     return;
-  locker = g_mutex_locker_new (&lock);
+  locker = g_mutex_locker_new(&lock);
   for (guint i = 0; secrets != NULL && i < secrets->len; i++)
     {
-      Secret *known = g_ptr_array_index (secrets, i);
-      if (strcmp (known->value, secret) == 0)
+      Secret *known = g_ptr_array_index(secrets, i);
+      if (strcmp(known->value, secret) == 0)
         {
           if (--known->refs == 0)
-            g_ptr_array_remove_index (secrets, i);
+            g_ptr_array_remove_index(secrets, i);
           return;
         }
     }
@@ -416,11 +416,11 @@ ecsa_log_remove_secret (const char *secret)
  * Outputs
  * ------------------------------------------------------------------------------------------- */
 static void
-write_all (int fd, const char *data, gsize len)
+write_all(int fd, const char *data, gsize len)
 {
   while (len > 0)
     {
-      ssize_t n = write (fd, data, len);
+      ssize_t n = write(fd, data, len);
       if (n < 0)
         {
           if (errno == EINTR)
@@ -428,151 +428,151 @@ write_all (int fd, const char *data, gsize len)
           return; /* nowhere left to report it */
         }
       data += n;
-      len -= (gsize) n;
+      len -= (gsize)n;
     }
 }
 
 static char *
-archive_name (const char *path, gint64 hour)
+archive_name(const char *path, gint64 hour)
 {
-  g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc (hour * 3600);
-  g_autofree char *stamp = g_date_time_format (dt, "%Y-%m-%d-%H");
+  g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(hour * 3600);
+  g_autofree char *stamp = g_date_time_format(dt, "%Y-%m-%d-%H");
 
-  return g_strdup_printf ("%s.%s", path, stamp);
+  return g_strdup_printf("%s.%s", path, stamp);
 }
 
 static gboolean
-is_archive_of (const char *name, const char *base)
+is_archive_of(const char *name, const char *base)
 {
-  gsize blen = strlen (base);
+  gsize blen = strlen(base);
 
   /* base.YYYY-MM-DD-HH */
-  if (strncmp (name, base, blen) != 0 || name[blen] != '.' || strlen (name + blen + 1) != 13)
+  if (strncmp(name, base, blen) != 0 || name[blen] != '.' || strlen(name + blen + 1) != 13)
     return FALSE;
   for (const char *c = name + blen + 1; *c; c++)
-    if (!g_ascii_isdigit (*c) && *c != '-')
+    if (!g_ascii_isdigit(*c) && *c != '-')
       return FALSE;
   return TRUE;
 }
 
 static int
-archive_cmp (gconstpointer a, gconstpointer b)
+archive_cmp(gconstpointer a, gconstpointer b)
 {
-  return strcmp (*(const char *const *) a, *(const char *const *) b);
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 static void
-prune_archives_locked (void)
+prune_archives_locked(void)
 {
-  g_autofree char *dirname = g_path_get_dirname (file_path);
-  g_autofree char *base = g_path_get_basename (file_path);
-  g_autoptr(GDir) dir = g_dir_open (dirname, 0, NULL);
-  g_autoptr(GPtrArray) archives = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *dirname = g_path_get_dirname(file_path);
+  g_autofree char *base = g_path_get_basename(file_path);
+  g_autoptr(GDir) dir = g_dir_open(dirname, 0, NULL);
+  g_autoptr(GPtrArray) archives = g_ptr_array_new_with_free_func(g_free);
   const char *name;
 
   if (dir == NULL)
     return;
-  while ((name = g_dir_read_name (dir)) != NULL)
-    if (is_archive_of (name, base))
-      g_ptr_array_add (archives, g_strdup (name));
+  while ((name = g_dir_read_name(dir)) != NULL)
+    if (is_archive_of(name, base))
+      g_ptr_array_add(archives, g_strdup(name));
   if (archives->len <= LOG_FILE_KEEP)
     return;
-  g_ptr_array_sort (archives, archive_cmp); /* the stamp sorts by time */
+  g_ptr_array_sort(archives, archive_cmp); /* the stamp sorts by time */
   for (guint i = 0; i + LOG_FILE_KEEP < archives->len; i++)
     {
-      g_autofree char *victim = g_build_filename (dirname, g_ptr_array_index (archives, i), NULL);
-      g_unlink (victim);
+      g_autofree char *victim = g_build_filename(dirname, g_ptr_array_index(archives, i), NULL);
+      g_unlink(victim);
     }
 }
 
 static gboolean
-open_file_locked (GError **error)
+open_file_locked(GError **error)
 {
   struct stat st;
-  g_autofree char *dirname = g_path_get_dirname (file_path);
+  g_autofree char *dirname = g_path_get_dirname(file_path);
   int fd;
 
-  if (g_mkdir_with_parents (dirname, 0755) < 0)
+  if (g_mkdir_with_parents(dirname, 0755) < 0)
     {
       int errsv = errno;
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errsv), "cannot create directory '%s': %s", dirname,
-                   g_strerror (errsv));
+      g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv), "cannot create directory '%s': %s", dirname,
+                  g_strerror(errsv));
       return FALSE;
     }
-  fd = g_open (file_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  fd = g_open(file_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0)
     {
       int errsv = errno;
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errsv), "cannot open '%s': %s", file_path,
-                   g_strerror (errsv));
+      g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errsv), "cannot open '%s': %s", file_path,
+                  g_strerror(errsv));
       return FALSE;
     }
   file_fd = fd;
   /* A file left by an earlier run belongs to the hour it was last written in. */
-  if (fstat (fd, &st) == 0 && st.st_size > 0)
+  if (fstat(fd, &st) == 0 && st.st_size > 0)
     file_hour = st.st_mtime / 3600;
   else
-    file_hour = g_get_real_time () / G_USEC_PER_SEC / 3600;
+    file_hour = g_get_real_time() / G_USEC_PER_SEC / 3600;
   return TRUE;
 }
 
 static void
-roll_file_locked (gint64 now_hour)
+roll_file_locked(gint64 now_hour)
 {
-  g_autofree char *archive = archive_name (file_path, file_hour);
+  g_autofree char *archive = archive_name(file_path, file_hour);
 
-  ecsa_clear_fd (&file_fd, NULL);
-  if (g_rename (file_path, archive) < 0 && errno != ENOENT)
+  ecsa_clear_fd(&file_fd, NULL);
+  if (g_rename(file_path, archive) < 0 && errno != ENOENT)
     {
       /* keep appending to the old file rather than losing lines */
     }
-  if (!open_file_locked (NULL))
+  if (!open_file_locked(NULL))
     return;
   file_hour = now_hour;
-  prune_archives_locked ();
+  prune_archives_locked();
 }
 
 gboolean
-ecsa_log_set_file (const char *path, GError **error)
+ecsa_log_set_file(const char *path, GError **error)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&lock);
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lock);
 
-  ecsa_clear_fd (&file_fd, NULL);
-  g_clear_pointer (&file_path, g_free);
+  ecsa_clear_fd(&file_fd, NULL);
+  g_clear_pointer(&file_path, g_free);
   file_hour = -1;
-  if (ecsa_str_empty (path))
+  if (ecsa_str_empty(path))
     return TRUE;
-  file_path = g_strdup (path);
-  if (!open_file_locked (error))
+  file_path = g_strdup(path);
+  if (!open_file_locked(error))
     {
-      g_clear_pointer (&file_path, g_free);
+      g_clear_pointer(&file_path, g_free);
       return FALSE;
     }
   return TRUE;
 }
 
 void
-ecsa_log_set_console (int fd)
+ecsa_log_set_console(int fd)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&lock);
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lock);
 
   console_fd = fd;
 }
 
 void
-ecsa_log_set_journal_socket (const char *path)
+ecsa_log_set_journal_socket(const char *path)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&lock);
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lock);
 
-  g_clear_pointer (&journal_socket, g_free);
-  ecsa_clear_fd (&journal_fd, NULL);
-  journal_socket = g_strdup (path);
+  g_clear_pointer(&journal_socket, g_free);
+  ecsa_clear_fd(&journal_fd, NULL);
+  journal_socket = g_strdup(path);
 }
 
 void
-ecsa_log_set_capture (EcsaLogCaptureFunc func, gpointer user_data)
+ecsa_log_set_capture(EcsaLogCaptureFunc func, gpointer user_data)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&lock);
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lock);
 
   capture_func = func;
   capture_data = user_data;
@@ -581,265 +581,265 @@ ecsa_log_set_capture (EcsaLogCaptureFunc func, gpointer user_data)
 /* journald's native protocol: one datagram of KEY=VALUE lines; a value holding a newline is sent as
  * KEY\n<64-bit little-endian length><value>\n. */
 static void
-journal_append_field (GString *dgram, const char *key, const char *value, gssize len)
+journal_append_field(GString *dgram, const char *key, const char *value, gssize len)
 {
-  gsize n = len < 0 ? strlen (value) : (gsize) len;
+  gsize n = len < 0 ? strlen(value) : (gsize)len;
 
-  if (memchr (value, '\n', n) == NULL)
+  if (memchr(value, '\n', n) == NULL)
     {
-      g_string_append (dgram, key);
-      g_string_append_c (dgram, '=');
-      g_string_append_len (dgram, value, n);
-      g_string_append_c (dgram, '\n');
+      g_string_append(dgram, key);
+      g_string_append_c(dgram, '=');
+      g_string_append_len(dgram, value, n);
+      g_string_append_c(dgram, '\n');
     }
   else
     {
-      guint64 le = GUINT64_TO_LE ((guint64) n);
-      g_string_append (dgram, key);
-      g_string_append_c (dgram, '\n');
-      g_string_append_len (dgram, (const char *) &le, sizeof le);
-      g_string_append_len (dgram, value, n);
-      g_string_append_c (dgram, '\n');
+      guint64 le = GUINT64_TO_LE((guint64)n);
+      g_string_append(dgram, key);
+      g_string_append_c(dgram, '\n');
+      g_string_append_len(dgram, (const char *)&le, sizeof le);
+      g_string_append_len(dgram, value, n);
+      g_string_append_c(dgram, '\n');
     }
 }
 
 static gboolean
-journal_send_locked (const GString *dgram)
+journal_send_locked(const GString *dgram)
 {
   const char *path = journal_socket != NULL ? journal_socket : "/run/systemd/journal/socket";
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
 
-  if (strlen (path) >= sizeof addr.sun_path)
+  if (strlen(path) >= sizeof addr.sun_path)
     return FALSE;
-  strcpy (addr.sun_path, path);
+  strcpy(addr.sun_path, path);
   if (journal_fd < 0)
-    journal_fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (journal_fd < 0)
     return FALSE;
-  return sendto (journal_fd, dgram->str, dgram->len, MSG_NOSIGNAL, (struct sockaddr *) &addr, sizeof addr) >= 0;
+  return sendto(journal_fd, dgram->str, dgram->len, MSG_NOSIGNAL, (struct sockaddr *)&addr, sizeof addr) >= 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
  * The writer
  * ------------------------------------------------------------------------------------------- */
 static gboolean
-domain_is_ours (const char *domain)
+domain_is_ours(const char *domain)
 {
-  return domain == NULL || g_str_has_prefix (domain, "ecsa");
+  return domain == NULL || g_str_has_prefix(domain, "ecsa");
 }
 
 /* GLib convention for other libraries' debug output: only when G_MESSAGES_DEBUG names the domain. */
 static gboolean
-foreign_debug_wanted (const char *domain)
+foreign_debug_wanted(const char *domain)
 {
-  const char *env = g_getenv ("G_MESSAGES_DEBUG");
+  const char *env = g_getenv("G_MESSAGES_DEBUG");
 
   if (env == NULL)
     return FALSE;
-  if (strcmp (env, "all") == 0)
+  if (strcmp(env, "all") == 0)
     return TRUE;
-  return domain != NULL && strstr (env, domain) != NULL;
+  return domain != NULL && strstr(env, domain) != NULL;
 }
 
 static char *
-one_line (const char *text)
+one_line(const char *text)
 {
-  GString *s = g_string_sized_new (strlen (text) + 8);
+  GString *s = g_string_sized_new(strlen(text) + 8);
 
   for (const char *c = text; *c; c++)
     {
       switch (*c)
         {
         case '\n':
-          g_string_append (s, "\\n");
+          g_string_append(s, "\\n");
           break;
         case '\r':
-          g_string_append (s, "\\r");
+          g_string_append(s, "\\r");
           break;
         case '\t':
-          g_string_append_c (s, ' ');
+          g_string_append_c(s, ' ');
           break;
         default:
-          if ((guchar) *c < 0x20 || *c == 0x7f)
-            g_string_append_printf (s, "\\x%02x", (guchar) *c);
+          if ((guchar)*c < 0x20 || *c == 0x7f)
+            g_string_append_printf(s, "\\x%02x", (guchar)*c);
           else
-            g_string_append_c (s, *c);
+            g_string_append_c(s, *c);
         }
     }
-  return g_string_free (s, FALSE);
+  return g_string_free(s, FALSE);
 }
 
 static gboolean
-stdout_is_journal (void)
+stdout_is_journal(void)
 {
-  const char *env = g_getenv ("JOURNAL_STREAM");
+  const char *env = g_getenv("JOURNAL_STREAM");
   struct stat st;
   guint64 dev, ino;
 
-  if (env == NULL || sscanf (env, "%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, &dev, &ino) != 2)
+  if (env == NULL || sscanf(env, "%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, &dev, &ino) != 2)
     return FALSE;
-  if (fstat (STDOUT_FILENO, &st) < 0)
+  if (fstat(STDOUT_FILENO, &st) < 0)
     return FALSE;
-  return (guint64) st.st_dev == dev && (guint64) st.st_ino == ino;
+  return (guint64)st.st_dev == dev && (guint64)st.st_ino == ino;
 }
 
 static void
-emit_locked (EcsaLogLevel lvl, const char *domain, const char *message, const GLogField *fields, gsize n_fields)
+emit_locked(EcsaLogLevel lvl, const char *domain, const char *message, const GLogField *fields, gsize n_fields)
 {
-  g_autofree char *redacted = redact_locked (message != NULL ? message : "");
-  g_autofree char *flat = one_line (redacted);
-  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
-  g_autofree char *stamp = g_date_time_format (now, "%Y-%m-%dT%H:%M:%SZ");
+  g_autofree char *redacted = redact_locked(message != NULL ? message : "");
+  g_autofree char *flat = one_line(redacted);
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+  g_autofree char *stamp = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
   g_autofree char *line = NULL;
   gboolean sent_to_journal = FALSE;
 
   /* The core's own domain is implied; any other (a plugin, GLib, libsoup) is named. */
-  if (domain == NULL || strcmp (domain, "ecsa") == 0)
-    line = g_strdup_printf ("%s [%s] %s\n", stamp, level_labels[lvl], flat);
+  if (domain == NULL || strcmp(domain, "ecsa") == 0)
+    line = g_strdup_printf("%s [%s] %s\n", stamp, level_labels[lvl], flat);
   else
-    line = g_strdup_printf ("%s [%s] %s: %s\n", stamp, level_labels[lvl], domain, flat);
+    line = g_strdup_printf("%s [%s] %s: %s\n", stamp, level_labels[lvl], domain, flat);
 
   if (journal_socket != NULL || journal_detected)
     {
-      g_autoptr(GString) dgram = g_string_sized_new (256);
+      g_autoptr(GString) dgram = g_string_sized_new(256);
 
-      journal_append_field (dgram, "MESSAGE", redacted, -1);
-      journal_append_field (dgram, "PRIORITY", level_priorities[lvl], -1);
-      journal_append_field (dgram, "SYSLOG_IDENTIFIER", "ecs-agent", -1);
-      journal_append_field (dgram, ECSA_LOG_FIELD_LEVEL, level_names[lvl], -1);
+      journal_append_field(dgram, "MESSAGE", redacted, -1);
+      journal_append_field(dgram, "PRIORITY", level_priorities[lvl], -1);
+      journal_append_field(dgram, "SYSLOG_IDENTIFIER", "ecs-agent", -1);
+      journal_append_field(dgram, ECSA_LOG_FIELD_LEVEL, level_names[lvl], -1);
       if (domain != NULL)
-        journal_append_field (dgram, "GLIB_DOMAIN", domain, -1);
+        journal_append_field(dgram, "GLIB_DOMAIN", domain, -1);
       for (gsize i = 0; i < n_fields; i++)
         {
           const char *key = fields[i].key;
-          if (strcmp (key, "MESSAGE") == 0 || strcmp (key, "PRIORITY") == 0 || strcmp (key, "GLIB_DOMAIN") == 0 ||
-              strcmp (key, ECSA_LOG_FIELD_LEVEL) == 0 || strcmp (key, "GLIB_OLD_LOG_API") == 0)
+          if (strcmp(key, "MESSAGE") == 0 || strcmp(key, "PRIORITY") == 0 || strcmp(key, "GLIB_DOMAIN") == 0
+              || strcmp(key, ECSA_LOG_FIELD_LEVEL) == 0 || strcmp(key, "GLIB_OLD_LOG_API") == 0)
             continue;
           if (fields[i].length < 0)
             {
-              g_autofree char *v = redact_locked (fields[i].value);
-              journal_append_field (dgram, key, v, -1);
+              g_autofree char *v = redact_locked(fields[i].value);
+              journal_append_field(dgram, key, v, -1);
             }
           /* binary fields (length >= 0) are not forwarded: they cannot be redacted */
         }
-      sent_to_journal = journal_send_locked (dgram);
+      sent_to_journal = journal_send_locked(dgram);
     }
 
   if (console_fd >= 0 && !sent_to_journal)
-    write_all (console_fd, line, strlen (line));
+    write_all(console_fd, line, strlen(line));
   if (file_fd >= 0)
     {
-      gint64 now_hour = g_date_time_to_unix (now) / 3600;
+      gint64 now_hour = g_date_time_to_unix(now) / 3600;
       if (now_hour != file_hour)
-        roll_file_locked (now_hour);
+        roll_file_locked(now_hour);
       if (file_fd >= 0)
-        write_all (file_fd, line, strlen (line));
+        write_all(file_fd, line, strlen(line));
     }
   if (capture_func != NULL)
-    capture_func (lvl, line, capture_data);
+    capture_func(lvl, line, capture_data);
 }
 
 GLogWriterOutput
-ecsa_log_writer (GLogLevelFlags log_level, const GLogField *fields, gsize n_fields, gpointer user_data)
+ecsa_log_writer(GLogLevelFlags log_level, const GLogField *fields, gsize n_fields, gpointer user_data)
 {
   g_autoptr(GMutexLocker) locker = NULL;
   const char *message = NULL, *domain = NULL, *ecsa_level = NULL;
-  EcsaLogLevel lvl = level_from_glib (log_level);
+  EcsaLogLevel lvl = level_from_glib(log_level);
   int parsed;
 
   for (gsize i = 0; i < n_fields; i++)
     {
-      if (strcmp (fields[i].key, "MESSAGE") == 0 && fields[i].length < 0)
+      if (strcmp(fields[i].key, "MESSAGE") == 0 && fields[i].length < 0)
         message = fields[i].value;
-      else if (strcmp (fields[i].key, "GLIB_DOMAIN") == 0 && fields[i].length < 0)
+      else if (strcmp(fields[i].key, "GLIB_DOMAIN") == 0 && fields[i].length < 0)
         domain = fields[i].value;
-      else if (strcmp (fields[i].key, ECSA_LOG_FIELD_LEVEL) == 0 && fields[i].length < 0)
+      else if (strcmp(fields[i].key, ECSA_LOG_FIELD_LEVEL) == 0 && fields[i].length < 0)
         ecsa_level = fields[i].value;
     }
-  if (ecsa_level != NULL && ecsa_log_level_from_string (ecsa_level, &parsed) && parsed >= ECSA_LOG_CRIT)
+  if (ecsa_level != NULL && ecsa_log_level_from_string(ecsa_level, &parsed) && parsed >= ECSA_LOG_CRIT)
     lvl = parsed;
-  if (!ecsa_log_level_enabled (lvl))
+  if (!ecsa_log_level_enabled(lvl))
     return G_LOG_WRITER_HANDLED;
-  if (lvl == ECSA_LOG_DEBUG && !domain_is_ours (domain) && !foreign_debug_wanted (domain))
+  if (lvl == ECSA_LOG_DEBUG && !domain_is_ours(domain) && !foreign_debug_wanted(domain))
     return G_LOG_WRITER_HANDLED;
 
-  locker = g_mutex_locker_new (&lock);
-  emit_locked (lvl, domain, message, fields, n_fields);
+  locker = g_mutex_locker_new(&lock);
+  emit_locked(lvl, domain, message, fields, n_fields);
   return G_LOG_WRITER_HANDLED;
 }
 
 void
-ecsa_log_write (EcsaLogLevel lvl, const char *domain, const char *message)
+ecsa_log_write(EcsaLogLevel lvl, const char *domain, const char *message)
 {
   const GLogField fields[] = {
     { "MESSAGE", message != NULL ? message : "", -1 },
     { "GLIB_DOMAIN", domain != NULL ? domain : "ecsa", -1 },
-    { ECSA_LOG_FIELD_LEVEL, ecsa_log_level_to_string (CLAMP ((int) lvl, ECSA_LOG_CRIT, ECSA_LOG_DEBUG)), -1 },
+    { ECSA_LOG_FIELD_LEVEL, ecsa_log_level_to_string(CLAMP((int)lvl, ECSA_LOG_CRIT, ECSA_LOG_DEBUG)), -1 },
   };
 
-  if (!ecsa_log_level_enabled (lvl))
+  if (!ecsa_log_level_enabled(lvl))
     return;
-  g_log_structured_array (level_to_glib (lvl), fields, G_N_ELEMENTS (fields));
+  g_log_structured_array(level_to_glib(lvl), fields, G_N_ELEMENTS(fields));
 }
 
 void
-ecsa_log_at (EcsaLogLevel lvl, const char *domain, const char *format, ...)
+ecsa_log_at(EcsaLogLevel lvl, const char *domain, const char *format, ...)
 {
   g_autofree char *message = NULL;
   va_list args;
 
-  if (!ecsa_log_level_enabled (lvl))
+  if (!ecsa_log_level_enabled(lvl))
     return;
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  ecsa_log_write (lvl, domain, message);
+  va_start(args, format);
+  message = g_strdup_vprintf(format, args);
+  va_end(args);
+  ecsa_log_write(lvl, domain, message);
 }
 
 void
-ecsa_log_gerror_at (EcsaLogLevel lvl, const char *domain, const GError *error, const char *format, ...)
+ecsa_log_gerror_at(EcsaLogLevel lvl, const char *domain, const GError *error, const char *format, ...)
 {
   g_autofree char *prefix = NULL;
   g_autofree char *message = NULL;
   va_list args;
 
-  if (error != NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+  if (error != NULL && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
-  if (!ecsa_log_level_enabled (lvl))
+  if (!ecsa_log_level_enabled(lvl))
     return;
-  va_start (args, format);
-  prefix = g_strdup_vprintf (format, args);
-  va_end (args);
-  message = error != NULL ? g_strdup_printf ("%s: %s", prefix, error->message) : g_steal_pointer (&prefix);
-  ecsa_log_write (lvl, domain, message);
+  va_start(args, format);
+  prefix = g_strdup_vprintf(format, args);
+  va_end(args);
+  message = error != NULL ? g_strdup_printf("%s: %s", prefix, error->message) : g_steal_pointer(&prefix);
+  ecsa_log_write(lvl, domain, message);
 }
 
 void
-ecsa_log_init (void)
+ecsa_log_init(void)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&lock);
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lock);
 
   if (initialized)
     return;
   initialized = TRUE;
-  journal_detected = stdout_is_journal ();
-  patterns_get ();
-  g_log_set_writer_func (ecsa_log_writer, NULL, NULL);
+  journal_detected = stdout_is_journal();
+  patterns_get();
+  g_log_set_writer_func(ecsa_log_writer, NULL, NULL);
 }
 
 void
-ecsa_log_shutdown (void)
+ecsa_log_shutdown(void)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&lock);
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lock);
 
-  ecsa_clear_fd (&file_fd, NULL);
-  ecsa_clear_fd (&journal_fd, NULL);
-  g_clear_pointer (&file_path, g_free);
-  g_clear_pointer (&journal_socket, g_free);
-  g_clear_pointer (&secrets, g_ptr_array_unref);
+  ecsa_clear_fd(&file_fd, NULL);
+  ecsa_clear_fd(&journal_fd, NULL);
+  g_clear_pointer(&file_path, g_free);
+  g_clear_pointer(&journal_socket, g_free);
+  g_clear_pointer(&secrets, g_ptr_array_unref);
   file_hour = -1;
   console_fd = STDOUT_FILENO;
   capture_func = NULL;
   capture_data = NULL;
-  g_atomic_int_set (&level, ECSA_LOG_INFO);
+  g_atomic_int_set(&level, ECSA_LOG_INFO);
 }

@@ -26,32 +26,32 @@
 
 G_BEGIN_DECLS
 
-#define ECSA_LOG_LEVEL_NONE (-1) /* "none": nothing is logged */
+#define ECSA_LOG_LEVEL_NONE (-1)          /* "none": nothing is logged */
 #define ECSA_LOG_FIELD_LEVEL "ECSA_LEVEL" /* structured field carrying "crit".."debug" */
 #define ECSA_LOG_REDACTED "<redacted>"
 
 /* Install the writer (g_log_set_writer_func) with level info and stdout only. Idempotent; call it
  * first thing in main() and in test programs that check log output. */
-void ecsa_log_init (void);
+void ecsa_log_init(void);
 
 /* Level. "crit", "error", "warn", "info", "debug", "none" (case-insensitive; also "critical",
  * "warning"). Parsing returns FALSE for anything else and leaves *out_level untouched. */
-gboolean ecsa_log_level_from_string (const char *text, int *out_level);
-const char *ecsa_log_level_to_string (int level); /* "crit" .. "debug", "none" */
-void ecsa_log_set_level (int level);               /* EcsaLogLevel or ECSA_LOG_LEVEL_NONE */
-int ecsa_log_get_level (void);
-gboolean ecsa_log_level_enabled (EcsaLogLevel level);
+gboolean ecsa_log_level_from_string(const char *text, int *out_level);
+const char *ecsa_log_level_to_string(int level); /* "crit" .. "debug", "none" */
+void ecsa_log_set_level(int level);              /* EcsaLogLevel or ECSA_LOG_LEVEL_NONE */
+int ecsa_log_get_level(void);
+gboolean ecsa_log_level_enabled(EcsaLogLevel level);
 
 /* Also write to `path` (appending; created 0644 with its directory), rolled every hour into
  * path.YYYY-MM-DD-HH with the newest 24 kept. NULL or "" stops writing to a file. */
-gboolean ecsa_log_set_file (const char *path, GError **error);
+gboolean ecsa_log_set_file(const char *path, GError **error);
 
 /* Where the console lines go: STDOUT_FILENO (the default, as agent v1.16.2), STDERR_FILENO
  * (-check-config keeps stdout for its report) or -1 (none). */
-void ecsa_log_set_console (int fd);
+void ecsa_log_set_console(int fd);
 
 /* Send to journald at this socket path instead of detecting $JOURNAL_STREAM (tests); NULL: detect. */
-void ecsa_log_set_journal_socket (const char *path);
+void ecsa_log_set_journal_socket(const char *path);
 
 /* Redaction. Returns a new string in which every secret is replaced by "<redacted>":
  *  - values registered with ecsa_log_add_secret(), wherever they appear;
@@ -62,39 +62,38 @@ void ecsa_log_set_journal_socket (const char *path);
  *    Authorization: AWS4-HMAC-SHA256 ..., ECS_ENGINE_AUTH_DATA=...);
  *  - the password of a URL (scheme://user:password@host).
  * NULL gives NULL. */
-char *ecsa_log_redact (const char *text);
+char *ecsa_log_redact(const char *text);
 
 /* Register a secret value known at run time (task credentials, registry passwords, the engine
  * auth data) so that it is masked even in free text. Values shorter than 4 bytes are ignored
  * (they would mask ordinary words). Registering is counted: remove as often as added. */
-void ecsa_log_add_secret (const char *secret);
-void ecsa_log_remove_secret (const char *secret);
+void ecsa_log_add_secret(const char *secret);
+void ecsa_log_remove_secret(const char *secret);
 
 /* One event at our level from `domain` (NULL: "ecsa"); the plugin host's log slot. */
-void ecsa_log_write (EcsaLogLevel level, const char *domain, const char *message);
-void ecsa_log_at (EcsaLogLevel level, const char *domain, const char *format, ...) G_GNUC_PRINTF (3, 4);
+void ecsa_log_write(EcsaLogLevel level, const char *domain, const char *message);
+void ecsa_log_at(EcsaLogLevel level, const char *domain, const char *format, ...) G_GNUC_PRINTF(3, 4);
 
 /* "<message>: <error->message>" at `level`, unless error is G_IO_ERROR_CANCELLED (dropped). */
-void ecsa_log_gerror_at (EcsaLogLevel level, const char *domain, const GError *error, const char *format, ...)
-  G_GNUC_PRINTF (4, 5);
+void ecsa_log_gerror_at(EcsaLogLevel level, const char *domain, const GError *error, const char *format, ...)
+  G_GNUC_PRINTF(4, 5);
 
-#define ecsa_log_crit(...) ecsa_log_at (ECSA_LOG_CRIT, G_LOG_DOMAIN, __VA_ARGS__)
-#define ecsa_log_error(...) ecsa_log_at (ECSA_LOG_ERROR, G_LOG_DOMAIN, __VA_ARGS__)
-#define ecsa_log_warn(...) ecsa_log_at (ECSA_LOG_WARN, G_LOG_DOMAIN, __VA_ARGS__)
-#define ecsa_log_info(...) ecsa_log_at (ECSA_LOG_INFO, G_LOG_DOMAIN, __VA_ARGS__)
-#define ecsa_log_debug(...) ecsa_log_at (ECSA_LOG_DEBUG, G_LOG_DOMAIN, __VA_ARGS__)
-#define ecsa_log_gerror(level, error, ...) ecsa_log_gerror_at ((level), G_LOG_DOMAIN, (error), __VA_ARGS__)
+#define ecsa_log_crit(...) ecsa_log_at(ECSA_LOG_CRIT, G_LOG_DOMAIN, __VA_ARGS__)
+#define ecsa_log_error(...) ecsa_log_at(ECSA_LOG_ERROR, G_LOG_DOMAIN, __VA_ARGS__)
+#define ecsa_log_warn(...) ecsa_log_at(ECSA_LOG_WARN, G_LOG_DOMAIN, __VA_ARGS__)
+#define ecsa_log_info(...) ecsa_log_at(ECSA_LOG_INFO, G_LOG_DOMAIN, __VA_ARGS__)
+#define ecsa_log_debug(...) ecsa_log_at(ECSA_LOG_DEBUG, G_LOG_DOMAIN, __VA_ARGS__)
+#define ecsa_log_gerror(level, error, ...) ecsa_log_gerror_at((level), G_LOG_DOMAIN, (error), __VA_ARGS__)
 
 /* The writer itself (installed by ecsa_log_init()). */
-GLogWriterOutput ecsa_log_writer (GLogLevelFlags log_level, const GLogField *fields, gsize n_fields,
-                                  gpointer user_data);
+GLogWriterOutput ecsa_log_writer(GLogLevelFlags log_level, const GLogField *fields, gsize n_fields, gpointer user_data);
 
 /* Tests: receive every formatted line (after filtering and redaction) in addition to the outputs.
  * NULL removes it. Called with the writer's lock held: do not log from it. */
-typedef void (*EcsaLogCaptureFunc) (EcsaLogLevel level, const char *line, gpointer user_data);
-void ecsa_log_set_capture (EcsaLogCaptureFunc func, gpointer user_data);
+typedef void (*EcsaLogCaptureFunc)(EcsaLogLevel level, const char *line, gpointer user_data);
+void ecsa_log_set_capture(EcsaLogCaptureFunc func, gpointer user_data);
 
 /* Close the file and forget secrets and settings (tests, and the end of main()). */
-void ecsa_log_shutdown (void);
+void ecsa_log_shutdown(void);
 
 G_END_DECLS

@@ -48,39 +48,39 @@ typedef struct
 } FlagSpec;
 
 static const FlagSpec flag_specs[] = {
-  { "blackhole-ec2-metadata", FLAG_BOOL, G_STRUCT_OFFSET (Flags, blackhole_ec2_metadata),
+  { "blackhole-ec2-metadata", FLAG_BOOL, G_STRUCT_OFFSET(Flags, blackhole_ec2_metadata),
     "Blackhole the EC2 Metadata requests. Setting this option can cause the ECS Agent to fail to work properly.  "
     "We do not recommend setting this option" },
-  { "check-config", FLAG_BOOL, G_STRUCT_OFFSET (Flags, check_config),
+  { "check-config", FLAG_BOOL, G_STRUCT_OFFSET(Flags, check_config),
     "Validate the configuration, print it with secrets redacted and exit (0: valid); needs no network" },
-  { "help", FLAG_BOOL, G_STRUCT_OFFSET (Flags, help), "Print this help and exit" },
-  { "k", FLAG_BOOL, G_STRUCT_OFFSET (Flags, accept_insecure_cert),
+  { "help", FLAG_BOOL, G_STRUCT_OFFSET(Flags, help), "Print this help and exit" },
+  { "k", FLAG_BOOL, G_STRUCT_OFFSET(Flags, accept_insecure_cert),
     "Disable SSL certificate verification. We do not recommend setting this option" },
-  { "license", FLAG_BOOL, G_STRUCT_OFFSET (Flags, license), "Print the LICENSE and NOTICE files and exit" },
-  { "loglevel", FLAG_STRING, G_STRUCT_OFFSET (Flags, log_level),
+  { "license", FLAG_BOOL, G_STRUCT_OFFSET(Flags, license), "Print the LICENSE and NOTICE files and exit" },
+  { "loglevel", FLAG_STRING, G_STRUCT_OFFSET(Flags, log_level),
     "Loglevel: [<crit>|<error>|<warn>|<info>|<debug>] (ECS_LOGLEVEL overrides it)" },
-  { "version", FLAG_BOOL, G_STRUCT_OFFSET (Flags, version), "Print the agent version information and exit" },
-  { "windows-service", FLAG_BOOL, G_STRUCT_OFFSET (Flags, windows_service), "Run the ECS agent as a Windows Service" },
+  { "version", FLAG_BOOL, G_STRUCT_OFFSET(Flags, version), "Print the agent version information and exit" },
+  { "windows-service", FLAG_BOOL, G_STRUCT_OFFSET(Flags, windows_service), "Run the ECS agent as a Windows Service" },
 };
 
 static void
-print_usage (FILE *out)
+print_usage(FILE *out)
 {
-  fprintf (out, "Usage of Amazon ECS Agent:\n");
-  for (gsize i = 0; i < G_N_ELEMENTS (flag_specs); i++)
+  fprintf(out, "Usage of Amazon ECS Agent:\n");
+  for (gsize i = 0; i < G_N_ELEMENTS(flag_specs); i++)
     {
       const FlagSpec *f = &flag_specs[i];
-      g_autofree char *head = g_strdup_printf ("  -%s%s", f->name, f->type == FLAG_STRING ? " string" : "");
+      g_autofree char *head = g_strdup_printf("  -%s%s", f->name, f->type == FLAG_STRING ? " string" : "");
       /* Go prints one-letter boolean flags on one line, the others on two */
-      if (strlen (head) <= 4)
-        fprintf (out, "%s\t%s\n", head, f->usage);
+      if (strlen(head) <= 4)
+        fprintf(out, "%s\t%s\n", head, f->usage);
       else
-        fprintf (out, "%s\n    \t%s\n", head, f->usage);
+        fprintf(out, "%s\n    \t%s\n", head, f->usage);
     }
 }
 
 static gboolean
-parse_flags (int argc, char **argv, Flags *flags, GError **error)
+parse_flags(int argc, char **argv, Flags *flags, GError **error)
 {
   for (int i = 1; i < argc; i++)
     {
@@ -101,37 +101,36 @@ parse_flags (int argc, char **argv, Flags *flags, GError **error)
         }
       if (name[0] == '-' || name[0] == '=')
         {
-          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "bad flag syntax: %s", arg);
+          g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "bad flag syntax: %s", arg);
           return FALSE;
         }
-      eq = strchr (name, '=');
-      key = eq != NULL ? g_strndup (name, (gsize) (eq - name)) : g_strdup (name);
-      if (strcmp (key, "h") == 0)
-        ecsa_set_str (&key, "help");
-      for (gsize k = 0; k < G_N_ELEMENTS (flag_specs); k++)
-        if (strcmp (flag_specs[k].name, key) == 0)
+      eq = strchr(name, '=');
+      key = eq != NULL ? g_strndup(name, (gsize)(eq - name)) : g_strdup(name);
+      if (strcmp(key, "h") == 0)
+        ecsa_set_str(&key, "help");
+      for (gsize k = 0; k < G_N_ELEMENTS(flag_specs); k++)
+        if (strcmp(flag_specs[k].name, key) == 0)
           spec = &flag_specs[k];
       if (spec == NULL)
         {
-          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_UNKNOWN_OPTION, "flag provided but not defined: -%s",
-                       key);
+          g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_UNKNOWN_OPTION, "flag provided but not defined: -%s", key);
           return FALSE;
         }
       if (spec->type == FLAG_BOOL)
         {
-          gboolean *target = G_STRUCT_MEMBER_P (flags, spec->offset);
+          gboolean *target = G_STRUCT_MEMBER_P(flags, spec->offset);
           if (eq == NULL)
             *target = TRUE;
-          else if (!ecsa_config_parse_bool (eq + 1, target) || g_ascii_isspace (eq[1]))
+          else if (!ecsa_config_parse_bool(eq + 1, target) || g_ascii_isspace(eq[1]))
             {
-              g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                           "invalid boolean value \"%s\" for -%s: parse error", eq + 1, key);
+              g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                          "invalid boolean value \"%s\" for -%s: parse error", eq + 1, key);
               return FALSE;
             }
         }
       else
         {
-          char **target = G_STRUCT_MEMBER_P (flags, spec->offset);
+          char **target = G_STRUCT_MEMBER_P(flags, spec->offset);
           const char *value;
           if (eq != NULL)
             value = eq + 1;
@@ -139,61 +138,61 @@ parse_flags (int argc, char **argv, Flags *flags, GError **error)
             value = argv[++i];
           else
             {
-              g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "flag needs an argument: -%s", key);
+              g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "flag needs an argument: -%s", key);
               return FALSE;
             }
-          ecsa_set_str (target, value);
+          ecsa_set_str(target, value);
         }
     }
   return TRUE;
 }
 
 static int
-print_version (void)
+print_version(void)
 {
-  printf ("Amazon ECS Agent:\n"
-          "\tVersion: %s\n"
-          "\tCommit: %s\n"
-          "\tecs-agent: %s (C/GLib implementation, plugin ABI %d)\n",
-          ECSA_COMPAT_VERSION, ECSA_GIT_COMMIT, PACKAGE_VERSION, ECSA_PLUGIN_ABI_MAJOR_BUILD);
+  printf("Amazon ECS Agent:\n"
+         "\tVersion: %s\n"
+         "\tCommit: %s\n"
+         "\tecs-agent: %s (C/GLib implementation, plugin ABI %d)\n",
+         ECSA_COMPAT_VERSION, ECSA_GIT_COMMIT, PACKAGE_VERSION, ECSA_PLUGIN_ABI_MAJOR_BUILD);
   return ECSA_EXIT_SUCCESS;
 }
 
 static int
-print_license (void)
+print_license(void)
 {
-  printf ("ecs-agent %s\n"
-          "Copyright the ecs-agent authors.\n\n"
-          "Licensed under the Apache License, Version 2.0 (the \"License\"); you may not use this software except in\n"
-          "compliance with the License. You may obtain a copy of the License at\n\n"
-          "    http://www.apache.org/licenses/LICENSE-2.0\n\n"
-          "Unless required by applicable law or agreed to in writing, software distributed under the License is\n"
-          "distributed on an \"AS IS\" BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or\n"
-          "implied. See the License for the specific language governing permissions and limitations under the\n"
-          "License.\n\n"
-          "It reimplements the behaviour of the Amazon ECS Container Agent v%s (Apache License 2.0, Copyright\n"
-          "Amazon.com, Inc. or its affiliates) and contains none of its code.\n",
-          PACKAGE_VERSION, ECSA_COMPAT_VERSION);
+  printf("ecs-agent %s\n"
+         "Copyright the ecs-agent authors.\n\n"
+         "Licensed under the Apache License, Version 2.0 (the \"License\"); you may not use this software except in\n"
+         "compliance with the License. You may obtain a copy of the License at\n\n"
+         "    http://www.apache.org/licenses/LICENSE-2.0\n\n"
+         "Unless required by applicable law or agreed to in writing, software distributed under the License is\n"
+         "distributed on an \"AS IS\" BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or\n"
+         "implied. See the License for the specific language governing permissions and limitations under the\n"
+         "License.\n\n"
+         "It reimplements the behaviour of the Amazon ECS Container Agent v%s (Apache License 2.0, Copyright\n"
+         "Amazon.com, Inc. or its affiliates) and contains none of its code.\n",
+         PACKAGE_VERSION, ECSA_COMPAT_VERSION);
   return ECSA_EXIT_SUCCESS;
 }
 
 /* -check-config: the report goes to stdout, log lines to stderr; nothing is created on disk. */
 static int
-check_config (EcsaConfig *config, gboolean valid, const GError *error)
+check_config(EcsaConfig *config, gboolean valid, const GError *error)
 {
-  g_autofree char *report = ecsa_config_to_string (config);
+  g_autofree char *report = ecsa_config_to_string(config);
 
-  printf ("# ecs-agent %s (Amazon ECS Agent v%s compatible): effective configuration\n%s", PACKAGE_VERSION,
-          ECSA_COMPAT_VERSION, report);
+  printf("# ecs-agent %s (Amazon ECS Agent v%s compatible): effective configuration\n%s", PACKAGE_VERSION,
+         ECSA_COMPAT_VERSION, report);
   if (!valid)
     {
-      g_autofree char *message = ecsa_log_redact (error->message);
-      printf ("# configuration is NOT valid: %s\n", message);
-      fflush (stdout);
+      g_autofree char *message = ecsa_log_redact(error->message);
+      printf("# configuration is NOT valid: %s\n", message);
+      fflush(stdout);
       return ECSA_EXIT_ERROR;
     }
-  printf ("# configuration is valid\n");
-  fflush (stdout);
+  printf("# configuration is valid\n");
+  fflush(stdout);
   return ECSA_EXIT_SUCCESS;
 }
 
@@ -204,47 +203,47 @@ typedef struct
 } RunState;
 
 static void
-agent_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+agent_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   RunState *state = user_data;
 
-  state->exit_code = ecsa_agent_run_finish (ECSA_AGENT (source), result);
-  g_main_loop_quit (state->loop);
+  state->exit_code = ecsa_agent_run_finish(ECSA_AGENT(source), result);
+  g_main_loop_quit(state->loop);
 }
 
 static gboolean
-sigterm_cb (gpointer user_data)
+sigterm_cb(gpointer user_data)
 {
-  ecsa_agent_stop (ECSA_AGENT (user_data), ECSA_EXIT_SUCCESS, "received SIGTERM");
+  ecsa_agent_stop(ECSA_AGENT(user_data), ECSA_EXIT_SUCCESS, "received SIGTERM");
   return G_SOURCE_CONTINUE;
 }
 
 static gboolean
-sigint_cb (gpointer user_data)
+sigint_cb(gpointer user_data)
 {
-  ecsa_agent_stop (ECSA_AGENT (user_data), ECSA_EXIT_SUCCESS, "received SIGINT");
+  ecsa_agent_stop(ECSA_AGENT(user_data), ECSA_EXIT_SUCCESS, "received SIGINT");
   return G_SOURCE_CONTINUE;
 }
 
 static int
-run_agent (EcsaConfig *config)
+run_agent(EcsaConfig *config)
 {
-  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
-  g_autoptr(EcsaAgent) agent = ecsa_agent_new (config);
+  g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+  g_autoptr(EcsaAgent) agent = ecsa_agent_new(config);
   RunState state = { .loop = loop, .exit_code = ECSA_EXIT_ERROR };
   guint sigterm_id, sigint_id;
 
-  sigterm_id = g_unix_signal_add (SIGTERM, sigterm_cb, agent);
-  sigint_id = g_unix_signal_add (SIGINT, sigint_cb, agent);
-  ecsa_agent_run_async (agent, agent_done_cb, &state);
-  g_main_loop_run (loop);
-  g_source_remove (sigterm_id);
-  g_source_remove (sigint_id);
+  sigterm_id = g_unix_signal_add(SIGTERM, sigterm_cb, agent);
+  sigint_id = g_unix_signal_add(SIGINT, sigint_cb, agent);
+  ecsa_agent_run_async(agent, agent_done_cb, &state);
+  g_main_loop_run(loop);
+  g_source_remove(sigterm_id);
+  g_source_remove(sigint_id);
   return state.exit_code;
 }
 
 int
-main (int argc, char **argv)
+main(int argc, char **argv)
 {
   Flags flags = { 0 };
   g_autoptr(GError) error = NULL;
@@ -254,88 +253,88 @@ main (int argc, char **argv)
   int rc;
 
   /* Go's runtime ignores SIGPIPE on sockets; a closed peer must be an error, not death. */
-  signal (SIGPIPE, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN);
 
-  if (!parse_flags (argc, argv, &flags, &error))
+  if (!parse_flags(argc, argv, &flags, &error))
     {
-      fprintf (stderr, "%s\n", error->message);
-      print_usage (stderr);
-      g_free (flags.log_level);
+      fprintf(stderr, "%s\n", error->message);
+      print_usage(stderr);
+      g_free(flags.log_level);
       return ECSA_EXIT_TERMINAL;
     }
   if (flags.help)
     {
-      print_usage (stdout);
-      g_free (flags.log_level);
+      print_usage(stdout);
+      g_free(flags.log_level);
       return ECSA_EXIT_SUCCESS;
     }
   if (flags.version)
     {
-      g_free (flags.log_level);
-      return print_version ();
+      g_free(flags.log_level);
+      return print_version();
     }
   if (flags.license)
     {
-      g_free (flags.log_level);
-      return print_license ();
+      g_free(flags.log_level);
+      return print_license();
     }
 
-  ecsa_log_init ();
+  ecsa_log_init();
   if (flags.check_config)
-    ecsa_log_set_console (STDERR_FILENO);
-  config = ecsa_config_new ();
-  level = ecsa_config_resolve_log_level (config, NULL, flags.log_level);
-  g_clear_pointer (&flags.log_level, g_free);
-  ecsa_log_set_level (level);
-  if (!flags.check_config && !ecsa_str_empty (g_getenv ("ECS_LOGFILE")))
+    ecsa_log_set_console(STDERR_FILENO);
+  config = ecsa_config_new();
+  level = ecsa_config_resolve_log_level(config, NULL, flags.log_level);
+  g_clear_pointer(&flags.log_level, g_free);
+  ecsa_log_set_level(level);
+  if (!flags.check_config && !ecsa_str_empty(g_getenv("ECS_LOGFILE")))
     {
       /* v1.16.2's logger is set up from the environment before the configuration is read */
-      if (!ecsa_log_set_file (g_getenv ("ECS_LOGFILE"), &error))
+      if (!ecsa_log_set_file(g_getenv("ECS_LOGFILE"), &error))
         {
-          ecsa_log_error ("ECS_LOGFILE: %s; logging to stdout only", error->message);
-          g_clear_error (&error);
+          ecsa_log_error("ECS_LOGFILE: %s; logging to stdout only", error->message);
+          g_clear_error(&error);
         }
     }
   if (flags.windows_service)
     {
-      ecsa_log_error ("Windows Services are not supported on unspecified platforms");
-      ecsa_log_shutdown ();
+      ecsa_log_error("Windows Services are not supported on unspecified platforms");
+      ecsa_log_shutdown();
       return ECSA_EXIT_ERROR;
     }
 
   if (!flags.check_config)
-    ecsa_log_info ("Loading configuration");
-  valid = ecsa_config_load (config, NULL, &error);
+    ecsa_log_info("Loading configuration");
+  valid = ecsa_config_load(config, NULL, &error);
   config->accept_insecure_cert = flags.accept_insecure_cert;
   config->blackhole_ec2_metadata = flags.blackhole_ec2_metadata;
   if (config->accept_insecure_cert)
-    ecsa_log_warn ("SSL certificate verification disabled. This is not recommended.");
+    ecsa_log_warn("SSL certificate verification disabled. This is not recommended.");
 
   if (flags.check_config)
     {
-      rc = check_config (config, valid, error);
-      ecsa_log_shutdown ();
+      rc = check_config(config, valid, error);
+      ecsa_log_shutdown();
       return rc;
     }
   if (!valid)
     {
       /* all required values may yet come from instance metadata: v1.16.2 calls this transient */
-      ecsa_log_crit ("Error loading config: %s", error->message);
-      ecsa_log_shutdown ();
+      ecsa_log_crit("Error loading config: %s", error->message);
+      ecsa_log_shutdown();
       return ECSA_EXIT_ERROR;
     }
-  ecsa_log_debug ("Loaded config: Cluster: %s, Region: %s, DataDir: %s, Checkpoint: %s, AuthType: %s, "
-                  "UpdatesEnabled: %s, DisableMetrics: %s, ReservedMem: %u, TaskCleanupWaitDuration: %s, "
-                  "DockerStopTimeout: %s, TaskCPUMemLimit: %s",
-                  config->cluster, config->aws_region != NULL ? config->aws_region : "(from instance metadata)",
-                  config->data_dir, config->checkpoint ? "true" : "false",
-                  config->engine_auth_type != NULL ? config->engine_auth_type : "",
-                  config->updates_enabled ? "true" : "false", config->disable_metrics ? "true" : "false",
-                  config->reserved_memory, ecsa_config_get (config, "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION"),
-                  ecsa_config_get (config, "ECS_CONTAINER_STOP_TIMEOUT"),
-                  ecsa_config_task_cpu_mem_limit_enabled (config) ? "true" : "false");
+  ecsa_log_debug("Loaded config: Cluster: %s, Region: %s, DataDir: %s, Checkpoint: %s, AuthType: %s, "
+                 "UpdatesEnabled: %s, DisableMetrics: %s, ReservedMem: %u, TaskCleanupWaitDuration: %s, "
+                 "DockerStopTimeout: %s, TaskCPUMemLimit: %s",
+                 config->cluster, config->aws_region != NULL ? config->aws_region : "(from instance metadata)",
+                 config->data_dir, config->checkpoint ? "true" : "false",
+                 config->engine_auth_type != NULL ? config->engine_auth_type : "",
+                 config->updates_enabled ? "true" : "false", config->disable_metrics ? "true" : "false",
+                 config->reserved_memory, ecsa_config_get(config, "ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION"),
+                 ecsa_config_get(config, "ECS_CONTAINER_STOP_TIMEOUT"),
+                 ecsa_config_task_cpu_mem_limit_enabled(config) ? "true" : "false");
 
-  rc = run_agent (g_steal_pointer (&config));
-  ecsa_log_shutdown ();
+  rc = run_agent(g_steal_pointer(&config));
+  ecsa_log_shutdown();
   return rc;
 }
