@@ -41,9 +41,10 @@ typedef struct
   char *task_arn;
   char *family;
   char *version;
-  EcsaContainerMetrics *containers; /* n_containers entries */
+  EcsaContainerMetrics **containers; /* n_containers entries, each g_new0'ed */
 } EcsaTaskMetrics;
 
+/* Everything is allocated with g_new0/g_strdup by the plugin and freed by the core with this. */
 static inline void
 ecsa_task_metrics_free (EcsaTaskMetrics *m)
 {
@@ -51,10 +52,13 @@ ecsa_task_metrics_free (EcsaTaskMetrics *m)
 
   if (m == NULL)
     return;
-  for (i = 0; i < m->n_containers; i++)
+  for (i = 0; m->containers != NULL && i < m->n_containers; i++)
     {
-      g_free (m->containers[i].container_name);
-      g_free (m->containers[i].docker_id);
+      if (m->containers[i] == NULL)
+        continue;
+      g_free (m->containers[i]->container_name);
+      g_free (m->containers[i]->docker_id);
+      g_free (m->containers[i]);
     }
   g_free (m->containers);
   g_free (m->task_arn);
@@ -69,7 +73,8 @@ typedef struct
   guint32 version; /* ECSA_METRICS_VTABLE_VERSION the plugin was built with */
   guint32 padding_;
 
-  /* since 1: a container of a task started running / stopped. */
+  /* since 1: a container of a task started running / stopped. After a restart the core calls
+   * container_started() for every container it finds running. */
   void (*container_started) (gpointer state, const EcsaTaskView *task, const EcsaContainerView *container);
   void (*container_stopped) (gpointer state, const char *docker_id);
 

@@ -86,6 +86,8 @@ typedef struct
   const char *desired_status; /* what ECS asked for */
   const char *log_driver;     /* hostConfig.LogConfig.Type, "" when unset (Docker's default) */
   GHashTable *log_options;    /* char* -> char*, never NULL; read only */
+  const char *logs_auth_strategy; /* ACS logsAuthStrategy: "ExecutionRole" or "" (agent v1.16.2 then
+                                   * points awslogs at the execution role's credentials) */
   gint32 pid;                 /* main process while RUNNING, else 0 */
   guint32 padding_;
 } EcsaContainerView;
@@ -143,8 +145,10 @@ struct _EcsaPluginHost
   const char *cluster;        /* ECS_CLUSTER */
 
   /* The effective value of an agent setting by its environment name ("ECS_ENGINE_AUTH_DATA",
-   * "ECS_CNI_PLUGINS_PATH", ...), after defaults and the config file; NULL when unset. The
-   * returned string is owned by the agent and lives as long as the plugin. */
+   * "ECS_CNI_PLUGINS_PATH", ...), after defaults and the config file; NULL when unset. Booleans
+   * read "true"/"false", lists are JSON arrays, durations are Go-style ("30s", "1500ms"). A name
+   * the agent does not know is read from the agent's environment (a site plugin's own setting).
+   * The returned string is owned by the agent and lives as long as the plugin. */
   const char *(*config_get) (const EcsaPluginHost *host, const char *key);
 
   /* One log line, through the agent's logger: timestamped, levelled, secrets redacted, tagged with
@@ -168,7 +172,10 @@ struct _EcsaPluginHost
 
   /* Run a program (CNI plugins) without blocking: argv[0] is an absolute path; envp is the complete
    * environment (NULL: the agent's); stdin_data may be NULL; timeout_ms = 0 means no limit (the
-   * cancellable still applies). On timeout the child is killed and the error is ECSA_ERROR_TIMEOUT. */
+   * cancellable still applies). Finish returns TRUE when the program ran to its end, whatever its
+   * exit status (*out_exit_status: the exit code, or 128 + the signal that killed it) and hands
+   * over its output. On timeout the child is killed and the error is ECSA_ERROR_TIMEOUT; on
+   * cancellation it is killed too (G_IO_ERROR_CANCELLED). */
   void (*spawn_async) (const EcsaPluginHost *host, const char *const *argv, const char *const *envp,
                        GBytes *stdin_data, guint timeout_ms, GCancellable *cancellable, GAsyncReadyCallback callback,
                        gpointer user_data);
@@ -177,14 +184,16 @@ struct _EcsaPluginHost
 
   /* A snapshot of one task by ARN, or NULL. Free with task_view_free. */
   EcsaTaskView *(*task_view_lookup) (const EcsaPluginHost *host, const char *task_arn);
-  void (*task_view_free) (EcsaTaskView *view);
+  void (*task_view_free) (const EcsaPluginHost *host, EcsaTaskView *view);
+  /* The task that owns the container with this Docker ID, or NULL. Free with task_view_free. */
+  EcsaTaskView *(*task_view_lookup_by_docker_id) (const EcsaPluginHost *host, const char *docker_id);
 
   /* The instance's AWS credentials (environment or instance role), refreshed as needed. Finish
    * returns a copy the caller frees with aws_credentials_free (which wipes it). */
   void (*aws_credentials_async) (const EcsaPluginHost *host, GCancellable *cancellable, GAsyncReadyCallback callback,
                                  gpointer user_data);
   EcsaAwsCredentials *(*aws_credentials_finish) (const EcsaPluginHost *host, GAsyncResult *result, GError **error);
-  void (*aws_credentials_free) (EcsaAwsCredentials *credentials);
+  void (*aws_credentials_free) (const EcsaPluginHost *host, EcsaAwsCredentials *credentials);
 
   /* Sign an AWS request with SigV4 (adds Authorization, X-Amz-Date, X-Amz-Security-Token).
    * `body` is the exact request body (NULL for none). */
@@ -194,8 +203,24 @@ struct _EcsaPluginHost
   /* Replace secrets (AWS keys, tokens, passwords) in text with "<redacted>"; returns a new string. */
   char *(*redact) (const EcsaPluginHost *host, const char *text);
 
-  gpointer reserved[16]; /* NULL; host version N may give reserved[k] a name */
+  gpointer reserved[15]; /* NULL; host version N may give reserved[k] a name */
 };
+
+/* printf-style convenience over host->log (compiled into the plugin; no ABI of its own). */
+static inline void ecsa_plugin_host_logf (const EcsaPluginHost *host, EcsaLogLevel level, const char *format, ...)
+  G_GNUC_PRINTF (3, 4);
+static inline void
+ecsa_plugin_host_logf (const EcsaPluginHost *host, EcsaLogLevel level, const char *format, ...)
+{
+  va_list args;
+  char *message;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  host->log (host, level, message);
+  g_free (message);
+}
 
 /* ---------------------------------------------------------------------------------------------
  * The descriptor: what ecsa_plugin_get_descriptor() returns.
@@ -222,14 +247,10 @@ typedef const EcsaPluginDescriptor *(*EcsaPluginGetDescriptorFunc) (void); /* wh
 G_STATIC_ASSERT (sizeof (EcsaPluginDescriptor) == 128);
 G_STATIC_ASSERT (G_STRUCT_OFFSET (EcsaPluginDescriptor, vtable) == 56);
 G_STATIC_ASSERT (G_STRUCT_OFFSET (EcsaPluginDescriptor, reserved) == 64);
-G_STATIC_ASSERT (sizeof (EcsaContainerView) == 80);
+G_STATIC_ASSERT (sizeof (EcsaContainerView) == 88);
 G_STATIC_ASSERT (sizeof (EcsaTaskView) == 80);
 G_STATIC_ASSERT (sizeof (EcsaAwsCredentials) == 48);
 G_STATIC_ASSERT (sizeof (EcsaPluginHost) == 296);
-#endif
-
-#ifndef PACKAGE_VERSION
-#define PACKAGE_VERSION "0"
 #endif
 
 #ifdef ECSA_PLUGIN_BUILTIN /* static build: one unique symbol per plugin (GStreamer, ModemManager) */

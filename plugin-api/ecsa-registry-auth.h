@@ -34,10 +34,13 @@ typedef struct
   const EcsaTaskView *task; /* may be NULL (a pull outside a task) */
 } EcsaAuthRequest;
 
-/* Credentials for one pull; secrets. Allocate with g_new0/g_strdup, free with
- * ecsa_registry_credentials_free() (which wipes them). */
+/* Credentials for one pull; secrets. Allocate with g_new0/g_strdup, set struct_size =
+ * sizeof (EcsaRegistryCredentials); the core frees them with ecsa_registry_credentials_free()
+ * (which wipes them). */
 typedef struct
 {
+  guint32 struct_size;
+  guint32 padding_;
   char *username;
   char *password;
   char *email;          /* optional */

@@ -9,6 +9,13 @@ none_init (const EcsaPluginHost *host, gpointer *out_state, GError **error)
   return TRUE;
 }
 
+/* Docker's /info never lists "none" among its log drivers, yet every Docker has it. */
+static gboolean
+none_probe (gpointer state, const char *const *docker_log_drivers, GError **error)
+{
+  return TRUE;
+}
+
 static gboolean
 none_validate_options (gpointer state, GHashTable *options, GError **error)
 {
@@ -28,6 +35,8 @@ none_validate_options (gpointer state, GHashTable *options, GError **error)
 static const EcsaLogDriverVTable none_vtable = {
   .version = ECSA_LOG_DRIVER_VTABLE_VERSION,
   .driver = "none",
+  .min_docker_api_version = "1.19", /* agent v1.16.2's LoggingDriverMinimumVersion */
+  .probe = none_probe,
   .validate_options = none_validate_options,
 };
 
