@@ -22,33 +22,33 @@ typedef struct _EcsaPluginHostServices EcsaPluginHostServices;
  * returns the body and the HTTP status as host->docker_request_finish documents. */
 typedef struct
 {
-  void (*request_async) (gpointer backend, const char *method, const char *path, GBytes *body, guint timeout_ms,
-                         GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
-  GBytes *(*request_finish) (gpointer backend, GAsyncResult *result, guint *out_status, GError **error);
+  void (*request_async)(gpointer backend, const char *method, const char *path, GBytes *body, guint timeout_ms,
+                        GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+  GBytes *(*request_finish)(gpointer backend, GAsyncResult *result, guint *out_status, GError **error);
 } EcsaPluginDockerBackend;
 
 /* Read-only task snapshots (the task engine). */
 typedef struct
 {
-  EcsaTaskView *(*lookup) (gpointer backend, const char *task_arn);
-  EcsaTaskView *(*lookup_by_docker_id) (gpointer backend, const char *docker_id);
-  void (*free) (gpointer backend, EcsaTaskView *view);
+  EcsaTaskView *(*lookup)(gpointer backend, const char *task_arn);
+  EcsaTaskView *(*lookup_by_docker_id)(gpointer backend, const char *docker_id);
+  void (*free)(gpointer backend, EcsaTaskView *view);
 } EcsaPluginTaskViewBackend;
 
 /* The instance's AWS credentials (the credential chain). The finish returns credentials the host
  * copies for the plugin (its copy is wiped when freed) and then frees with free_credentials. */
 typedef struct
 {
-  void (*get_async) (gpointer backend, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
-  EcsaAwsCredentials *(*get_finish) (gpointer backend, GAsyncResult *result, GError **error);
-  void (*free_credentials) (gpointer backend, EcsaAwsCredentials *credentials);
+  void (*get_async)(gpointer backend, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+  EcsaAwsCredentials *(*get_finish)(gpointer backend, GAsyncResult *result, GError **error);
+  void (*free_credentials)(gpointer backend, EcsaAwsCredentials *credentials);
 } EcsaPluginAwsCredentialsBackend;
 
 /* SigV4 request signing. */
 typedef struct
 {
-  gboolean (*sign) (gpointer backend, SoupMessage *message, GBytes *body, const char *service, const char *region,
-                    const EcsaAwsCredentials *credentials, GError **error);
+  gboolean (*sign)(gpointer backend, SoupMessage *message, GBytes *body, const char *service, const char *region,
+                   const EcsaAwsCredentials *credentials, GError **error);
 } EcsaPluginSigv4Backend;
 
 /* `config` (nullable) and `http_session` (nullable) are borrowed and must outlive the services and
@@ -56,29 +56,29 @@ typedef struct
  * ecsa_config_get(), then (for names outside ECS_*, ECSA_*, AWS_* and DOCKER_*) from the
  * environment. state_dir of each plugin is <config->data_dir>/plugins/<kind>-<name> when
  * config->checkpoint, else NULL. Free the services after every host. */
-EcsaPluginHostServices *ecsa_plugin_host_services_new (EcsaConfig *config, GMainContext *context,
-                                                       SoupSession *http_session);
-void ecsa_plugin_host_services_free (EcsaPluginHostServices *services);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaPluginHostServices, ecsa_plugin_host_services_free)
+EcsaPluginHostServices *ecsa_plugin_host_services_new(EcsaConfig *config, GMainContext *context,
+                                                      SoupSession *http_session);
+void ecsa_plugin_host_services_free(EcsaPluginHostServices *services);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EcsaPluginHostServices, ecsa_plugin_host_services_free)
 
 /* Set (or, with NULL, unset) a backend. The struct is copied; `backend` is passed back to it. */
-void ecsa_plugin_host_services_set_docker_backend (EcsaPluginHostServices *services,
-                                                   const EcsaPluginDockerBackend *vtable, gpointer backend);
-void ecsa_plugin_host_services_set_task_view_backend (EcsaPluginHostServices *services,
-                                                      const EcsaPluginTaskViewBackend *vtable, gpointer backend);
-void ecsa_plugin_host_services_set_aws_credentials_backend (EcsaPluginHostServices *services,
-                                                            const EcsaPluginAwsCredentialsBackend *vtable,
-                                                            gpointer backend);
-void ecsa_plugin_host_services_set_sigv4_backend (EcsaPluginHostServices *services,
-                                                  const EcsaPluginSigv4Backend *vtable, gpointer backend);
+void ecsa_plugin_host_services_set_docker_backend(EcsaPluginHostServices *services,
+                                                  const EcsaPluginDockerBackend *vtable, gpointer backend);
+void ecsa_plugin_host_services_set_task_view_backend(EcsaPluginHostServices *services,
+                                                     const EcsaPluginTaskViewBackend *vtable, gpointer backend);
+void ecsa_plugin_host_services_set_aws_credentials_backend(EcsaPluginHostServices *services,
+                                                           const EcsaPluginAwsCredentialsBackend *vtable,
+                                                           gpointer backend);
+void ecsa_plugin_host_services_set_sigv4_backend(EcsaPluginHostServices *services, const EcsaPluginSigv4Backend *vtable,
+                                                 gpointer backend);
 /* The region once known (instance metadata); updates every host. NULL means not known (""). */
-void ecsa_plugin_host_services_set_region (EcsaPluginHostServices *services, const char *region);
+void ecsa_plugin_host_services_set_region(EcsaPluginHostServices *services, const char *region);
 
 /* A plugin's own host copy; its state_dir is created (0700) here. Free with ecsa_plugin_host_free
  * once the plugin is shut down. */
-EcsaPluginHost *ecsa_plugin_host_new (EcsaPluginHostServices *services, guint32 kind, const char *plugin_name,
-                                      GError **error);
-void ecsa_plugin_host_free (EcsaPluginHost *host);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaPluginHost, ecsa_plugin_host_free)
+EcsaPluginHost *ecsa_plugin_host_new(EcsaPluginHostServices *services, guint32 kind, const char *plugin_name,
+                                     GError **error);
+void ecsa_plugin_host_free(EcsaPluginHost *host);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EcsaPluginHost, ecsa_plugin_host_free)
 
 G_END_DECLS

@@ -18,8 +18,8 @@
 
 G_BEGIN_DECLS
 
-#define ECSA_PLUGIN_ERROR (ecsa_plugin_error_quark ())
-GQuark ecsa_plugin_error_quark (void);
+#define ECSA_PLUGIN_ERROR (ecsa_plugin_error_quark())
+GQuark ecsa_plugin_error_quark(void);
 
 typedef enum
 {
@@ -36,28 +36,28 @@ typedef enum
 typedef struct _EcsaPluginLoader EcsaPluginLoader;
 
 /* Both borrowed; they must outlive the loader (the registry and services outlive the plugins). */
-EcsaPluginLoader *ecsa_plugin_loader_new (EcsaPluginRegistry *registry, EcsaPluginHostServices *services);
-void ecsa_plugin_loader_free (EcsaPluginLoader *self);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaPluginLoader, ecsa_plugin_loader_free)
+EcsaPluginLoader *ecsa_plugin_loader_new(EcsaPluginRegistry *registry, EcsaPluginHostServices *services);
+void ecsa_plugin_loader_free(EcsaPluginLoader *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EcsaPluginLoader, ecsa_plugin_loader_free)
 
 /* The directory scanned when the configuration names none: $ECSA_PLUGIN_DIR, else ECSA_PLUGINDIR. */
-const char *ecsa_plugin_loader_default_dir (void);
+const char *ecsa_plugin_loader_default_dir(void);
 
 /* Load one file / one built-in descriptor. On refusal: FALSE and the reason in `error` (not logged);
  * the message of ECSA_PLUGIN_ERROR_NOT_ENABLED reads "<kind> '<name>' not enabled on this host: ...".
  * On success the plugin is in the registry and nothing is logged. */
-gboolean ecsa_plugin_loader_load_file (EcsaPluginLoader *self, const char *path, GError **error);
-gboolean ecsa_plugin_loader_load_builtin (EcsaPluginLoader *self, EcsaPluginGetDescriptorFunc get_descriptor,
-                                          GError **error);
+gboolean ecsa_plugin_loader_load_file(EcsaPluginLoader *self, const char *path, GError **error);
+gboolean ecsa_plugin_loader_load_builtin(EcsaPluginLoader *self, EcsaPluginGetDescriptorFunc get_descriptor,
+                                         GError **error);
 
 /* Load every libecsa-plugin-*.so in `dir` (in name order) / every entry of a NULL-terminated table,
  * logging one line per plugin: "loaded ..." (info), "... not enabled on this host: ..." (info) or
  * "skipping plugin '...': ..." (warning). Never fails; returns how many were loaded. */
-guint ecsa_plugin_loader_load_dir (EcsaPluginLoader *self, const char *dir);
-guint ecsa_plugin_loader_load_builtin_table (EcsaPluginLoader *self, const EcsaPluginGetDescriptorFunc *table);
+guint ecsa_plugin_loader_load_dir(EcsaPluginLoader *self, const char *dir);
+guint ecsa_plugin_loader_load_builtin_table(EcsaPluginLoader *self, const EcsaPluginGetDescriptorFunc *table);
 
 /* Start-up: the plugins linked into this binary (if any), then the directory `dir` (NULL: the
  * default). Returns how many were loaded. */
-guint ecsa_plugin_loader_load_all (EcsaPluginLoader *self, const char *dir);
+guint ecsa_plugin_loader_load_all(EcsaPluginLoader *self, const char *dir);
 
 G_END_DECLS

@@ -23,13 +23,12 @@ struct _EcsaLoadedPlugin
 
 /* Takes ownership of `plugin` (even on failure). Fails with ECSA_PLUGIN_ERROR_DUPLICATE (see
  * ecsa-plugin-loader.h) when the kind+name, log driver, auth type or a network mode is taken. */
-gboolean ecsa_plugin_registry_check_unique (EcsaPluginRegistry *self, const EcsaPluginDescriptor *desc,
-                                            GError **error);
-void ecsa_plugin_registry_add (EcsaPluginRegistry *self, EcsaLoadedPlugin *plugin);
+gboolean ecsa_plugin_registry_check_unique(EcsaPluginRegistry *self, const EcsaPluginDescriptor *desc, GError **error);
+void ecsa_plugin_registry_add(EcsaPluginRegistry *self, EcsaLoadedPlugin *plugin);
 /* Keep the host copy of a plugin whose init() failed: the plugin may still point at it. */
-void ecsa_plugin_registry_keep_host (EcsaPluginRegistry *self, EcsaPluginHost *host);
+void ecsa_plugin_registry_keep_host(EcsaPluginRegistry *self, EcsaPluginHost *host);
 
-void ecsa_loaded_plugin_free (EcsaLoadedPlugin *plugin);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaLoadedPlugin, ecsa_loaded_plugin_free)
+void ecsa_loaded_plugin_free(EcsaLoadedPlugin *plugin);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EcsaLoadedPlugin, ecsa_loaded_plugin_free)
 
 G_END_DECLS

@@ -19,7 +19,48 @@ test_descriptor_layout (void)
   g_assert_cmpuint (offsetof (EcsaPluginDescriptor, vtable), ==, 56);
   g_assert_cmpuint (sizeof (EcsaPluginDescriptor), ==, 128);
   g_assert_cmpuint (sizeof (EcsaPluginHost), ==, 296);
+  g_assert_cmpuint (offsetof (EcsaPluginHost, config_get), ==, 56);
+  g_assert_cmpuint (offsetof (EcsaPluginHost, task_view_lookup_by_docker_id), ==, 128);
+  g_assert_cmpuint (offsetof (EcsaPluginHost, redact), ==, 168);
+  g_assert_cmpuint (offsetof (EcsaPluginHost, reserved), ==, 176);
+  g_assert_cmpuint (sizeof (EcsaContainerView), ==, 88);
+  g_assert_cmpuint (offsetof (EcsaContainerView, logs_auth_strategy), ==, 72);
+  g_assert_cmpuint (sizeof (EcsaTaskView), ==, 80);
+  g_assert_cmpuint (sizeof (EcsaAwsCredentials), ==, 48);
 #endif
+}
+
+static void
+test_vtable_layout (void)
+{
+#if GLIB_SIZEOF_VOID_P == 8
+  g_assert_cmpuint (sizeof (EcsaLogDriverVTable), ==, 80);
+  g_assert_cmpuint (offsetof (EcsaLogDriverVTable, min_docker_api_version), ==, 16);
+  g_assert_cmpuint (offsetof (EcsaLogDriverVTable, probe), ==, 24);
+  g_assert_cmpuint (offsetof (EcsaLogDriverVTable, reserved), ==, 48);
+  g_assert_cmpuint (sizeof (EcsaRegistryAuthVTable), ==, 72);
+  g_assert_cmpuint (offsetof (EcsaRegistryAuthVTable, get_credentials_async), ==, 16);
+  g_assert_cmpuint (sizeof (EcsaRegistryCredentials), ==, 48);
+  g_assert_cmpuint (sizeof (EcsaNetworkVTable), ==, 120);
+  g_assert_cmpuint (offsetof (EcsaNetworkVTable, check_async), ==, 16);
+  g_assert_cmpuint (offsetof (EcsaNetworkVTable, setup_async), ==, 32);
+  g_assert_cmpuint (offsetof (EcsaNetworkVTable, release_async), ==, 64);
+  g_assert_cmpuint (offsetof (EcsaNetworkVTable, attributes), ==, 80);
+  g_assert_cmpuint (sizeof (EcsaNetworkResult), ==, 32);
+  g_assert_cmpuint (sizeof (EcsaMetricsVTable), ==, 64);
+  g_assert_cmpuint (sizeof (EcsaTaskMetrics), ==, 40);
+  g_assert_cmpuint (sizeof (EcsaContainerMetrics), ==, 88);
+  g_assert_cmpuint (sizeof (EcsaImageCleanupVTable), ==, 48);
+  g_assert_cmpuint (sizeof (EcsaImageView), ==, 56);
+  g_assert_cmpuint (sizeof (EcsaImageCleanupPolicy), ==, 24);
+#endif
+  /* the host versions its struct like the descriptor */
+  g_assert_cmpuint (ECSA_PLUGIN_HOST_VERSION, ==, 1);
+  g_assert_cmpuint (ECSA_LOG_DRIVER_VTABLE_VERSION, ==, 1);
+  g_assert_cmpuint (ECSA_REGISTRY_AUTH_VTABLE_VERSION, ==, 1);
+  g_assert_cmpuint (ECSA_NETWORK_VTABLE_VERSION, ==, 1);
+  g_assert_cmpuint (ECSA_METRICS_VTABLE_VERSION, ==, 1);
+  g_assert_cmpuint (ECSA_IMAGE_CLEANUP_VTABLE_VERSION, ==, 1);
 }
 
 static void
@@ -52,5 +93,6 @@ main (int argc, char **argv)
   g_test_add_func ("/abi/descriptor/layout", test_descriptor_layout);
   g_test_add_func ("/abi/enums/append-only", test_kind_values);
   g_test_add_func ("/abi/vtables/version-first", test_vtables_start_with_version);
+  g_test_add_func ("/abi/vtables/layout", test_vtable_layout);
   return g_test_run ();
 }
