@@ -653,7 +653,11 @@ ecsa_config_duration_to_string(GTimeSpan value)
   guint64 u = neg ? (guint64)(-(value + 1)) + 1 : (guint64)value;
   GString *out;
 
-  u *= (guint64)NS_PER_US;
+  /* nanoseconds, saturated to the range of Go's time.Duration */
+  if (u > (guint64)G_MAXINT64 / (guint64)NS_PER_US)
+    u = neg ? (guint64)G_MAXINT64 + 1 : (guint64)G_MAXINT64;
+  else
+    u *= (guint64)NS_PER_US;
   if (u == 0)
     return g_strdup("0s");
   if (u < G_GUINT64_CONSTANT(1000000000))
@@ -786,22 +790,22 @@ static JsonNode *
 parse_json_text(const char *text, gssize length, GError **error)
 {
   g_autoptr(JsonParser) parser = json_parser_new_immutable();
+  g_autoptr(GError) local = NULL;
 
-  if (!json_parser_load_from_data(parser, text, length, error))
+  if (!json_parser_load_from_data(parser, text, length, &local))
     {
       /* "<data>:1:4: Parse error: ..." -> "line 1, column 4: ..." */
-      if (error != NULL && *error != NULL && g_str_has_prefix((*error)->message, "<data>:"))
+      int line = 0, column = 0;
+      const char *rest = strstr(local->message, ": ");
+
+      if (g_str_has_prefix(local->message, "<data>:") && sscanf(local->message + 7, "%d:%d", &line, &column) == 2
+          && rest != NULL && (rest = strstr(rest + 2, ": ")) != NULL)
         {
-          int line = 0, column = 0;
-          const char *rest = strstr((*error)->message + 7, ": ");
-          if (sscanf((*error)->message + 7, "%d:%d", &line, &column) == 2 && rest != NULL)
-            {
-              const char *what = g_str_has_prefix(rest + 2, "Parse error: ") ? rest + 15 : rest + 2;
-              char *m = g_strdup_printf("line %d, column %d: %s", line, column, what);
-              g_free((*error)->message);
-              (*error)->message = m;
-            }
+          const char *what = g_str_has_prefix(rest + 2, "Parse error: ") ? rest + 15 : rest + 2;
+          g_set_error(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "line %d, column %d: %s", line, column, what);
         }
+      else
+        g_set_error_literal(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, local->message);
       return NULL;
     }
   if (json_parser_get_root(parser) == NULL)
@@ -1420,7 +1424,12 @@ ecsa_config_load(EcsaConfig *config, const char *const *envp, GError **error)
       ecsa_set_str(&config->config_file_path, path);
       config->priv->sources[index] = ECSA_CONFIG_SOURCE_ENVIRONMENT;
     }
+  /* Secrets first, so that no warning below can echo one. */
+  ecsa_log_add_secrets_from_json(env_get(envp, "ECS_ENGINE_AUTH_DATA"));
+  ecsa_log_add_secret(env_get(envp, "AWS_SECRET_ACCESS_KEY"));
+  ecsa_log_add_secret(env_get(envp, "AWS_SESSION_TOKEN"));
   load_file_layer(config, file, file_set, fatal);
+  ecsa_log_add_secrets_from_json(file->engine_auth_data);
 
   for (gsize i = 0; i < N_SPECS; i++)
     {
@@ -1438,7 +1447,6 @@ ecsa_config_load(EcsaConfig *config, const char *const *envp, GError **error)
               /* only whether it is set: the credential chain reads the value itself */
               ecsa_set_str(&config->priv->presence[k], "(set)");
               config->priv->sources[i] = ECSA_CONFIG_SOURCE_ENVIRONMENT;
-              ecsa_log_add_secret(value);
             }
           continue;
         }
@@ -1532,8 +1540,7 @@ ecsa_config_load(EcsaConfig *config, const char *const *envp, GError **error)
   check_bounds(config, fatal);
 
   /* Known secrets are masked in every later log line, even in free text. */
-  if (!ecsa_str_empty(config->engine_auth_data))
-    ecsa_log_add_secret(config->engine_auth_data);
+  ecsa_log_add_secrets_from_json(config->engine_auth_data);
 
   if (fatal->len > 0)
     {

@@ -4,6 +4,8 @@
 
 #include "ecsa-utils.h"
 
+#include <json-glib/json-glib.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
@@ -166,7 +168,10 @@ patterns_get(void)
       p.header = g_regex_new("(?<![A-Za-z0-9_-])((?:proxy-)?authorization|x-amz-security-token|x-amz-signature|"
                              "x-amz-credential|x-registry-auth)([ \\t]*:[ \\t]*)([^\\r\\n]*)",
                              f | G_REGEX_CASELESS, 0, NULL);
-      p.key_value = g_regex_new("(?<![A-Za-z0-9_.-])([A-Za-z][A-Za-z0-9_.-]{0,127})(\\s*[=:]\\s*)"
+      /* Only keys that may name a secret are matched (the callback decides): a match consumes its
+       * value, and must not swallow a secret's key=value that follows an ordinary one. */
+      p.key_value = g_regex_new("(?<![A-Za-z0-9_.-])(?=[A-Za-z0-9_.-]*(?i:pass|pwd|secret|token|signature|private|"
+                                "session|credential|auth|access|apikey))([A-Za-z][A-Za-z0-9_.-]{0,127})(\\s*[=:]\\s*)"
                                 "(\"(?:[^\"\\\\]|\\\\.)*\"|'[^']*'|[^\\s&,;\"'(){}\\[\\]<>]+)",
                                 f, 0, NULL);
       p.url_password = g_regex_new("([A-Za-z][A-Za-z0-9+.-]*://[^/\\s:@]+):([^/\\s@]+)@", f, 0, NULL);
@@ -183,7 +188,8 @@ key_is_secret(const char *key, gssize len)
 {
   static const char *const contains[]
     = { "password", "passwd", "secret", "token", "signature", "privatekey", "xamzcredential", "sessionkey" };
-  static const char *const suffixes[] = { "auth", "authdata", "authorization", "apikey", "accesskey", "passphrase" };
+  static const char *const suffixes[]
+    = { "auth", "authdata", "authorization", "apikey", "accesskey", "accesskeyid", "passphrase" };
   static const char *const exact[] = { "pass", "pwd" };
   char compact[129];
   gsize n = 0;
@@ -390,6 +396,53 @@ ecsa_log_add_secret(const char *secret)
   s->refs = 1;
   g_ptr_array_add(secrets, s);
   g_ptr_array_sort(secrets, secret_cmp_longest_first);
+}
+
+static void
+add_json_secrets(JsonNode *node, const char *key)
+{
+  if (JSON_NODE_HOLDS_OBJECT(node))
+    {
+      JsonObject *object = json_node_get_object(node);
+      g_autoptr(GList) members = json_object_get_members(object);
+      for (GList *l = members; l != NULL; l = l->next)
+        add_json_secrets(json_object_get_member(object, l->data), l->data);
+    }
+  else if (JSON_NODE_HOLDS_ARRAY(node))
+    {
+      JsonArray *array = json_node_get_array(node);
+      for (guint i = 0; i < json_array_get_length(array); i++)
+        add_json_secrets(json_array_get_element(array, i), key);
+    }
+  else if (key != NULL && JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING
+           && key_is_secret(key, -1))
+    {
+      const char *value = json_node_get_string(node);
+      ecsa_log_add_secret(value);
+      if (g_ascii_strcasecmp(key, "auth") == 0)
+        {
+          /* dockercfg: base64 of "user:password" */
+          gsize len = 0;
+          g_autofree guchar *decoded = g_base64_decode(value, &len);
+          g_autofree char *text = decoded != NULL ? g_strndup((const char *)decoded, len) : NULL;
+          const char *colon = text != NULL ? strchr(text, ':') : NULL;
+          if (colon != NULL)
+            ecsa_log_add_secret(colon + 1);
+        }
+    }
+}
+
+void
+ecsa_log_add_secrets_from_json(const char *json)
+{
+  g_autoptr(JsonParser) parser = NULL;
+
+  if (ecsa_str_empty(json))
+    return;
+  ecsa_log_add_secret(json);
+  parser = json_parser_new_immutable();
+  if (json_parser_load_from_data(parser, json, -1, NULL) && json_parser_get_root(parser) != NULL)
+    add_json_secrets(json_parser_get_root(parser), NULL);
 }
 
 void
@@ -633,12 +686,15 @@ static gboolean
 foreign_debug_wanted(const char *domain)
 {
   const char *env = g_getenv("G_MESSAGES_DEBUG");
+  g_auto(GStrv) names = NULL;
 
   if (env == NULL)
     return FALSE;
-  if (strcmp(env, "all") == 0)
-    return TRUE;
-  return domain != NULL && strstr(env, domain) != NULL;
+  names = g_strsplit_set(env, " ,", -1);
+  for (guint i = 0; names[i] != NULL; i++)
+    if (strcmp(names[i], "all") == 0 || g_strcmp0(names[i], domain) == 0)
+      return TRUE;
+  return FALSE;
 }
 
 static char *

@@ -70,6 +70,11 @@ char *ecsa_log_redact(const char *text);
 void ecsa_log_add_secret(const char *secret);
 void ecsa_log_remove_secret(const char *secret);
 
+/* Register a JSON document (ECS_ENGINE_AUTH_DATA, a task's registry auth) as a secret, and every
+ * string in it whose key names a secret ("password", "auth", "token", ...), including the password
+ * inside a dockercfg "auth" (base64 of user:password). Invalid JSON registers the text only. */
+void ecsa_log_add_secrets_from_json(const char *json);
+
 /* One event at our level from `domain` (NULL: "ecsa"); the plugin host's log slot. */
 void ecsa_log_write(EcsaLogLevel level, const char *domain, const char *message);
 void ecsa_log_at(EcsaLogLevel level, const char *domain, const char *format, ...) G_GNUC_PRINTF(3, 4);
