@@ -51,7 +51,6 @@ static const char *const level_priorities[] = { "2", "3", "4", "6", "7" }; /* sy
 gboolean
 ecsa_log_level_from_string(const char *text, int *out_level)
 {
-  g_autofree char *lower = NULL;
   static const struct
   {
     const char *name;
@@ -62,12 +61,19 @@ ecsa_log_level_from_string(const char *text, int *out_level)
     { "debug", ECSA_LOG_DEBUG }, { "none", ECSA_LOG_LEVEL_NONE }, { "off", ECSA_LOG_LEVEL_NONE },
   };
 
+  const char *start = text;
+  gsize len;
+
   if (text == NULL)
     return FALSE;
-  lower = g_ascii_strdown(g_strstrip(g_strdup(text)), -1);
+  while (g_ascii_isspace(*start))
+    start++;
+  len = strlen(start);
+  while (len > 0 && g_ascii_isspace(start[len - 1]))
+    len--;
   for (gsize i = 0; i < G_N_ELEMENTS(names); i++)
     {
-      if (strcmp(lower, names[i].name) == 0)
+      if (strlen(names[i].name) == len && g_ascii_strncasecmp(start, names[i].name, len) == 0)
         {
           *out_level = names[i].level;
           return TRUE;
