@@ -1,4 +1,9 @@
-/* The "none" logging driver: Docker keeps no logs and takes no options.
+/* The "none" logging driver: Docker keeps no logs.
+ *
+ * dockerd does not list "none" among its log plugins in /info (it is built in), so probe() says it
+ * is always usable; and dockerd accepts and ignores any option given with it (its option check
+ * returns early for "none"), as agent v1.16.2 passed them through, so options are accepted too:
+ * refusing them would break task definitions that run on the agent this one replaces.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-plugin.h"
 
@@ -9,26 +14,9 @@ none_init (const EcsaPluginHost *host, gpointer *out_state, GError **error)
   return TRUE;
 }
 
-/* Docker's /info never lists "none" among its log drivers, yet every Docker has it. */
 static gboolean
 none_probe (gpointer state, const char *const *docker_log_drivers, GError **error)
 {
-  return TRUE;
-}
-
-static gboolean
-none_validate_options (gpointer state, GHashTable *options, GError **error)
-{
-  GHashTableIter iter;
-  gpointer key;
-
-  g_hash_table_iter_init (&iter, options);
-  if (g_hash_table_iter_next (&iter, &key, NULL))
-    {
-      g_set_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "log driver 'none' takes no options, got '%s'",
-                   (const char *) key);
-      return FALSE;
-    }
   return TRUE;
 }
 
@@ -37,7 +25,7 @@ static const EcsaLogDriverVTable none_vtable = {
   .driver = "none",
   .min_docker_api_version = "1.19", /* agent v1.16.2's LoggingDriverMinimumVersion */
   .probe = none_probe,
-  .validate_options = none_validate_options,
+  .validate_options = NULL, /* everything is accepted, see above */
 };
 
 static const char *const none_caps[] = { "com.amazonaws.ecs.capability.logging-driver.none", NULL };
