@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-test-plugins.h"
 
+#include "ecsa-sigv4.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gunixsocketaddress.h>
@@ -149,7 +151,7 @@ host_timeout_add (const EcsaPluginHost *host, guint interval_ms, GSourceFunc fun
 }
 
 static void
-host_aws_credentials_free (EcsaAwsCredentials *c)
+host_aws_credentials_free (const EcsaPluginHost *host, EcsaAwsCredentials *c)
 {
   if (c == NULL)
     return;
@@ -161,6 +163,12 @@ host_aws_credentials_free (EcsaAwsCredentials *c)
   g_free ((char *) c->session_token);
   g_free ((char *) c->role_arn);
   g_free (c);
+}
+
+static void
+aws_credentials_destroy (gpointer c)
+{
+  host_aws_credentials_free (NULL, c);
 }
 
 static void
@@ -183,7 +191,7 @@ host_aws_credentials_async (const EcsaPluginHost *host, GCancellable *cancellabl
   c->secret_access_key = g_strdup (h->secret_access_key);
   c->session_token = g_strdup (h->session_token != NULL ? h->session_token : "");
   c->role_arn = g_strdup ("");
-  g_task_return_pointer (task, c, (GDestroyNotify) host_aws_credentials_free);
+  g_task_return_pointer (task, c, (GDestroyNotify) aws_credentials_destroy);
 }
 
 static EcsaAwsCredentials *
@@ -311,6 +319,8 @@ ecsa_test_check_descriptor (const EcsaPluginDescriptor *d, EcsaPluginKind kind, 
       const EcsaLogDriverVTable *vt = d->vtable;
       g_assert_cmpuint (vt->version, ==, ECSA_LOG_DRIVER_VTABLE_VERSION);
       g_assert_cmpstr (vt->driver, ==, name);
+      g_assert_nonnull (vt->min_docker_api_version);
+      g_assert_true (g_str_has_prefix (vt->min_docker_api_version, "1."));
       for (i = 0; i < G_N_ELEMENTS (vt->reserved); i++)
         g_assert_null (vt->reserved[i]);
     }
@@ -367,8 +377,8 @@ ecsa_test_log_prepare (EcsaTestPlugin *p, const EcsaTaskView *task, const EcsaCo
 {
   const EcsaLogDriverVTable *vt = p->desc->vtable;
 
-  if (vt->fill_defaults != NULL)
-    vt->fill_defaults (p->state, task, container, options);
+  if (vt->fill_defaults != NULL && !vt->fill_defaults (p->state, task, container, options, error))
+    return FALSE;
   if (vt->validate_options != NULL)
     return vt->validate_options (p->state, options, error);
   return TRUE;
@@ -428,7 +438,7 @@ ecsa_test_add_log_cases (const char *test_prefix, const EcsaPluginDescriptor *d,
 
 void
 ecsa_test_task_view_init (EcsaTestTaskView *v, const char *arn, const char *container_name,
-                          const char *execution_credentials_id)
+                          const char *execution_credentials_id, const char *logs_auth_strategy)
 {
   memset (v, 0, sizeof (*v));
   v->log_options = g_hash_table_new (g_str_hash, g_str_equal);
@@ -442,6 +452,7 @@ ecsa_test_task_view_init (EcsaTestTaskView *v, const char *arn, const char *cont
   v->container.desired_status = "RUNNING";
   v->container.log_driver = "";
   v->container.log_options = v->log_options;
+  v->container.logs_auth_strategy = logs_auth_strategy != NULL ? logs_auth_strategy : "";
   v->containers[0] = &v->container;
   v->task.struct_size = sizeof (EcsaTaskView);
   v->task.n_containers = 1;
@@ -510,209 +521,27 @@ ecsa_test_get_credentials (EcsaTestPlugin *p, const EcsaAuthRequest *req, GError
   return c;
 }
 
-/* ---- SigV4 -------------------------------------------------------------------------------------- */
-
-static char *
-sha256_hex (const void *data, gsize len)
-{
-  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, data, len);
-}
-
-static void
-hmac (const guint8 *key, gsize key_len, const char *data, guint8 out[32])
-{
-  g_autoptr(GHmac) h = g_hmac_new (G_CHECKSUM_SHA256, key, key_len);
-  gsize len = 32;
-
-  g_hmac_update (h, (const guchar *) data, -1);
-  g_hmac_get_digest (h, out, &len);
-}
-
-static char *
-signature_for (const char *secret, const char *date, const char *region, const char *service,
-               const char *string_to_sign)
-{
-  g_autofree char *k = g_strconcat ("AWS4", secret, NULL);
-  guint8 k_date[32], k_region[32], k_service[32], k_signing[32], sig[32];
-  GString *hex = g_string_new (NULL);
-  guint i;
-
-  hmac ((const guint8 *) k, strlen (k), date, k_date);
-  hmac (k_date, 32, region, k_region);
-  hmac (k_region, 32, service, k_service);
-  hmac (k_service, 32, "aws4_request", k_signing);
-  hmac (k_signing, 32, string_to_sign, sig);
-  wipe (k);
-  for (i = 0; i < 32; i++)
-    g_string_append_printf (hex, "%02x", sig[i]);
-  return g_string_free (hex, FALSE);
-}
-
-static int
-compare_strings (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(const char *const *) a, *(const char *const *) b);
-}
-
-static char *
-canonical_query (const char *query)
-{
-  g_auto(GStrv) parts = NULL;
-
-  if (query == NULL || *query == '\0')
-    return g_strdup ("");
-  parts = g_strsplit (query, "&", -1);
-  qsort (parts, g_strv_length (parts), sizeof (char *), compare_strings);
-  return g_strjoinv ("&", parts);
-}
-
-static char *
-collapse_value (const char *value)
-{
-  g_autofree char *stripped = g_strstrip (g_strdup (value));
-  GString *out = g_string_new (NULL);
-  const char *p;
-
-  for (p = stripped; *p != '\0'; p++)
-    {
-      if (*p == ' ' && out->len > 0 && out->str[out->len - 1] == ' ')
-        continue;
-      g_string_append_c (out, *p);
-    }
-  return g_string_free (out, FALSE);
-}
-
-/* names: lower-case signed header names, sorted; values looked up by `lookup`. */
-static char *
-canonical_request (const char *method, const char *path, const char *query, const char *const *names,
-                   const char *const *values, const char *payload_hash)
-{
-  GString *s = g_string_new (NULL);
-  g_autofree char *q = canonical_query (query);
-  g_autofree char *signed_names = g_strjoinv (";", (char **) names);
-  guint i;
-
-  g_string_append_printf (s, "%s\n%s\n%s\n", method, path != NULL && *path != '\0' ? path : "/", q);
-  for (i = 0; names[i] != NULL; i++)
-    {
-      g_autofree char *v = collapse_value (values[i]);
-      g_string_append_printf (s, "%s:%s\n", names[i], v);
-    }
-  g_string_append_printf (s, "\n%s\n%s", signed_names, payload_hash);
-  return g_string_free (s, FALSE);
-}
-
-typedef struct
-{
-  char *name;
-  char *value;
-} HeaderPair;
-
-static void
-header_pair_free (HeaderPair *p)
-{
-  g_free (p->name);
-  g_free (p->value);
-  g_free (p);
-}
-
-static int
-compare_pairs (gconstpointer a, gconstpointer b)
-{
-  return strcmp ((*(HeaderPair *const *) a)->name, (*(HeaderPair *const *) b)->name);
-}
-
-static void
-collect_header (const char *name, const char *value, gpointer user_data)
-{
-  GPtrArray *pairs = user_data;
-  g_autofree char *lower = g_ascii_strdown (name, -1);
-  guint i;
-
-  for (i = 0; i < pairs->len; i++)
-    {
-      HeaderPair *p = g_ptr_array_index (pairs, i);
-      if (g_strcmp0 (p->name, lower) == 0)
-        {
-          char *joined = g_strconcat (p->value, ",", value, NULL);
-          g_free (p->value);
-          p->value = joined;
-          return;
-        }
-    }
-  {
-    HeaderPair *p = g_new0 (HeaderPair, 1);
-    p->name = g_steal_pointer (&lower);
-    p->value = g_strdup (value);
-    g_ptr_array_add (pairs, p);
-  }
-}
+/* ---- SigV4 (the core's implementation) ------------------------------------------------------ */
 
 gboolean
 ecsa_test_sigv4_sign (SoupMessage *msg, GBytes *body, const char *service, const char *region,
                       const EcsaAwsCredentials *credentials, GError **error)
 {
-  SoupMessageHeaders *headers = soup_message_get_request_headers (msg);
-  GUri *uri = soup_message_get_uri (msg);
-  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
-  g_autofree char *amz_date = g_date_time_format (now, "%Y%m%dT%H%M%SZ");
-  g_autofree char *date = g_date_time_format (now, "%Y%m%d");
-  g_autofree char *host = NULL;
-  g_autofree char *payload_hash = NULL;
-  g_autofree char *creq = NULL;
-  g_autofree char *creq_hash = NULL;
-  g_autofree char *scope = NULL;
-  g_autofree char *sts = NULL;
-  g_autofree char *signature = NULL;
-  g_autofree char *signed_names = NULL;
-  g_autoptr(GPtrArray) pairs = g_ptr_array_new_with_free_func ((GDestroyNotify) header_pair_free);
-  g_autofree const char **names = NULL;
-  g_autofree const char **values = NULL;
-  gint port = g_uri_get_port (uri);
-  const char *scheme = g_uri_get_scheme (uri);
-  gsize len = 0;
-  const void *data = body != NULL ? g_bytes_get_data (body, &len) : NULL;
-  guint i;
+  return ecsa_sigv4_sign_message (msg, body, service, region, credentials, NULL, error);
+}
 
-  if (credentials == NULL || credentials->access_key_id == NULL || credentials->secret_access_key == NULL)
-    {
-      g_set_error_literal (error, ECSA_ERROR, ECSA_ERROR_AUTH, "no credentials to sign with");
-      return FALSE;
-    }
-  if (port < 0 || (g_strcmp0 (scheme, "https") == 0 && port == 443) || (g_strcmp0 (scheme, "http") == 0 && port == 80))
-    host = g_strdup (g_uri_get_host (uri));
-  else
-    host = g_strdup_printf ("%s:%d", g_uri_get_host (uri), port);
+/* secret_for_key values are "<secret>" or "<secret>\n<session token>" */
+static gboolean
+secret_lookup (const char *access_key_id, char **out_secret_access_key, char **out_session_token, gpointer user_data)
+{
+  const char *value = g_hash_table_lookup (user_data, access_key_id);
+  const char *nl;
 
-  soup_message_headers_remove (headers, "Authorization");
-  soup_message_headers_replace (headers, "X-Amz-Date", amz_date);
-  if (credentials->session_token != NULL && *credentials->session_token != '\0')
-    soup_message_headers_replace (headers, "X-Amz-Security-Token", credentials->session_token);
-
-  soup_message_headers_foreach (headers, collect_header, pairs);
-  collect_header ("host", host, pairs);
-  g_ptr_array_sort (pairs, compare_pairs);
-  names = g_new0 (const char *, pairs->len + 1);
-  values = g_new0 (const char *, pairs->len + 1);
-  for (i = 0; i < pairs->len; i++)
-    {
-      HeaderPair *p = g_ptr_array_index (pairs, i);
-      names[i] = p->name;
-      values[i] = p->value;
-    }
-  payload_hash = sha256_hex (data != NULL ? data : "", len);
-  creq = canonical_request (soup_message_get_method (msg), g_uri_get_path (uri), g_uri_get_query (uri), names, values,
-                            payload_hash);
-  creq_hash = sha256_hex (creq, strlen (creq));
-  scope = g_strdup_printf ("%s/%s/%s/aws4_request", date, region, service);
-  sts = g_strdup_printf ("AWS4-HMAC-SHA256\n%s\n%s\n%s", amz_date, scope, creq_hash);
-  signature = signature_for (credentials->secret_access_key, date, region, service, sts);
-  signed_names = g_strjoinv (";", (char **) names);
-  {
-    g_autofree char *auth = g_strdup_printf ("AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s",
-                                             credentials->access_key_id, scope, signed_names, signature);
-    soup_message_headers_replace (headers, "Authorization", auth);
-  }
+  if (value == NULL)
+    return FALSE;
+  nl = strchr (value, '\n');
+  *out_secret_access_key = nl != NULL ? g_strndup (value, (gsize) (nl - value)) : g_strdup (value);
+  *out_session_token = nl != NULL ? g_strdup (nl + 1) : NULL;
   return TRUE;
 }
 
@@ -721,94 +550,16 @@ ecsa_test_sigv4_verify (const char *method, const char *path, const char *query,
                         GBytes *body, GHashTable *secret_for_key, char **out_access_key_id, char **out_scope,
                         GError **error)
 {
-  const char *auth = soup_message_headers_get_one (headers, "Authorization");
-  const char *amz_date = soup_message_headers_get_one (headers, "X-Amz-Date");
-  g_autofree char *credential = NULL;
-  g_autofree char *signed_headers = NULL;
-  g_autofree char *signature = NULL;
-  g_auto(GStrv) cred_parts = NULL;
-  g_auto(GStrv) names = NULL;
-  g_autofree const char **values = NULL;
-  g_autofree char *scope = NULL;
-  g_autofree char *payload_hash = NULL;
-  g_autofree char *creq = NULL;
-  g_autofree char *creq_hash = NULL;
-  g_autofree char *sts = NULL;
-  g_autofree char *expected = NULL;
-  const char *secret;
-  const char *p;
-  gsize len = 0;
-  const void *data = body != NULL ? g_bytes_get_data (body, &len) : NULL;
-  guint i;
+  g_autoptr(EcsaSigv4Authorization) auth = NULL;
 
-  if (auth == NULL || !g_str_has_prefix (auth, "AWS4-HMAC-SHA256 ") || amz_date == NULL)
-    {
-      g_set_error_literal (error, ECSA_ERROR, ECSA_ERROR_AUTH, "missing SigV4 Authorization or X-Amz-Date");
-      return FALSE;
-    }
-  for (p = auth + strlen ("AWS4-HMAC-SHA256 "); *p != '\0';)
-    {
-      gsize n = strcspn (p, ",");
-      g_autofree char *item = g_strstrip (g_strndup (p, n));
-      if (g_str_has_prefix (item, "Credential="))
-        credential = g_strdup (item + strlen ("Credential="));
-      else if (g_str_has_prefix (item, "SignedHeaders="))
-        signed_headers = g_strdup (item + strlen ("SignedHeaders="));
-      else if (g_str_has_prefix (item, "Signature="))
-        signature = g_strdup (item + strlen ("Signature="));
-      p += n;
-      if (*p == ',')
-        p++;
-    }
-  if (credential == NULL || signed_headers == NULL || signature == NULL)
-    {
-      g_set_error_literal (error, ECSA_ERROR, ECSA_ERROR_AUTH, "malformed SigV4 Authorization");
-      return FALSE;
-    }
-  cred_parts = g_strsplit (credential, "/", 5);
-  if (g_strv_length (cred_parts) != 5 || g_strcmp0 (cred_parts[4], "aws4_request") != 0
-      || !g_str_has_prefix (amz_date, cred_parts[1]))
-    {
-      g_set_error_literal (error, ECSA_ERROR, ECSA_ERROR_AUTH, "malformed SigV4 credential scope");
-      return FALSE;
-    }
-  secret = g_hash_table_lookup (secret_for_key, cred_parts[0]);
-  if (secret == NULL)
-    {
-      g_set_error (error, ECSA_ERROR, ECSA_ERROR_AUTH, "unknown access key '%s'", cred_parts[0]);
-      return FALSE;
-    }
-  names = g_strsplit (signed_headers, ";", -1);
-  values = g_new0 (const char *, g_strv_length (names) + 1);
-  for (i = 0; names[i] != NULL; i++)
-    {
-      values[i] = soup_message_headers_get_list (headers, names[i]);
-      if (values[i] == NULL)
-        {
-          g_set_error (error, ECSA_ERROR, ECSA_ERROR_AUTH, "signed header '%s' is missing", names[i]);
-          return FALSE;
-        }
-    }
-  if (!g_strv_contains ((const char *const *) names, "host"))
-    {
-      g_set_error_literal (error, ECSA_ERROR, ECSA_ERROR_AUTH, "host is not signed");
-      return FALSE;
-    }
-  payload_hash = sha256_hex (data != NULL ? data : "", len);
-  creq = canonical_request (method, path, query, (const char *const *) names, values, payload_hash);
-  creq_hash = sha256_hex (creq, strlen (creq));
-  scope = g_strdup_printf ("%s/%s/%s/aws4_request", cred_parts[1], cred_parts[2], cred_parts[3]);
-  sts = g_strdup_printf ("AWS4-HMAC-SHA256\n%s\n%s\n%s", amz_date, scope, creq_hash);
-  expected = signature_for (secret, cred_parts[1], cred_parts[2], cred_parts[3], sts);
-  if (g_strcmp0 (expected, signature) != 0)
-    {
-      g_set_error_literal (error, ECSA_ERROR, ECSA_ERROR_AUTH, "SigV4 signature does not match");
-      return FALSE;
-    }
-  if (out_access_key_id != NULL)
-    *out_access_key_id = g_strdup (cred_parts[0]);
+  if (!ecsa_sigv4_verify (method, path, query, headers, body, NULL, secret_lookup, secret_for_key,
+                          g_get_real_time () / G_USEC_PER_SEC, out_access_key_id, error))
+    return FALSE;
+  auth = ecsa_sigv4_authorization_parse (soup_message_headers_get_one (headers, "Authorization"), error);
+  if (auth == NULL)
+    return FALSE;
   if (out_scope != NULL)
-    *out_scope = g_steal_pointer (&scope);
+    *out_scope = g_strdup_printf ("%s/%s/%s/aws4_request", auth->date, auth->region, auth->service);
   return TRUE;
 }
 

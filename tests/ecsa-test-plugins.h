@@ -3,7 +3,7 @@
  *  - a test EcsaPluginHost (config, logging, timers, instance credentials, SigV4), so a plugin runs
  *    through its static library and ecsa_plugin_<id>_get_descriptor() without the loader;
  *  - capture of every log line (g_log and host->log) to assert that no secret was logged;
- *  - SigV4 signing and verification (RFC-style, from the AWS documentation);
+ *  - SigV4 signing and verification (the core's ecsa-sigv4);
  *  - HTTP fakes (SoupServer) running in their own thread, recording requests;
  *  - a synchronous Docker Engine API client for test set-up and checks;
  *  - the real registry (Debian's docker-registry, htpasswd + TLS) in a network namespace;
@@ -95,7 +95,7 @@ typedef struct
   GHashTable *log_options;
 } EcsaTestTaskView;
 void ecsa_test_task_view_init (EcsaTestTaskView *v, const char *arn, const char *container_name,
-                               const char *execution_credentials_id);
+                               const char *execution_credentials_id, const char *logs_auth_strategy);
 void ecsa_test_task_view_clear (EcsaTestTaskView *v);
 
 /* Wait on the default main context until *flag, or fail after timeout_ms naming `what`. */
@@ -104,10 +104,11 @@ void ecsa_test_wait (const gboolean *flag, guint timeout_ms, const char *what);
 /* Registry-auth call, run to completion on the main context. */
 EcsaRegistryCredentials *ecsa_test_get_credentials (EcsaTestPlugin *p, const EcsaAuthRequest *req, GError **error);
 
-/* ---- SigV4 ------------------------------------------------------------------------------------ */
+/* ---- SigV4 (core/ecsa-sigv4) ------------------------------------------------------------------ */
 gboolean ecsa_test_sigv4_sign (SoupMessage *msg, GBytes *body, const char *service, const char *region,
                                const EcsaAwsCredentials *credentials, GError **error);
-/* Verify a received request. `secret_for_key` maps access key IDs to secrets. On success
+/* Verify a received request. `secret_for_key` maps access key IDs to "<secret>" or
+ * "<secret>\n<session token>" (a token is then required). On success
  * *out_access_key_id and *out_scope ("<date>/<region>/<service>/aws4_request") are set. */
 gboolean ecsa_test_sigv4_verify (const char *method, const char *path, const char *query,
                                  SoupMessageHeaders *headers, GBytes *body, GHashTable *secret_for_key,

@@ -264,6 +264,7 @@ credentials_for (const CacheEntry *e, const char *image, GError **error)
       return NULL;
     }
   c = g_new0 (EcsaRegistryCredentials, 1);
+  c->struct_size = sizeof (EcsaRegistryCredentials);
   c->username = g_strdup (e->username);
   c->password = g_strdup (e->password);
   c->server_address = g_strdup (e->proxy_endpoint);
@@ -640,7 +641,7 @@ instance_credentials_ready_cb (GObject *source, GAsyncResult *result, gpointer u
     }
   f->credentials = credentials_copy (creds);
   if (host->aws_credentials_free != NULL)
-    host->aws_credentials_free (creds);
+    host->aws_credentials_free (host, creds);
   fetch_attempt (f);
 }
 

@@ -360,6 +360,7 @@ entry_credentials (const AuthEntry *e, const char *registry)
 {
   EcsaRegistryCredentials *c = g_new0 (EcsaRegistryCredentials, 1);
 
+  c->struct_size = sizeof (EcsaRegistryCredentials);
   c->username = g_strdup (e->username);
   c->password = g_strdup (e->password);
   c->email = g_strdup (e->email);

@@ -5,10 +5,12 @@
  *    ask the instance metadata service, which may not be the agent's region, or not exist);
  *  - awslogs-stream-prefix (ECS task-definition syntax): becomes awslogs-stream
  *    "<prefix>/<container name>/<task id>", as ECS documents it, since dockerd knows no prefix;
- *  - awslogs-credentials-endpoint: with ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE, a task that has
- *    an execution role gets "/v2/credentials/<execution credentials ID>", which dockerd reads
- *    through the agent's credentials endpoint (169.254.170.2); as agent v1.16.2, this replaces any
- *    value the task definition carried.
+ *  - awslogs-credentials-endpoint: a container whose logsAuthStrategy (from ACS) is "ExecutionRole"
+ *    gets "/v2/credentials/<the task's execution credentials ID>", which dockerd reads through the
+ *    agent's credentials endpoint (169.254.170.2); as agent v1.16.2, this replaces any value the
+ *    task definition carried, and a task without execution role credentials is refused. ECS sends
+ *    that strategy only to agents that registered ecs.capability.execution-role-awslogs, which the
+ *    core does when ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE is true.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-plugin.h"
 #include "ecsa-log-options.h"
@@ -47,9 +49,20 @@ config_get (const EcsaPluginHost *host, const char *key)
   return host->config_get (host, key);
 }
 
-static void
+static gboolean
+execution_role_requested (AwslogsState *st, const EcsaTaskView *task, const EcsaContainerView *container)
+{
+  if (container != NULL && ECSA_VIEW_HAS_FIELD (container, EcsaContainerView, logs_auth_strategy))
+    return g_strcmp0 (container->logs_auth_strategy, "ExecutionRole") == 0;
+  /* a core whose views predate logsAuthStrategy: ECS sends it exactly when the agent registered
+   * ecs.capability.execution-role-awslogs (the override setting) and the task has an execution role */
+  return task != NULL && task->execution_credentials_id != NULL && *task->execution_credentials_id != '\0'
+         && ecsa_log_options_is_true (config_get (st->host, "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE"));
+}
+
+static gboolean
 awslogs_fill_defaults (gpointer state, const EcsaTaskView *task, const EcsaContainerView *container,
-                       GHashTable *options)
+                       GHashTable *options, GError **error)
 {
   AwslogsState *st = state;
   const char *region = g_hash_table_lookup (options, "awslogs-region");
@@ -72,10 +85,19 @@ awslogs_fill_defaults (gpointer state, const EcsaTaskView *task, const EcsaConta
       g_hash_table_remove (options, "awslogs-stream-prefix");
     }
 
-  if (task != NULL && task->execution_credentials_id != NULL && *task->execution_credentials_id != '\0'
-      && ecsa_log_options_is_true (config_get (st->host, "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE")))
-    g_hash_table_insert (options, g_strdup ("awslogs-credentials-endpoint"),
-                         g_strconcat (CREDENTIALS_PATH, task->execution_credentials_id, NULL));
+  if (execution_role_requested (st, task, container))
+    {
+      if (task == NULL || task->execution_credentials_id == NULL || *task->execution_credentials_id == '\0')
+        {
+          /* v1.16.2: "No execution credentials set for the task" */
+          g_set_error_literal (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA,
+                               "logsAuthStrategy is ExecutionRole, but the task has no execution role credentials");
+          return FALSE;
+        }
+      g_hash_table_insert (options, g_strdup ("awslogs-credentials-endpoint"),
+                           g_strconcat (CREDENTIALS_PATH, task->execution_credentials_id, NULL));
+    }
+  return TRUE;
 }
 
 static gboolean
@@ -135,11 +157,17 @@ awslogs_validate_options (gpointer state, GHashTable *options, GError **error)
 static const EcsaLogDriverVTable awslogs_vtable = {
   .version = ECSA_LOG_DRIVER_VTABLE_VERSION,
   .driver = DRIVER,
+  .min_docker_api_version = "1.21", /* agent v1.16.2's LoggingDriverMinimumVersion */
   .fill_defaults = awslogs_fill_defaults,
   .validate_options = awslogs_validate_options,
 };
 
-static const char *const awslogs_caps[] = { "com.amazonaws.ecs.capability.logging-driver.awslogs", NULL };
+/* The core registers the second only with ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE. */
+static const char *const awslogs_caps[] = {
+  "com.amazonaws.ecs.capability.logging-driver.awslogs",
+  "ecs.capability.execution-role-awslogs",
+  NULL,
+};
 
 ECSA_PLUGIN_DEFINE (log_awslogs, .kind = ECSA_PLUGIN_KIND_LOG_DRIVER, .name = "awslogs", .version = PACKAGE_VERSION,
                     .capabilities = awslogs_caps, .init = awslogs_init, .shutdown = awslogs_shutdown,

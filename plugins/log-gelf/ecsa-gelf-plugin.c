@@ -96,6 +96,7 @@ gelf_validate_options (gpointer state, GHashTable *options, GError **error)
 static const EcsaLogDriverVTable gelf_vtable = {
   .version = ECSA_LOG_DRIVER_VTABLE_VERSION,
   .driver = DRIVER,
+  .min_docker_api_version = "1.20", /* agent v1.16.2's LoggingDriverMinimumVersion */
   .validate_options = gelf_validate_options,
 };
 

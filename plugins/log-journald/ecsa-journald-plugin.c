@@ -53,6 +53,7 @@ journald_validate_options (gpointer state, GHashTable *options, GError **error)
 static const EcsaLogDriverVTable journald_vtable = {
   .version = ECSA_LOG_DRIVER_VTABLE_VERSION,
   .driver = DRIVER,
+  .min_docker_api_version = "1.19", /* agent v1.16.2's LoggingDriverMinimumVersion */
   .validate_options = journald_validate_options,
 };
 

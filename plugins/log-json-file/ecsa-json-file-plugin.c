@@ -61,6 +61,7 @@ json_file_validate_options (gpointer state, GHashTable *options, GError **error)
 static const EcsaLogDriverVTable json_file_vtable = {
   .version = ECSA_LOG_DRIVER_VTABLE_VERSION,
   .driver = DRIVER,
+  .min_docker_api_version = "1.18", /* agent v1.16.2's LoggingDriverMinimumVersion */
   .validate_options = json_file_validate_options,
 };
 

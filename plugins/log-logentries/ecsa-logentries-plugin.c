@@ -28,6 +28,7 @@ logentries_validate_options (gpointer state, GHashTable *options, GError **error
 static const EcsaLogDriverVTable logentries_vtable = {
   .version = ECSA_LOG_DRIVER_VTABLE_VERSION,
   .driver = DRIVER,
+  .min_docker_api_version = "1.25", /* agent v1.16.2's LoggingDriverMinimumVersion */
   .validate_options = logentries_validate_options,
 };
 

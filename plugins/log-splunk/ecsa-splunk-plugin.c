@@ -98,6 +98,7 @@ splunk_validate_options (gpointer state, GHashTable *options, GError **error)
 static const EcsaLogDriverVTable splunk_vtable = {
   .version = ECSA_LOG_DRIVER_VTABLE_VERSION,
   .driver = DRIVER,
+  .min_docker_api_version = "1.22", /* agent v1.16.2's LoggingDriverMinimumVersion */
   .validate_options = splunk_validate_options,
 };
 

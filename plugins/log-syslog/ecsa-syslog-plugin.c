@@ -101,6 +101,7 @@ syslog_validate_options (gpointer state, GHashTable *options, GError **error)
 static const EcsaLogDriverVTable syslog_vtable = {
   .version = ECSA_LOG_DRIVER_VTABLE_VERSION,
   .driver = DRIVER,
+  .min_docker_api_version = "1.18", /* agent v1.16.2's LoggingDriverMinimumVersion */
   .validate_options = syslog_validate_options,
 };
 

@@ -4,6 +4,8 @@
  * SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-test-plugins.h"
 
+#include "ecsa-sigv4.h"
+
 #include <gio/gio.h>
 #include <string.h>
 
@@ -73,7 +75,8 @@ fake_handler (const EcsaTestHttpRequest *req, guint *out_status, char **out_cont
       fake->bad_signatures++;
       g_mutex_unlock (&fake->lock);
       *out_status = 403;
-      body = g_strdup_printf ("{\"__type\":\"InvalidSignatureException\",\"message\":\"%s\"}", error->message);
+      body = g_strdup_printf ("{\"__type\":\"%s\",\"message\":\"%s\"}", ecsa_sigv4_error_code (error),
+                              error->message);
       *out_body = g_bytes_new (body, strlen (body));
       return;
     }
@@ -158,9 +161,9 @@ fixture_setup (Fixture *fx, gconstpointer data)
   fx->fake.answer = ANSWER_TOKEN;
   fx->fake.expires_in = 12 * 3600;
   fx->fake.secrets = g_hash_table_new (g_str_hash, g_str_equal);
-  g_hash_table_insert (fx->fake.secrets, INSTANCE_KEY, INSTANCE_SECRET);
-  g_hash_table_insert (fx->fake.secrets, EXEC_KEY, EXEC_SECRET);
-  g_hash_table_insert (fx->fake.secrets, "AKIDOTHER", EXEC_SECRET);
+  g_hash_table_insert (fx->fake.secrets, INSTANCE_KEY, INSTANCE_SECRET "\n" INSTANCE_TOKEN);
+  g_hash_table_insert (fx->fake.secrets, EXEC_KEY, EXEC_SECRET "\n" EXEC_TOKEN);
+  g_hash_table_insert (fx->fake.secrets, "AKIDOTHER", EXEC_SECRET "\n" EXEC_TOKEN);
   fx->server = ecsa_test_http_server_new (0, NULL, NULL, fake_handler, &fx->fake);
   fx->endpoint = ecsa_test_http_server_get_url (fx->server);
 

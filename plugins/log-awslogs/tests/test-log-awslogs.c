@@ -35,7 +35,8 @@ static void
 test_descriptor (void)
 {
   ecsa_test_check_descriptor (ecsa_plugin_log_awslogs_get_descriptor (), ECSA_PLUGIN_KIND_LOG_DRIVER, "awslogs",
-                              (const char *const[]){ "com.amazonaws.ecs.capability.logging-driver.awslogs", NULL });
+                              (const char *const[]){ "com.amazonaws.ecs.capability.logging-driver.awslogs",
+                                                     "ecs.capability.execution-role-awslogs", NULL });
 }
 
 typedef struct
@@ -54,7 +55,7 @@ fixture_setup (Fixture *fx, gconstpointer data)
   ecsa_test_host_set_region (fx->host, "us-west-2");
   fx->plugin = ecsa_test_plugin_init (ecsa_plugin_log_awslogs_get_descriptor (), fx->host, &error);
   g_assert_no_error (error);
-  ecsa_test_task_view_init (&fx->view, TASK_ARN, "web", "");
+  ecsa_test_task_view_init (&fx->view, TASK_ARN, "web", "", "");
 }
 
 static void
@@ -125,14 +126,13 @@ test_stream_prefix_explicit_stream (Fixture *fx, gconstpointer data)
 }
 
 static void
-test_execution_role_override (Fixture *fx, gconstpointer data)
+test_execution_role (Fixture *fx, gconstpointer data)
 {
   g_autoptr(GHashTable) options = ecsa_test_options_new (
     O ("awslogs-group", "g", "awslogs-credentials-endpoint", "/v2/credentials/someone-else"));
 
   ecsa_test_task_view_clear (&fx->view);
-  ecsa_test_task_view_init (&fx->view, TASK_ARN, "web", "exec-cred-id-1");
-  ecsa_test_host_set_config (fx->host, "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE", "true");
+  ecsa_test_task_view_init (&fx->view, TASK_ARN, "web", "exec-cred-id-1", "ExecutionRole");
   prepare_ok (fx, options);
   /* as v1.16.2: the task's own execution role replaces what the task definition carried */
   g_assert_cmpstr (g_hash_table_lookup (options, "awslogs-credentials-endpoint"), ==,
@@ -140,25 +140,45 @@ test_execution_role_override (Fixture *fx, gconstpointer data)
 }
 
 static void
-test_execution_role_override_disabled (Fixture *fx, gconstpointer data)
+test_execution_role_not_asked (Fixture *fx, gconstpointer data)
 {
   g_autoptr(GHashTable) options = ecsa_test_options_new (O ("awslogs-group", "g"));
 
   ecsa_test_task_view_clear (&fx->view);
-  ecsa_test_task_view_init (&fx->view, TASK_ARN, "web", "exec-cred-id-1");
-  ecsa_test_host_set_config (fx->host, "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE", "false");
+  ecsa_test_task_view_init (&fx->view, TASK_ARN, "web", "exec-cred-id-1", "");
+  ecsa_test_host_set_config (fx->host, "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE", "true");
   prepare_ok (fx, options);
   g_assert_false (g_hash_table_contains (options, "awslogs-credentials-endpoint"));
 }
 
 static void
-test_execution_role_override_no_role (Fixture *fx, gconstpointer data)
+test_execution_role_without_credentials (Fixture *fx, gconstpointer data)
 {
   g_autoptr(GHashTable) options = ecsa_test_options_new (O ("awslogs-group", "g"));
+  g_autoptr(GError) error = NULL;
 
+  ecsa_test_task_view_clear (&fx->view);
+  ecsa_test_task_view_init (&fx->view, TASK_ARN, "web", "", "ExecutionRole");
+  g_assert_false (ecsa_test_log_prepare (fx->plugin, &fx->view.task, &fx->view.container, options, &error));
+  g_assert_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "logsAuthStrategy is ExecutionRole, but the task has no execution role"));
+}
+
+/* A core whose container views end before logs_auth_strategy: the override setting decides. */
+static void
+test_execution_role_older_view (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GHashTable) with = ecsa_test_options_new (O ("awslogs-group", "g"));
+  g_autoptr(GHashTable) without = ecsa_test_options_new (O ("awslogs-group", "g"));
+
+  ecsa_test_task_view_clear (&fx->view);
+  ecsa_test_task_view_init (&fx->view, TASK_ARN, "web", "exec-cred-id-2", "ExecutionRole");
+  fx->view.container.struct_size = G_STRUCT_OFFSET (EcsaContainerView, logs_auth_strategy);
+  prepare_ok (fx, without);
+  g_assert_false (g_hash_table_contains (without, "awslogs-credentials-endpoint"));
   ecsa_test_host_set_config (fx->host, "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE", "true");
-  prepare_ok (fx, options);
-  g_assert_false (g_hash_table_contains (options, "awslogs-credentials-endpoint"));
+  prepare_ok (fx, with);
+  g_assert_cmpstr (g_hash_table_lookup (with, "awslogs-credentials-endpoint"), ==, "/v2/credentials/exec-cred-id-2");
 }
 
 static void
@@ -187,9 +207,10 @@ main (int argc, char **argv)
   ADD ("/log-awslogs/defaults/region-unknown", test_region_unknown);
   ADD ("/log-awslogs/defaults/stream-prefix", test_stream_prefix);
   ADD ("/log-awslogs/defaults/stream-prefix-explicit-stream", test_stream_prefix_explicit_stream);
-  ADD ("/log-awslogs/defaults/execution-role", test_execution_role_override);
-  ADD ("/log-awslogs/defaults/execution-role-disabled", test_execution_role_override_disabled);
-  ADD ("/log-awslogs/defaults/execution-role-none", test_execution_role_override_no_role);
+  ADD ("/log-awslogs/defaults/execution-role", test_execution_role);
+  ADD ("/log-awslogs/defaults/execution-role-not-asked", test_execution_role_not_asked);
+  ADD ("/log-awslogs/defaults/execution-role-without-credentials", test_execution_role_without_credentials);
+  ADD ("/log-awslogs/defaults/execution-role-older-view", test_execution_role_older_view);
   ADD ("/log-awslogs/defaults/no-task", test_no_task);
   return g_test_run ();
 }
