@@ -23,6 +23,7 @@
 #include "ecsa-agent.h"
 
 #include "ecsa-log.h"
+#include "ecsa-plugin-loader.h"
 #include "ecsa-utils.h"
 
 typedef void (*StepStartFunc)(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback,
@@ -58,6 +59,8 @@ struct _EcsaAgent
   guint next_shutdown_step;
 
   /* The parts, in start-up order. Each module adds its field here and creates it in its step. */
+  EcsaPluginHostServices *plugin_services; /* created with the agent: backends may be set any time */
+  EcsaPluginRegistry *plugins;             /* filled by the "plugins" step */
 };
 
 G_DEFINE_FINAL_TYPE(EcsaAgent, ecsa_agent, G_TYPE_OBJECT)
@@ -103,9 +106,30 @@ step_region_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
   return g_task_propagate_boolean(G_TASK(result), error);
 }
 
+/* 3. plugins: the built-in table, then the plugin directory (ECSA_PLUGIN_DIR or the installed
+ * one). One line per plugin; a refused plugin never stops the agent. */
+static void
+step_plugins_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+  g_autoptr(EcsaPluginLoader) loader = ecsa_plugin_loader_new(self->plugins, self->plugin_services);
+
+  g_task_set_source_tag(task, step_plugins_async);
+  ecsa_plugin_loader_load_all(loader, self->config->plugin_dir);
+  g_task_return_boolean(task, TRUE);
+}
+
+static gboolean
+step_plugins_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
+}
+
 static const AgentStep startup_steps[] = {
   { "region", step_region_async, step_region_finish },
-  /* docker, plugins, checkpoint, cgroups, task-eni, register, engine, servers, sessions: see top */
+  { "plugins", step_plugins_async, step_plugins_finish },
+  /* docker (before plugins), checkpoint, cgroups, task-eni, register, engine, servers, sessions: see top */
 };
 
 /* Run after every part released its hold, before exiting: the engine's last state and the final
@@ -369,6 +393,20 @@ ecsa_agent_get_cancellable(EcsaAgent *self)
   return self->cancellable;
 }
 
+EcsaPluginRegistry *
+ecsa_agent_get_plugin_registry(EcsaAgent *self)
+{
+  g_return_val_if_fail(ECSA_IS_AGENT(self), NULL);
+  return self->plugins;
+}
+
+EcsaPluginHostServices *
+ecsa_agent_get_plugin_host_services(EcsaAgent *self)
+{
+  g_return_val_if_fail(ECSA_IS_AGENT(self), NULL);
+  return self->plugin_services;
+}
+
 GMainContext *
 ecsa_agent_get_main_context(EcsaAgent *self)
 {
@@ -391,6 +429,8 @@ ecsa_agent_new(EcsaConfig *config)
   g_return_val_if_fail(config != NULL, NULL);
   self = g_object_new(ECSA_TYPE_AGENT, NULL);
   self->config = config;
+  self->plugin_services = ecsa_plugin_host_services_new(config, self->context, NULL);
+  self->plugins = ecsa_plugin_registry_new();
   return self;
 }
 
@@ -400,6 +440,8 @@ ecsa_agent_dispose(GObject *object)
   EcsaAgent *self = ECSA_AGENT(object);
 
   /* parts are released here in reverse start-up order */
+  g_clear_pointer(&self->plugins, ecsa_plugin_registry_free); /* plugins' shutdown() */
+  g_clear_pointer(&self->plugin_services, ecsa_plugin_host_services_free);
   if (self->shutdown_timeout != NULL)
     {
       g_source_destroy(self->shutdown_timeout);

@@ -20,6 +20,8 @@
 
 #include "ecsa-config.h"
 #include "ecsa-exit-codes.h"
+#include "ecsa-plugin-host.h"
+#include "ecsa-plugin-registry.h"
 
 G_BEGIN_DECLS
 
@@ -37,6 +39,10 @@ EcsaConfig *ecsa_agent_get_config(EcsaAgent *self);
 /* The root cancellable: chain every wait to it (g_cancellable_connect or pass it, or a child). */
 GCancellable *ecsa_agent_get_cancellable(EcsaAgent *self);
 GMainContext *ecsa_agent_get_main_context(EcsaAgent *self);
+/* The loaded plugins (filled by the "plugins" start-up step) and the services they are lent: set
+ * your module's backend there when you create it (ecsa_plugin_host_services_set_docker_backend()...). */
+EcsaPluginRegistry *ecsa_agent_get_plugin_registry(EcsaAgent *self);
+EcsaPluginHostServices *ecsa_agent_get_plugin_host_services(EcsaAgent *self);
 /* TRUE once every start-up step succeeded (and until stop). */
 gboolean ecsa_agent_is_running(EcsaAgent *self);
 

@@ -6,6 +6,7 @@
 
 #include "ecsa-log.h"
 #include "ecsa-plugin-registry.h"
+#include "ecsa-sigv4.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -31,9 +32,6 @@ struct _EcsaPluginHostServices
   EcsaPluginAwsCredentialsBackend aws;
   gpointer aws_backend;
   gboolean has_aws;
-  EcsaPluginSigv4Backend sigv4;
-  gpointer sigv4_backend;
-  gboolean has_sigv4;
 };
 
 /* A plugin's host: the public struct first, so the plugin's `host` pointer leads back here. */
@@ -43,8 +41,7 @@ typedef struct
   EcsaPluginHostServices *services; /* NULL once the services are freed */
   char *name;
   char *kind_name;
-  char *log_domain; /* "ecsa-<kind>-<name>" */
-  char *log_prefix; /* "<kind> '<name>': " */
+  char *log_domain; /* "ecsa-<short kind>-<name>", as in-tree plugins' G_LOG_DOMAIN: "ecsa-log-awslogs" */
   char *state_dir;
   char *cluster;
   GHashTable *environment; /* site settings read by config_get: key -> value (or NULL), owned */
@@ -137,15 +134,12 @@ ecsa_plugin_host_services_set_aws_credentials_backend(EcsaPluginHostServices *se
 }
 
 void
-ecsa_plugin_host_services_set_sigv4_backend(EcsaPluginHostServices *services, const EcsaPluginSigv4Backend *vtable,
-                                            gpointer backend)
+ecsa_plugin_host_services_set_http_session(EcsaPluginHostServices *services, SoupSession *http_session)
 {
   g_return_if_fail(services != NULL);
-  g_return_if_fail(vtable == NULL || vtable->sign != NULL);
-  services->has_sigv4 = vtable != NULL;
-  if (vtable != NULL)
-    services->sigv4 = *vtable;
-  services->sigv4_backend = backend;
+  services->http_session = http_session;
+  for (guint i = 0; i < services->hosts->len; i++)
+    ((HostPrivate *)g_ptr_array_index(services->hosts, i))->pub.http_session = http_session;
 }
 
 void
@@ -194,13 +188,10 @@ host_config_get(const EcsaPluginHost *host, const char *key)
 static void
 host_log(const EcsaPluginHost *host, EcsaLogLevel level, const char *message)
 {
-  HostPrivate *priv = host_private(host);
-  g_autofree char *line = NULL;
-
   if (level > ECSA_LOG_DEBUG)
     level = ECSA_LOG_DEBUG;
-  line = g_strconcat(priv->log_prefix, message != NULL ? message : "", NULL);
-  ecsa_log_write(level, priv->log_domain, line);
+  /* the writer names the domain, redacts, and filters by level */
+  ecsa_log_write(level, host_private(host)->log_domain, message != NULL ? message : "");
 }
 
 static char *
@@ -463,6 +454,7 @@ host_spawn_async(const EcsaPluginHost *host, const char *const *argv, const char
   g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) empty = NULL;
   SpawnCall *c;
 
   g_task_set_source_tag(task, host_spawn_async);
@@ -505,8 +497,10 @@ host_spawn_async(const EcsaPluginHost *host, const char *const *argv, const char
       g_source_set_callback(c->cancel_source, G_SOURCE_FUNC(spawn_cancelled_cb), g_object_ref(task), g_object_unref);
       g_source_attach(c->cancel_source, g_task_get_context(task));
     }
-  g_subprocess_communicate_async(c->process, stdin_data, c->communicate_cancellable, spawn_communicate_ready_cb,
-                                 g_object_ref(task));
+  /* no input: an empty stdin (EOF at once) */
+  empty = stdin_data == NULL ? g_bytes_new_static("", 0) : NULL;
+  g_subprocess_communicate_async(c->process, stdin_data != NULL ? stdin_data : empty, c->communicate_cancellable,
+                                 spawn_communicate_ready_cb, g_object_ref(task));
 }
 
 static gboolean
@@ -661,18 +655,40 @@ static gboolean
 host_sigv4_sign(const EcsaPluginHost *host, SoupMessage *message, GBytes *body, const char *service, const char *region,
                 const EcsaAwsCredentials *credentials, GError **error)
 {
-  EcsaPluginHostServices *s = host_private(host)->services;
+  g_autoptr(GError) local = NULL;
 
-  if (s == NULL || !s->has_sigv4)
+  if (message == NULL || credentials == NULL || service == NULL || region == NULL)
     {
-      g_set_error_literal(error, ECSA_ERROR, ECSA_ERROR_NOT_SUPPORTED,
-                          "SigV4 signing is not available to plugins in this agent");
+      g_set_error_literal(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA,
+                          "sigv4_sign: message, service, region and credentials are required");
       return FALSE;
     }
-  return s->sigv4.sign(s->sigv4_backend, message, body, service, region, credentials, error);
+  if (!ecsa_sigv4_sign_message(message, body, service, region, credentials, NULL, &local))
+    {
+      g_set_error(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "sigv4_sign: %s", local->message);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 /* ---- a plugin's host ---------------------------------------------------------------------- */
+
+/* The kind as plugins/<kind>-<name>/ directories spell it. */
+static const char *
+log_domain_kind(guint32 kind)
+{
+  switch (kind)
+    {
+    case ECSA_PLUGIN_KIND_LOG_DRIVER:
+      return "log";
+    case ECSA_PLUGIN_KIND_REGISTRY_AUTH:
+      return "auth";
+    case ECSA_PLUGIN_KIND_NETWORK:
+      return "net";
+    default:
+      return ecsa_plugin_kind_to_string(kind);
+    }
+}
 
 EcsaPluginHost *
 ecsa_plugin_host_new(EcsaPluginHostServices *services, guint32 kind, const char *plugin_name, GError **error)
@@ -703,8 +719,7 @@ ecsa_plugin_host_new(EcsaPluginHostServices *services, guint32 kind, const char 
   priv->services = services;
   priv->name = g_strdup(plugin_name);
   priv->kind_name = g_strdup(kind_name);
-  priv->log_domain = g_strdup_printf("ecsa-%s-%s", kind_name, plugin_name);
-  priv->log_prefix = g_strdup_printf("%s '%s': ", kind_name, plugin_name);
+  priv->log_domain = g_strdup_printf("ecsa-%s-%s", log_domain_kind(kind), plugin_name);
   priv->state_dir = g_steal_pointer(&state_dir);
   priv->cluster
     = g_strdup(services->config != NULL && services->config->cluster != NULL ? services->config->cluster : "");
@@ -750,7 +765,6 @@ ecsa_plugin_host_free(EcsaPluginHost *host)
   g_free(priv->name);
   g_free(priv->kind_name);
   g_free(priv->log_domain);
-  g_free(priv->log_prefix);
   g_free(priv->state_dir);
   g_free(priv->cluster);
   g_hash_table_unref(priv->environment);

@@ -1,10 +1,11 @@
 /* ecsa-plugin-host.h: the services the core lends to plugins (the EcsaPluginHost of the ABI).
  *
  * EcsaPluginHostServices holds what is shared: the main context, the HTTP session, the
- * configuration and the backends other modules provide (Docker, task views, AWS credentials,
- * SigV4). Each plugin gets its own EcsaPluginHost copy from ecsa_plugin_host_new(): its name tags
- * its log lines and it has its own state_dir. Backends may be set before or after plugins are
- * loaded; a service whose backend is not set fails with ECSA_ERROR_NOT_SUPPORTED (lookups return
+ * configuration and the backends other modules provide (Docker access, task views, the instance's
+ * AWS credentials). config_get, log and redact go through ecsa-config and ecsa-log, sigv4_sign
+ * through ecsa-sigv4. Each plugin gets its own EcsaPluginHost copy from ecsa_plugin_host_new(): its
+ * name tags its log lines and it has its own state_dir. Backends may be set before or after plugins
+ * are loaded; a service whose backend is not set fails with ECSA_ERROR_NOT_SUPPORTED (lookups return
  * NULL). Everything runs on the main context.
  *
  * SPDX-License-Identifier: Apache-2.0
@@ -44,13 +45,6 @@ typedef struct
   void (*free_credentials)(gpointer backend, EcsaAwsCredentials *credentials);
 } EcsaPluginAwsCredentialsBackend;
 
-/* SigV4 request signing. */
-typedef struct
-{
-  gboolean (*sign)(gpointer backend, SoupMessage *message, GBytes *body, const char *service, const char *region,
-                   const EcsaAwsCredentials *credentials, GError **error);
-} EcsaPluginSigv4Backend;
-
 /* `config` (nullable) and `http_session` (nullable) are borrowed and must outlive the services and
  * every host; `context` NULL means the thread-default context. config_get answers from
  * ecsa_config_get(), then (for names outside ECS_*, ECSA_*, AWS_* and DOCKER_*) from the
@@ -69,8 +63,8 @@ void ecsa_plugin_host_services_set_task_view_backend(EcsaPluginHostServices *ser
 void ecsa_plugin_host_services_set_aws_credentials_backend(EcsaPluginHostServices *services,
                                                            const EcsaPluginAwsCredentialsBackend *vtable,
                                                            gpointer backend);
-void ecsa_plugin_host_services_set_sigv4_backend(EcsaPluginHostServices *services, const EcsaPluginSigv4Backend *vtable,
-                                                 gpointer backend);
+/* The agent's HTTP session once created (NULL: none); updates every host. */
+void ecsa_plugin_host_services_set_http_session(EcsaPluginHostServices *services, SoupSession *http_session);
 /* The region once known (instance metadata); updates every host. NULL means not known (""). */
 void ecsa_plugin_host_services_set_region(EcsaPluginHostServices *services, const char *region);
 

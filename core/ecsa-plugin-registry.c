@@ -17,8 +17,11 @@ struct _EcsaPluginRegistry
 {
   GPtrArray *plugins;    /* EcsaLoadedPlugin*, owned, in load order */
   GPtrArray *kept_hosts; /* EcsaPluginHost* of plugins whose init() failed */
+  GHashTable *calls;     /* GTask* of asynchronous plugin calls in flight (not owned) */
   guint call_timeout_ms; /* 0: the defaults above */
 };
+
+static void plugin_calls_orphan(EcsaPluginRegistry *self);
 
 const char *
 ecsa_plugin_kind_to_string(guint32 kind)
@@ -57,6 +60,7 @@ ecsa_plugin_registry_new(void)
 
   self->plugins = g_ptr_array_new_with_free_func((GDestroyNotify)ecsa_loaded_plugin_free);
   self->kept_hosts = g_ptr_array_new_with_free_func((GDestroyNotify)ecsa_plugin_host_free);
+  self->calls = g_hash_table_new(NULL, NULL);
   return self;
 }
 
@@ -65,6 +69,7 @@ ecsa_plugin_registry_free(EcsaPluginRegistry *self)
 {
   if (self == NULL)
     return;
+  plugin_calls_orphan(self);
   for (guint i = self->plugins->len; i > 0; i--)
     {
       EcsaLoadedPlugin *p = g_ptr_array_index(self->plugins, i - 1);
@@ -75,6 +80,7 @@ ecsa_plugin_registry_free(EcsaPluginRegistry *self)
     }
   g_ptr_array_unref(self->plugins);
   g_ptr_array_unref(self->kept_hosts);
+  g_hash_table_unref(self->calls);
   g_free(self);
 }
 
@@ -341,16 +347,13 @@ propagate_plugin_error(const EcsaLoadedPlugin *p, const char *call, GError *loca
 
 /* ---- log driver --------------------------------------------------------------------------- */
 
-gboolean
-ecsa_plugin_registry_log_driver_probe(EcsaPluginRegistry *self, const EcsaLoadedPlugin *plugin,
-                                      const char *const *docker_log_drivers, GError **error)
+/* Is the driver usable? The reason, unprefixed, when not. */
+static gboolean
+log_driver_usable(const EcsaLoadedPlugin *plugin, const char *const *docker_log_drivers, GError **error)
 {
   static const char *const none[] = { NULL };
-  const EcsaLogDriverVTable *vt;
+  const EcsaLogDriverVTable *vt = plugin->desc->vtable;
 
-  g_return_val_if_fail(self != NULL && plugin != NULL, FALSE);
-  g_return_val_if_fail(plugin->desc->kind == ECSA_PLUGIN_KIND_LOG_DRIVER, FALSE);
-  vt = plugin->desc->vtable;
   if (docker_log_drivers == NULL)
     docker_log_drivers = none;
   if (ECSA_VTABLE_HAS(vt, 1, probe))
@@ -361,7 +364,7 @@ ecsa_plugin_registry_log_driver_probe(EcsaPluginRegistry *self, const EcsaLoaded
         {
           if (local == NULL)
             local = g_error_new_literal(ECSA_ERROR, ECSA_ERROR_NOT_SUPPORTED, "probe failed without a reason");
-          propagate_plugin_error(plugin, "probe", local, error);
+          g_propagate_error(error, local);
           return FALSE;
         }
       g_clear_error(&local);
@@ -369,8 +372,23 @@ ecsa_plugin_registry_log_driver_probe(EcsaPluginRegistry *self, const EcsaLoaded
     }
   if (!g_strv_contains(docker_log_drivers, vt->driver))
     {
-      g_set_error(error, ECSA_ERROR, ECSA_ERROR_NOT_SUPPORTED, "%s '%s': Docker does not list log driver '%s'",
-                  ecsa_plugin_kind_to_string(plugin->desc->kind), plugin->desc->name, vt->driver);
+      g_set_error(error, ECSA_ERROR, ECSA_ERROR_NOT_SUPPORTED, "Docker does not list log driver '%s'", vt->driver);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+ecsa_plugin_registry_log_driver_probe(EcsaPluginRegistry *self, const EcsaLoadedPlugin *plugin,
+                                      const char *const *docker_log_drivers, GError **error)
+{
+  GError *local = NULL;
+
+  g_return_val_if_fail(self != NULL && plugin != NULL, FALSE);
+  g_return_val_if_fail(plugin->desc->kind == ECSA_PLUGIN_KIND_LOG_DRIVER, FALSE);
+  if (!log_driver_usable(plugin, docker_log_drivers, &local))
+    {
+      propagate_plugin_error(plugin, "probe", local, error);
       return FALSE;
     }
   return TRUE;
@@ -416,7 +434,9 @@ ecsa_plugin_registry_log_driver_prepare(EcsaPluginRegistry *self, const EcsaTask
 
 typedef struct
 {
-  EcsaLoadedPlugin *plugin;
+  EcsaPluginRegistry *registry;     /* NULL once the registry is gone */
+  EcsaLoadedPlugin *plugin;         /* NULL once the registry is gone: a late answer is dropped */
+  GTask *task;                      /* the task this is the data of (not owned) */
   const char *call;                 /* "setup", for messages */
   GCancellable *plugin_cancellable; /* handed to the plugin; cancelled on timeout or cancellation */
   GSource *timeout_source;
@@ -440,6 +460,8 @@ static void
 plugin_call_free(PluginCall *c)
 {
   plugin_call_drop_sources(c);
+  if (c->registry != NULL)
+    g_hash_table_remove(c->registry->calls, c);
   g_clear_object(&c->plugin_cancellable);
   g_free(c);
 }
@@ -487,6 +509,35 @@ plugin_call_cancelled_cb(GCancellable *cancellable, gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* The registry goes away (agent shutdown): answer the calls still waiting for a plugin, and make
+ * the plugins' late answers no-ops (their state is shut down: nothing of them may be called). */
+static void
+plugin_calls_orphan(EcsaPluginRegistry *self)
+{
+  g_autoptr(GList) calls = g_hash_table_get_keys(self->calls);
+
+  for (GList *l = calls; l != NULL; l = l->next)
+    {
+      PluginCall *c = l->data;
+
+      c->registry = NULL;
+      c->plugin = NULL;
+    }
+  g_hash_table_remove_all(self->calls);
+  for (GList *l = calls; l != NULL; l = l->next)
+    {
+      PluginCall *c = l->data;
+
+      if (c->task != NULL)
+        {
+          g_autoptr(GTask) task = g_object_ref(c->task);
+
+          if (plugin_call_claim(task))
+            g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "the agent is shutting down");
+        }
+    }
+}
+
 /* A task for one call of `p`; the caller hands g_object_ref (task) to the plugin as user_data. */
 static GTask *
 plugin_call_new(EcsaPluginRegistry *self, EcsaLoadedPlugin *p, const char *call, guint timeout_ms,
@@ -498,8 +549,11 @@ plugin_call_new(EcsaPluginRegistry *self, EcsaLoadedPlugin *p, const char *call,
 
   g_task_set_source_tag(task, source_tag);
   g_task_set_task_data(task, c, (GDestroyNotify)plugin_call_free);
+  c->registry = self;
   c->plugin = p;
+  c->task = task;
   c->call = call;
+  g_hash_table_add(self->calls, c);
   c->timeout_ms = call_timeout(self, timeout_ms);
   c->plugin_cancellable = g_cancellable_new();
 
@@ -549,9 +603,14 @@ auth_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GTask) task = user_data;
   PluginCall *c = g_task_get_task_data(task);
-  const EcsaRegistryAuthVTable *vt = c->plugin->desc->vtable;
+  const EcsaRegistryAuthVTable *vt;
   GError *local = NULL;
-  g_autoptr(EcsaRegistryCredentials) creds = vt->get_credentials_finish(c->plugin->state, result, &local);
+  g_autoptr(EcsaRegistryCredentials) creds = NULL;
+
+  if (c->plugin == NULL) /* the registry is gone and the plugin shut down: drop the late answer */
+    return;
+  vt = c->plugin->desc->vtable;
+  creds = vt->get_credentials_finish(c->plugin->state, result, &local);
 
   if (!plugin_call_claim(task))
     {
@@ -636,9 +695,14 @@ network_check_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data
 {
   g_autoptr(GTask) task = user_data;
   PluginCall *c = g_task_get_task_data(task);
-  const EcsaNetworkVTable *vt = c->plugin->desc->vtable;
+  const EcsaNetworkVTable *vt;
   GError *local = NULL;
-  gboolean ok = vt->check_finish(c->plugin->state, result, &local);
+  gboolean ok;
+
+  if (c->plugin == NULL) /* the registry is gone and the plugin shut down: drop the late answer */
+    return;
+  vt = c->plugin->desc->vtable;
+  ok = vt->check_finish(c->plugin->state, result, &local);
 
   if (!plugin_call_claim(task))
     {
@@ -698,9 +762,14 @@ network_setup_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data
 {
   g_autoptr(GTask) task = user_data;
   PluginCall *c = g_task_get_task_data(task);
-  const EcsaNetworkVTable *vt = c->plugin->desc->vtable;
+  const EcsaNetworkVTable *vt;
   GError *local = NULL;
-  g_autoptr(EcsaNetworkResult) res = vt->setup_finish(c->plugin->state, result, &local);
+  g_autoptr(EcsaNetworkResult) res = NULL;
+
+  if (c->plugin == NULL) /* the registry is gone and the plugin shut down: drop the late answer */
+    return;
+  vt = c->plugin->desc->vtable;
+  res = vt->setup_finish(c->plugin->state, result, &local);
 
   if (!plugin_call_claim(task))
     {
@@ -729,10 +798,13 @@ network_boolean_ready_cb(GObject *source, GAsyncResult *result, gpointer user_da
 {
   g_autoptr(GTask) task = user_data;
   PluginCall *c = g_task_get_task_data(task);
-  const EcsaNetworkVTable *vt = c->plugin->desc->vtable;
+  const EcsaNetworkVTable *vt;
   GError *local = NULL;
   gboolean ok;
 
+  if (c->plugin == NULL) /* the registry is gone and the plugin shut down: drop the late answer */
+    return;
+  vt = c->plugin->desc->vtable;
   if (g_async_result_is_tagged(G_ASYNC_RESULT(task), ecsa_plugin_registry_network_teardown_async))
     ok = vt->teardown_finish(c->plugin->state, result, &local);
   else
@@ -1171,7 +1243,7 @@ log_driver_capability_allowed(EcsaPluginRegistry *self, const EcsaLoadedPlugin *
              vt->min_docker_api_version, in->docker_api_version != NULL ? in->docker_api_version : "(unknown)");
       return FALSE;
     }
-  if (!ecsa_plugin_registry_log_driver_probe(self, p, in->docker_log_drivers, &error))
+  if (!log_driver_usable(p, in->docker_log_drivers, &error))
     {
       g_info("log driver '%s' not offered: %s", driver, error->message);
       return FALSE;

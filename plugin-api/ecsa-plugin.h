@@ -263,12 +263,14 @@ G_STATIC_ASSERT (sizeof (EcsaPluginHost) == 296);
 /* Define the plugin. `id` is a C identifier (log_awslogs); the rest are descriptor fields:
  *   ECSA_PLUGIN_DEFINE (log_awslogs, .kind = ECSA_PLUGIN_KIND_LOG_DRIVER, .name = "awslogs", ...) */
 #define ECSA_PLUGIN_DEFINE(id, ...)                                                                        \
-  static const EcsaPluginDescriptor ecsa_plugin_descriptor_ = { .abi_major = ECSA_PLUGIN_ABI_MAJOR,        \
-                                                                .abi_minor = ECSA_PLUGIN_ABI_MINOR,        \
-                                                                .struct_size = sizeof (EcsaPluginDescriptor), \
-                                                                __VA_ARGS__ };                             \
+  static const EcsaPluginDescriptor ecsa_plugin_##id##_descriptor_ = {                                     \
+    .abi_major = ECSA_PLUGIN_ABI_MAJOR,                                                                    \
+    .abi_minor = ECSA_PLUGIN_ABI_MINOR,                                                                    \
+    .struct_size = sizeof (EcsaPluginDescriptor),                                                          \
+    __VA_ARGS__                                                                                            \
+  };                                                                                                       \
   ECSA_PLUGIN_ENTRY_ (id);                                                                                 \
-  ECSA_PLUGIN_ENTRY_ (id) { return &ecsa_plugin_descriptor_; }
+  ECSA_PLUGIN_ENTRY_ (id) { return &ecsa_plugin_##id##_descriptor_; }
 
 G_END_DECLS
 

@@ -12,7 +12,7 @@ log() { printf 'setup: %s\n' "$*"; }
 PKGS="docker.io containernetworking-plugins busybox-static iptables iproute2 curl ca-certificates
 meson ninja-build gcc clang pkg-config binutils libglib2.0-dev libsoup-3.0-dev libjson-glib-dev
 libgnutls28-dev glib-networking gnutls-bin docker-registry apache2-utils awscli python3-botocore
-libclang-rt-14-dev valgrind"
+libclang-rt-14-dev valgrind make"
 
 missing=""
 for p in $PKGS; do
