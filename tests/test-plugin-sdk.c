@@ -116,6 +116,8 @@ test_install(void)
   const char *build_root = g_getenv("ECSA_BUILD_ROOT");
   g_autofree char *pc = NULL;
   g_autofree char *out = NULL;
+  g_autofree char *header = NULL;
+  g_autofree char *map = NULL;
 
   g_assert_nonnull(meson);
   g_assert_nonnull(build_root);
@@ -131,8 +133,10 @@ test_install(void)
   sdk.agent = find_file(sdk.destdir, "ecs-agent");
   g_assert_nonnull(sdk.agent);
   g_assert_true(g_file_test(sdk.agent, G_FILE_TEST_IS_EXECUTABLE));
-  g_assert_nonnull(find_file(sdk.destdir, "ecsa-plugin.h"));
-  g_assert_nonnull(find_file(sdk.destdir, "ecsa-plugin.map"));
+  header = find_file(sdk.destdir, "ecsa-plugin.h");
+  g_assert_nonnull(header);
+  map = find_file(sdk.destdir, "ecsa-plugin.map");
+  g_assert_nonnull(map);
 }
 
 /* ---- pkg-config --------------------------------------------------------------------------- */
