@@ -1180,14 +1180,17 @@ env_get(const char *const *envp, const char *name)
 static char *
 quote_value(const VarSpec *spec, const char *value)
 {
+  g_autofree char *valid = NULL;
+
   if (spec->flags & F_SECRET)
     return g_strdup("'" ECSA_LOG_REDACTED "'");
-  if (g_utf8_strlen(value, -1) > 80)
+  valid = g_utf8_make_valid(value, -1); /* the environment holds bytes, not text */
+  if (g_utf8_strlen(valid, -1) > 80)
     {
-      g_autofree char *head = g_utf8_substring(value, 0, 77);
+      g_autofree char *head = g_utf8_substring(valid, 0, 77);
       return g_strdup_printf("'%s...'", head);
     }
-  return g_strdup_printf("'%s'", value);
+  return g_strdup_printf("'%s'", valid);
 }
 
 static void
@@ -1341,7 +1344,6 @@ fallback_text(EcsaConfig *config, const VarSpec *spec)
 static void
 check_bounds(EcsaConfig *c, GString *fatal)
 {
-  g_autofree char *bad_drivers = NULL;
   g_autoptr(GString) bad = g_string_new(NULL);
   gsize index;
 

@@ -197,11 +197,11 @@ key_is_secret(const char *key, gssize len)
   static const char *const suffixes[]
     = { "auth", "authdata", "authorization", "apikey", "accesskey", "accesskeyid", "passphrase" };
   static const char *const exact[] = { "pass", "pwd" };
-  char compact[129];
-  gsize n = 0;
   const char *end = len < 0 ? key + strlen(key) : key + len;
+  g_autofree char *compact = g_malloc((gsize)(end - key) + 1);
+  gsize n = 0;
 
-  for (const char *c = key; c < end && n < sizeof compact - 1; c++)
+  for (const char *c = key; c < end; c++)
     if (g_ascii_isalnum(*c))
       compact[n++] = g_ascii_tolower(*c);
   compact[n] = '\0';
@@ -242,51 +242,52 @@ replace_secret_key_cb(const GMatchInfo *info, GString *result, gpointer user_dat
   return FALSE;
 }
 
-/* groups: 1 key, 2 value (inside quotes) */
-static gboolean
-replace_json_cb(const GMatchInfo *info, GString *result, gpointer user_data)
+/* Redact the value (group `value_group`) of every match whose key (group 1) names a secret, or of
+ * every match when `any_key`. A match whose key does not name a secret is skipped past its key only:
+ * its value is scanned again, so an ordinary key can never hide a secret key=value behind it (and
+ * redacting twice changes nothing). Quotes around a value are kept. */
+static char *
+replace_keyed(GRegex *re, char *text, int value_group, gboolean any_key)
 {
-  const gboolean escaped = GPOINTER_TO_INT(user_data);
-  g_autofree char *whole = g_match_info_fetch(info, 0);
-  g_autofree char *key = g_match_info_fetch(info, 1);
-  int vstart, vend, wstart;
+  const gssize len = (gssize)strlen(text);
+  GString *out = NULL;
+  gssize copied = 0, start = 0;
 
-  if (!key_is_secret(key, -1))
+  while (start <= len)
     {
-      g_string_append(result, whole);
-      return FALSE;
-    }
-  g_match_info_fetch_pos(info, 0, &wstart, NULL);
-  g_match_info_fetch_pos(info, 2, &vstart, &vend);
-  g_string_append_len(result, whole, vstart - wstart);
-  g_string_append(result, ECSA_LOG_REDACTED);
-  g_string_append(result, escaped ? "\\\"" : "\"");
-  return FALSE;
-}
+      g_autoptr(GMatchInfo) info = NULL;
+      g_autofree char *key = NULL;
+      int kstart, kend, vstart, vend;
 
-/* groups: 1 key, 2 separator, 3 value */
-static gboolean
-replace_key_value_cb(const GMatchInfo *info, GString *result, gpointer user_data)
-{
-  const gboolean header = GPOINTER_TO_INT(user_data);
-  g_autofree char *whole = g_match_info_fetch(info, 0);
-  g_autofree char *key = g_match_info_fetch(info, 1);
-  g_autofree char *sep = g_match_info_fetch(info, 2);
-  g_autofree char *value = g_match_info_fetch(info, 3);
-
-  if ((!header && !key_is_secret(key, -1)) || value[0] == '\0' || strcmp(value, ECSA_LOG_REDACTED) == 0
-      || strcmp(value, "\"" ECSA_LOG_REDACTED "\"") == 0)
-    {
-      g_string_append(result, whole);
-      return FALSE;
+      if (!g_regex_match_full(re, text, len, (int)start, 0, &info, NULL))
+        break;
+      g_match_info_fetch_pos(info, 1, &kstart, &kend);
+      g_match_info_fetch_pos(info, value_group, &vstart, &vend);
+      if (vend - vstart >= 2 && (text[vstart] == '"' || text[vstart] == '\'') && text[vend - 1] == text[vstart])
+        {
+          vstart++;
+          vend--;
+        }
+      key = g_strndup(text + kstart, (gsize)(kend - kstart));
+      if ((any_key || key_is_secret(key, -1)) && vend > vstart
+          && !(vend - vstart == (int)strlen(ECSA_LOG_REDACTED)
+               && strncmp(text + vstart, ECSA_LOG_REDACTED, strlen(ECSA_LOG_REDACTED)) == 0))
+        {
+          if (out == NULL)
+            out = g_string_sized_new((gsize)len + 16);
+          g_string_append_len(out, text + copied, vstart - copied);
+          g_string_append(out, ECSA_LOG_REDACTED);
+          copied = vend;
+          start = vend;
+        }
+      else
+        start = kend > start ? kend : start + 1;
     }
-  g_string_append(result, key);
-  g_string_append(result, sep);
-  if (value[0] == '"' || value[0] == '\'')
-    g_string_append_printf(result, "%c" ECSA_LOG_REDACTED "%c", value[0], value[0]);
-  else
-    g_string_append(result, ECSA_LOG_REDACTED);
-  return FALSE;
+  if (out == NULL)
+    return text;
+  g_string_append(out, text + copied);
+  g_free(text);
+  return g_string_free(out, FALSE);
 }
 
 static gboolean
@@ -340,20 +341,29 @@ redact_locked(const char *text)
       g_free(out);
       out = valid;
     }
-  out = regex_replace(p->header, out, replace_key_value_cb, GINT_TO_POINTER(TRUE));
-  out = regex_replace(p->json_member, out, replace_json_cb, GINT_TO_POINTER(FALSE));
-  out = regex_replace(p->json_escaped, out, replace_json_cb, GINT_TO_POINTER(TRUE));
-  out = regex_replace(p->key_value, out, replace_key_value_cb, GINT_TO_POINTER(FALSE));
-  out = regex_replace(p->url_password, out, replace_url_password_cb, NULL);
-  out = regex_replace(p->aws_key_id, out, replace_all_cb, NULL);
-  out = regex_replace(p->secret_key, out, replace_secret_key_cb, NULL);
+  /* One rule's replacement can bring a later match within reach of an earlier rule (a shorter
+   * text): repeat until nothing changes, so that the result is stable (bounded). */
+  for (int round = 0; round < 4; round++)
+    {
+      g_autofree char *before = g_strdup(out);
+
+      out = replace_keyed(p->header, out, 3, TRUE);
+      out = replace_keyed(p->json_member, out, 2, FALSE);
+      out = replace_keyed(p->json_escaped, out, 2, FALSE);
+      out = replace_keyed(p->key_value, out, 3, FALSE);
+      out = regex_replace(p->url_password, out, replace_url_password_cb, NULL);
+      out = regex_replace(p->aws_key_id, out, replace_all_cb, NULL);
+      out = regex_replace(p->secret_key, out, replace_secret_key_cb, NULL);
+      if (strcmp(before, out) == 0)
+        break;
+    }
   return out;
 }
 
 char *
 ecsa_log_redact(const char *text)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lock);
+  g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&lock);
 
   return redact_locked(text);
 }
@@ -594,7 +604,7 @@ roll_file_locked(gint64 now_hour)
 gboolean
 ecsa_log_set_file(const char *path, GError **error)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lock);
+  g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&lock);
 
   ecsa_clear_fd(&file_fd, NULL);
   g_clear_pointer(&file_path, g_free);
@@ -613,7 +623,7 @@ ecsa_log_set_file(const char *path, GError **error)
 void
 ecsa_log_set_console(int fd)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lock);
+  g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&lock);
 
   console_fd = fd;
 }
@@ -621,7 +631,7 @@ ecsa_log_set_console(int fd)
 void
 ecsa_log_set_journal_socket(const char *path)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lock);
+  g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&lock);
 
   g_clear_pointer(&journal_socket, g_free);
   ecsa_clear_fd(&journal_fd, NULL);
@@ -631,7 +641,7 @@ ecsa_log_set_journal_socket(const char *path)
 void
 ecsa_log_set_capture(EcsaLogCaptureFunc func, gpointer user_data)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lock);
+  g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&lock);
 
   capture_func = func;
   capture_data = user_data;
@@ -879,7 +889,7 @@ ecsa_log_gerror_at(EcsaLogLevel lvl, const char *domain, const GError *error, co
 void
 ecsa_log_init(void)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lock);
+  g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&lock);
 
   if (initialized)
     return;
@@ -892,7 +902,7 @@ ecsa_log_init(void)
 void
 ecsa_log_shutdown(void)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&lock);
+  g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&lock);
 
   ecsa_clear_fd(&file_fd, NULL);
   ecsa_clear_fd(&journal_fd, NULL);
