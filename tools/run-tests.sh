@@ -29,10 +29,18 @@ else
   # shellcheck disable=SC2086
   meson configure "$builddir" -Dwerror=true $opts >/dev/null
 fi
-meson compile -C "$builddir"
+if ! meson compile -C "$builddir"; then
+  echo "0 passed, 1 failed (the build failed)"
+  exit 1
+fi
 
 rc=0
+rm -f "$builddir/meson-logs/testlog.json"
 meson test -C "$builddir" --print-errorlogs "$@" || rc=$?
+if [ ! -s "$builddir/meson-logs/testlog.json" ]; then
+  echo "0 passed, 1 failed (meson test wrote no results)"
+  exit 1
+fi
 
 # One closing line CI can count.
 python3 - "$builddir/meson-logs/testlog.json" <<'PY' || true

@@ -21,9 +21,12 @@ done
 if [ -n "$missing" ]; then
   log "installing:$missing"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null
+  aptlog=$(mktemp)
   # shellcheck disable=SC2086
-  apt-get install -y -q --no-install-recommends $missing >/dev/null
+  if ! { apt-get update -q && apt-get install -y -q --no-install-recommends $missing; } >"$aptlog" 2>&1; then
+    log "apt-get failed:"; tail -30 "$aptlog"; rm -f "$aptlog"; exit 1
+  fi
+  rm -f "$aptlog"
 fi
 
 # cgroups: dockerd needs the controllers mounted (v1 here, v2 works too).
