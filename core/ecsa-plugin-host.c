@@ -4,6 +4,7 @@
 
 #include "ecsa-plugin-host.h"
 
+#include "ecsa-docker-client.h"
 #include "ecsa-log.h"
 #include "ecsa-plugin-registry.h"
 #include "ecsa-sigv4.h"
@@ -26,6 +27,7 @@ struct _EcsaPluginHostServices
   EcsaPluginDockerBackend docker;
   gpointer docker_backend;
   gboolean has_docker;
+  EcsaDockerClient *docker_client; /* a reference, when the backend is the agent's Docker client */
   EcsaPluginTaskViewBackend task_views;
   gpointer task_view_backend;
   gboolean has_task_views;
@@ -91,6 +93,7 @@ ecsa_plugin_host_services_free(EcsaPluginHostServices *services)
       priv->pub.region = "";
     }
   g_ptr_array_unref(services->hosts);
+  g_clear_object(&services->docker_client);
   g_main_context_unref(services->context);
   g_free(services->region);
   g_free(services);
@@ -106,6 +109,32 @@ ecsa_plugin_host_services_set_docker_backend(EcsaPluginHostServices *services, c
   if (vtable != NULL)
     services->docker = *vtable;
   services->docker_backend = backend;
+}
+
+static void
+docker_client_request_async(gpointer backend, const char *method, const char *path, GBytes *body, guint timeout_ms,
+                            GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  ecsa_docker_client_request_async(backend, method, path, body, timeout_ms, cancellable, callback, user_data);
+}
+
+static GBytes *
+docker_client_request_finish(gpointer backend, GAsyncResult *result, guint *out_status, GError **error)
+{
+  return ecsa_docker_client_request_finish(backend, result, out_status, error);
+}
+
+void
+ecsa_plugin_host_services_use_docker_client(EcsaPluginHostServices *services, EcsaDockerClient *client)
+{
+  static const EcsaPluginDockerBackend vtable = { docker_client_request_async, docker_client_request_finish };
+  g_autoptr(EcsaDockerClient) old = NULL;
+
+  g_return_if_fail(services != NULL);
+  g_return_if_fail(client == NULL || ECSA_IS_DOCKER_CLIENT(client));
+  old = g_steal_pointer(&services->docker_client); /* dropped after the switch */
+  services->docker_client = client != NULL ? g_object_ref(client) : NULL;
+  ecsa_plugin_host_services_set_docker_backend(services, client != NULL ? &vtable : NULL, client);
 }
 
 void

@@ -63,6 +63,11 @@ void ecsa_plugin_host_services_set_task_view_backend(EcsaPluginHostServices *ser
 void ecsa_plugin_host_services_set_aws_credentials_backend(EcsaPluginHostServices *services,
                                                            const EcsaPluginAwsCredentialsBackend *vtable,
                                                            gpointer backend);
+/* Docker access for plugins through the agent's Docker client (a reference is kept; NULL unsets):
+ * the docker backend over ecsa_docker_client_request_async(). */
+typedef struct _EcsaDockerClient EcsaDockerClient;
+void ecsa_plugin_host_services_use_docker_client(EcsaPluginHostServices *services, EcsaDockerClient *client);
+
 /* The agent's HTTP session once created (NULL: none); updates every host. */
 void ecsa_plugin_host_services_set_http_session(EcsaPluginHostServices *services, SoupSession *http_session);
 /* The region once known (instance metadata); updates every host. NULL means not known (""). */

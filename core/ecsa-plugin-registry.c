@@ -5,6 +5,7 @@
 #include "ecsa-plugin-host.h"
 #include "ecsa-plugin-loader.h"
 
+#include <json-glib/json-glib.h>
 #include <string.h>
 
 #define CHECK_TIMEOUT_MS (60 * 1000)
@@ -1084,6 +1085,46 @@ ecsa_plugin_registry_image_cleanup_choose(EcsaPluginRegistry *self, const EcsaIm
 #define CAP_PREFIX "com.amazonaws.ecs.capability."
 #define ATTR_PREFIX "ecs.capability."
 #define LOGGING_DRIVER_PREFIX CAP_PREFIX "logging-driver."
+
+char **
+ecsa_plugin_registry_parse_docker_log_drivers(GBytes *info, GError **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new();
+  g_autoptr(GPtrArray) drivers = g_ptr_array_new_with_free_func(g_free);
+  g_autoptr(GError) local = NULL;
+  JsonNode *root, *member;
+  JsonObject *plugins;
+  JsonArray *log;
+  gsize len = 0;
+  const char *data;
+
+  g_return_val_if_fail(info != NULL, NULL);
+  data = g_bytes_get_data(info, &len);
+  if (!json_parser_load_from_data(parser, data != NULL ? data : "", (gssize)len, &local))
+    {
+      g_set_error(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "Docker /info: %s", local->message);
+      return NULL;
+    }
+  root = json_parser_get_root(parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))
+    {
+      g_set_error_literal(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "Docker /info: not a JSON object");
+      return NULL;
+    }
+  member = json_object_get_member(json_node_get_object(root), "Plugins");
+  plugins = member != NULL && JSON_NODE_HOLDS_OBJECT(member) ? json_node_get_object(member) : NULL;
+  member = plugins != NULL ? json_object_get_member(plugins, "Log") : NULL;
+  log = member != NULL && JSON_NODE_HOLDS_ARRAY(member) ? json_node_get_array(member) : NULL;
+  for (guint i = 0; log != NULL && i < json_array_get_length(log); i++)
+    {
+      JsonNode *n = json_array_get_element(log, i);
+
+      if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
+        g_ptr_array_add(drivers, g_strdup(json_node_get_string(n)));
+    }
+  g_ptr_array_add(drivers, NULL);
+  return (char **)g_ptr_array_free(g_steal_pointer(&drivers), FALSE);
+}
 
 void
 ecsa_plugin_attribute_free(EcsaPluginAttribute *attribute)

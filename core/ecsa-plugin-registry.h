@@ -141,6 +141,10 @@ typedef struct
   gboolean override_awslogs_execution_role;     /* ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE */
 } EcsaCapabilityInputs;
 
+/* Docker's GET /info answer -> its Plugins.Log list (NULL-terminated; g_strfreev), for
+ * EcsaCapabilityInputs.docker_log_drivers. ECSA_ERROR_INVALID_DATA when it is not /info's JSON. */
+char **ecsa_plugin_registry_parse_docker_log_drivers(GBytes *info, GError **error);
+
 typedef struct
 {
   char *name;

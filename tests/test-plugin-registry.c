@@ -1005,6 +1005,30 @@ test_capabilities_log_none(void)
   g_assert_cmpstr(text, ==, "com.amazonaws.ecs.capability.logging-driver.none");
 }
 
+static void
+test_parse_docker_log_drivers(void)
+{
+  static const char info[] = "{\"ID\":\"x\",\"Plugins\":{\"Volume\":[\"local\"],\"Log\":[\"awslogs\",\"json-file\","
+                             "7,\"syslog\"]}}";
+  g_autoptr(GBytes) good = g_bytes_new_static(info, sizeof info - 1);
+  g_autoptr(GBytes) no_log = g_bytes_new_static("{\"Plugins\":null}", 16);
+  g_autoptr(GBytes) bad = g_bytes_new_static("[1,2", 4);
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) drivers = ecsa_plugin_registry_parse_docker_log_drivers(good, &error);
+  g_auto(GStrv) none = NULL;
+  g_autofree char *joined = NULL;
+
+  g_assert_no_error(error);
+  joined = g_strjoinv(",", drivers);
+  g_assert_cmpstr(joined, ==, "awslogs,json-file,syslog");
+  none = ecsa_plugin_registry_parse_docker_log_drivers(no_log, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(g_strv_length(none), ==, 0);
+  g_assert_null(ecsa_plugin_registry_parse_docker_log_drivers(bad, &error));
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
+  g_assert_true(g_str_has_prefix(error->message, "Docker /info: "));
+}
+
 #define ADD(path, func) g_test_add(path, RegistryFixture, NULL, fixture_setup, func, fixture_teardown)
 
 int
@@ -1031,5 +1055,6 @@ main(int argc, char **argv)
   ADD("/plugin-registry/capabilities/everything", test_capabilities_everything);
   ADD("/plugin-registry/capabilities/gates", test_capabilities_gates);
   g_test_add_func("/plugin-registry/capabilities/log-none", test_capabilities_log_none);
+  g_test_add_func("/plugin-registry/capabilities/docker-info", test_parse_docker_log_drivers);
   return g_test_run();
 }
