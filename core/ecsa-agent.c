@@ -55,6 +55,7 @@ struct _EcsaAgent
   int exit_code;
   GHashTable *holds; /* part name -> count */
   GSource *shutdown_timeout;
+  guint shutdown_timeout_ms;
   GSource *idle;
   guint next_shutdown_step;
 
@@ -127,8 +128,7 @@ step_plugins_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
 }
 
 static const AgentStep startup_steps[] = {
-  { "region", step_region_async, step_region_finish },
-  { "plugins", step_plugins_async, step_plugins_finish },
+  { "region", step_region_async, step_region_finish }, { "plugins", step_plugins_async, step_plugins_finish },
   /* docker (before plugins), checkpoint, cgroups, task-eni, register, engine, servers, sessions: see top */
 };
 
@@ -299,7 +299,7 @@ shutdown_timeout_cb(gpointer user_data)
   if (self->shutdown_steps_started && shutdown_steps[self->next_shutdown_step].name != NULL)
     g_string_append_printf(pending, "%sshutdown step '%s'", pending->len > 0 ? ", " : "",
                            shutdown_steps[self->next_shutdown_step].name);
-  ecsa_log_crit("shutdown timed out after %d ms waiting for %s", ECSA_AGENT_SHUTDOWN_TIMEOUT_MS, pending->str);
+  ecsa_log_crit("shutdown timed out after %u ms waiting for %s", self->shutdown_timeout_ms, pending->str);
   self->exit_code = ECSA_EXIT_TERMINAL;
   g_clear_pointer(&self->shutdown_timeout, g_source_unref);
   complete_run(self);
@@ -322,11 +322,19 @@ ecsa_agent_stop(EcsaAgent *self, int exit_code, const char *reason)
   self->stopping = TRUE;
   self->exit_code = exit_code;
   ecsa_log_info("shutting down (%s), exit code %d", reason != NULL ? reason : "stop request", exit_code);
-  self->shutdown_timeout = g_timeout_source_new(ECSA_AGENT_SHUTDOWN_TIMEOUT_MS);
+  self->shutdown_timeout = g_timeout_source_new(self->shutdown_timeout_ms);
   g_source_set_callback(self->shutdown_timeout, shutdown_timeout_cb, self, NULL);
   g_source_attach(self->shutdown_timeout, self->context);
   g_cancellable_cancel(self->cancellable);
   schedule_shutdown_check(self);
+}
+
+void
+ecsa_agent_set_shutdown_timeout(EcsaAgent *self, guint timeout_ms)
+{
+  g_return_if_fail(ECSA_IS_AGENT(self));
+  g_return_if_fail(!self->stopping);
+  self->shutdown_timeout_ms = timeout_ms;
 }
 
 void
@@ -475,6 +483,7 @@ ecsa_agent_init(EcsaAgent *self)
   self->context = g_main_context_ref_thread_default();
   self->holds = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   self->exit_code = ECSA_EXIT_SUCCESS;
+  self->shutdown_timeout_ms = ECSA_AGENT_SHUTDOWN_TIMEOUT_MS;
 }
 
 static void

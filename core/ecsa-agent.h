@@ -57,6 +57,9 @@ int ecsa_agent_run_finish(EcsaAgent *self, GAsyncResult *result);
  * Safe to call during start-up. */
 void ecsa_agent_stop(EcsaAgent *self, int exit_code, const char *reason);
 
+/* The upper bound of the shutdown (default ECSA_AGENT_SHUTDOWN_TIMEOUT_MS); before stop. */
+void ecsa_agent_set_shutdown_timeout(EcsaAgent *self, guint timeout_ms);
+
 /* Long-running parts (sessions, servers, the engine) hold the agent while they run: take a hold
  * when started, release it once finished after the root cancellable fired. Shutdown waits for
  * every hold (bounded). Holds are counted per name. */
