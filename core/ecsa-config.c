@@ -851,6 +851,14 @@ json_is_string(JsonNode *node)
   return JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING;
 }
 
+static gboolean
+type_error(const VarSpec *spec, JsonNode *node, GError **error)
+{
+  g_set_error(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "a JSON %s does not fit (expected %s)", json_type_name(node),
+              spec->expect != NULL ? spec->expect : "a string");
+  return FALSE;
+}
+
 /* Typed JSON values into a field; null leaves the field unset. */
 static gboolean
 field_set_from_json(EcsaConfig *config, const VarSpec *spec, JsonNode *node, GError **error)
@@ -864,7 +872,7 @@ field_set_from_json(EcsaConfig *config, const VarSpec *spec, JsonNode *node, GEr
     {
       /* ClusterArn */
       if (!json_is_string(node))
-        goto type_error;
+        return type_error(spec, node, error);
       g_free(config->priv->cluster_arn);
       config->priv->cluster_arn = g_strdup(json_node_get_string(node));
       return TRUE;
@@ -874,13 +882,13 @@ field_set_from_json(EcsaConfig *config, const VarSpec *spec, JsonNode *node, GEr
     {
     case T_STRING:
       if (!json_is_string(node))
-        goto type_error;
+        return type_error(spec, node, error);
       field_clear(config, spec);
       *(char **)p = g_strdup(json_node_get_string(node));
       return TRUE;
     case T_CIDR:
       if (!json_is_string(node))
-        goto type_error;
+        return type_error(spec, node, error);
       if (!cidr_valid(json_node_get_string(node)))
         {
           g_set_error(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "invalid CIDR address: %s",
@@ -896,23 +904,23 @@ field_set_from_json(EcsaConfig *config, const VarSpec *spec, JsonNode *node, GEr
       return TRUE;
     case T_BOOL:
       if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_BOOLEAN)
-        goto type_error;
+        return type_error(spec, node, error);
       *(gboolean *)p = json_node_get_boolean(node);
       return TRUE;
     case T_UINT16:
       if (!json_get_int64(node, &n) || n < 0 || n > G_MAXUINT16)
-        goto type_error;
+        return type_error(spec, node, error);
       *(guint16 *)p = (guint16)n;
       return TRUE;
     case T_INT:
       if (!json_get_int64(node, &n) || n < G_MININT || n > G_MAXINT)
-        goto type_error;
+        return type_error(spec, node, error);
       *(int *)p = (int)n;
       return TRUE;
     case T_DURATION:
       /* time.Duration is an int64 of nanoseconds in JSON */
       if (!json_get_int64(node, &n))
-        goto type_error;
+        return type_error(spec, node, error);
       *(GTimeSpan *)p = n / NS_PER_US;
       return TRUE;
     case T_CONDITIONAL:
@@ -927,7 +935,7 @@ field_set_from_json(EcsaConfig *config, const VarSpec *spec, JsonNode *node, GEr
           g_autofree char *raw = json_to_string(node, FALSE);
           gboolean b;
           if (!JSON_NODE_HOLDS_VALUE(node) || json_is_string(node) || !ecsa_config_parse_bool(raw, &b))
-            goto type_error;
+            return type_error(spec, node, error);
           *(EcsaConditional *)p = b ? ECSA_CONDITIONAL_ENABLED : ECSA_CONDITIONAL_DISABLED;
           return TRUE;
         }
@@ -936,7 +944,7 @@ field_set_from_json(EcsaConfig *config, const VarSpec *spec, JsonNode *node, GEr
         JsonArray *array;
         g_autoptr(GArray) ports = g_array_new(FALSE, FALSE, sizeof(guint16));
         if (!JSON_NODE_HOLDS_ARRAY(node))
-          goto type_error;
+          return type_error(spec, node, error);
         array = json_node_get_array(node);
         for (guint i = 0; i < json_array_get_length(array); i++)
           {
@@ -962,7 +970,7 @@ field_set_from_json(EcsaConfig *config, const VarSpec *spec, JsonNode *node, GEr
         JsonArray *array;
         g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
         if (!JSON_NODE_HOLDS_ARRAY(node))
-          goto type_error;
+          return type_error(spec, node, error);
         array = json_node_get_array(node);
         for (guint i = 0; i < json_array_get_length(array); i++)
           {
@@ -991,7 +999,7 @@ field_set_from_json(EcsaConfig *config, const VarSpec *spec, JsonNode *node, GEr
         g_autoptr(GList) members = NULL;
         g_autoptr(GHashTable) attributes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         if (!JSON_NODE_HOLDS_OBJECT(node))
-          goto type_error;
+          return type_error(spec, node, error);
         object = json_node_get_object(node);
         members = json_object_get_members(object);
         for (GList *l = members; l != NULL; l = l->next)
@@ -1015,11 +1023,6 @@ field_set_from_json(EcsaConfig *config, const VarSpec *spec, JsonNode *node, GEr
     default:
       return TRUE;
     }
-
-type_error:
-  g_set_error(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "a JSON %s does not fit (expected %s)", json_type_name(node),
-              spec->expect != NULL ? spec->expect : "a string");
-  return FALSE;
 }
 
 /* One environment value into a field. FALSE with *out_fatal when v1.16.2 treats the problem as fatal. */
@@ -1620,6 +1623,20 @@ ecsa_config_resolve_log_level(EcsaConfig *config, const char *const *envp, const
         }
     }
   return lvl;
+}
+
+void
+ecsa_config_apply_flags(EcsaConfig *config, gboolean accept_insecure_cert, gboolean blackhole_ec2_metadata)
+{
+  gsize index;
+
+  g_return_if_fail(config != NULL);
+  config->accept_insecure_cert = accept_insecure_cert;
+  config->blackhole_ec2_metadata = blackhole_ec2_metadata;
+  spec_lookup("AcceptInsecureCert", &index);
+  config->priv->sources[index] = accept_insecure_cert ? ECSA_CONFIG_SOURCE_FLAG : ECSA_CONFIG_SOURCE_DEFAULT;
+  spec_lookup("BlackholeEC2Metadata", &index);
+  config->priv->sources[index] = blackhole_ec2_metadata ? ECSA_CONFIG_SOURCE_FLAG : ECSA_CONFIG_SOURCE_DEFAULT;
 }
 
 void

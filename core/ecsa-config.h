@@ -117,6 +117,9 @@ gboolean ecsa_config_load(EcsaConfig *config, const char *const *envp, GError **
  * config->log_level and returns the EcsaLogLevel (or ECSA_LOG_LEVEL_NONE). */
 int ecsa_config_resolve_log_level(EcsaConfig *config, const char *const *envp, const char *flag_level);
 
+/* -k and -blackhole-ec2-metadata (shown as coming from a flag). */
+void ecsa_config_apply_flags(EcsaConfig *config, gboolean accept_insecure_cert, gboolean blackhole_ec2_metadata);
+
 /* Region: set from instance metadata by the agent's start-up; check fails (naming AWS_DEFAULT_REGION,
  * as v1.16.2's "Missing required fields: AWSRegion") when none is known. */
 void ecsa_config_set_region_from_metadata(EcsaConfig *config, const char *region);

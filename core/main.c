@@ -230,15 +230,18 @@ run_agent(EcsaConfig *config)
 {
   g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
   g_autoptr(EcsaAgent) agent = ecsa_agent_new(config);
+  g_autoptr(GSource) sigterm = g_unix_signal_source_new(SIGTERM);
+  g_autoptr(GSource) sigint = g_unix_signal_source_new(SIGINT);
   RunState state = { .loop = loop, .exit_code = ECSA_EXIT_ERROR };
-  guint sigterm_id, sigint_id;
 
-  sigterm_id = g_unix_signal_add(SIGTERM, sigterm_cb, agent);
-  sigint_id = g_unix_signal_add(SIGINT, sigint_cb, agent);
+  g_source_set_callback(sigterm, sigterm_cb, agent, NULL);
+  g_source_attach(sigterm, NULL);
+  g_source_set_callback(sigint, sigint_cb, agent, NULL);
+  g_source_attach(sigint, NULL);
   ecsa_agent_run_async(agent, agent_done_cb, &state);
   g_main_loop_run(loop);
-  g_source_remove(sigterm_id);
-  g_source_remove(sigint_id);
+  g_source_destroy(sigterm);
+  g_source_destroy(sigint);
   return state.exit_code;
 }
 
@@ -305,8 +308,7 @@ main(int argc, char **argv)
   if (!flags.check_config)
     ecsa_log_info("Loading configuration");
   valid = ecsa_config_load(config, NULL, &error);
-  config->accept_insecure_cert = flags.accept_insecure_cert;
-  config->blackhole_ec2_metadata = flags.blackhole_ec2_metadata;
+  ecsa_config_apply_flags(config, flags.accept_insecure_cert, flags.blackhole_ec2_metadata);
   if (config->accept_insecure_cert)
     ecsa_log_warn("SSL certificate verification disabled. This is not recommended.");
 

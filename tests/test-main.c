@@ -210,6 +210,26 @@ test_flag_syntax(void)
 }
 
 static void
+test_check_config_flags(void)
+{
+  g_auto(Run) r = { 0 };
+  const char *args[] = { "-k", "-blackhole-ec2-metadata", "-loglevel=debug", "-check-config", NULL };
+  g_autofree char *k = NULL;
+  g_autofree char *imds = NULL;
+  g_autofree char *level = NULL;
+
+  run(args, NULL, &r);
+  g_assert_cmpint(r.exit_code, ==, 0);
+  k = line_starting(r.out, "AcceptInsecureCert=");
+  imds = line_starting(r.out, "BlackholeEC2Metadata=");
+  level = line_starting(r.out, "ECS_LOGLEVEL=");
+  g_assert_true(g_str_has_prefix(k, "AcceptInsecureCert=true ") && strstr(k, "# flag") != NULL);
+  g_assert_true(g_str_has_prefix(imds, "BlackholeEC2Metadata=true ") && strstr(imds, "# flag") != NULL);
+  g_assert_true(g_str_has_prefix(level, "ECS_LOGLEVEL=debug ") && strstr(level, "# flag") != NULL);
+  g_assert_cmpuint(count_lines_with(r.err, "[WARN] SSL certificate verification disabled", NULL), ==, 1);
+}
+
+static void
 test_windows_service(void)
 {
   g_auto(Run) r = { 0 };
@@ -546,6 +566,7 @@ main(int argc, char **argv)
   g_test_add_func("/main/check-config/fatal", test_check_config_fatal);
   g_test_add_func("/main/check-config/secrets", test_check_config_secrets);
   g_test_add_func("/main/check-config/file", test_check_config_file);
+  g_test_add_func("/main/check-config/flags", test_check_config_flags);
   g_test_add_func("/main/run/fatal-config-exit-1", test_run_fatal_config_exit_1);
   g_test_add_func("/main/run/missing-region-exit-1", test_run_missing_region_exit_1);
   g_test_add_func("/main/run/sigterm-clean-exit", test_sigterm_clean_exit);
