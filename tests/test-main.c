@@ -9,6 +9,10 @@
 #include <signal.h>
 
 static const char *agent_path;
+
+/* Tests that start the agent give it the machine's dockerd (start-up pings it once that step
+ * exists); the others get an endpoint that does not exist, to show they do not need Docker. */
+#define REAL_DOCKER "DOCKER_HOST=unix:///var/run/docker.sock"
 static char *tmpdir;
 
 typedef struct
@@ -481,7 +485,7 @@ test_sigterm_clean_exit(void)
   for (gsize i = 0; i < G_N_ELEMENTS(signals); i++)
     {
       Agent a = { 0 };
-      const char *env[] = { "AWS_DEFAULT_REGION=us-west-2", "ECS_CLUSTER=sig", NULL };
+      const char *env[] = { "AWS_DEFAULT_REGION=us-west-2", "ECS_CLUSTER=sig", REAL_DOCKER, NULL };
 
       agent_start(&a, NULL, env);
       agent_stop_with(&a, signals[i], 3000);
@@ -503,8 +507,12 @@ test_logfile_and_level(void)
   Agent a = { 0 };
   /* README: ECS_LOGLEVEL overrides -loglevel */
   const char *args[] = { "-loglevel", "crit", "-k", NULL };
-  const char *env[] = { "AWS_DEFAULT_REGION=us-west-2", "ECS_LOGLEVEL=debug", logvar,
-                        "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", NULL };
+  const char *env[] = { "AWS_DEFAULT_REGION=us-west-2",
+                        "ECS_LOGLEVEL=debug",
+                        logvar,
+                        REAL_DOCKER,
+                        "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                        NULL };
 
   agent_start(&a, args, env);
   agent_stop_with(&a, SIGTERM, 3000);
@@ -525,7 +533,7 @@ test_loglevel_flag(void)
     /* -loglevel alone sets the level */
     Agent a = { 0 };
     const char *args[] = { "-loglevel=debug", NULL };
-    const char *env[] = { "AWS_DEFAULT_REGION=us-west-2", NULL };
+    const char *env[] = { "AWS_DEFAULT_REGION=us-west-2", REAL_DOCKER, NULL };
 
     agent_start(&a, args, env);
     agent_stop_with(&a, SIGTERM, 3000);
