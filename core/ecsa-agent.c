@@ -26,6 +26,8 @@
 #include "ecsa-plugin-loader.h"
 #include "ecsa-utils.h"
 
+#include <libsoup/soup.h>
+
 typedef void (*StepStartFunc)(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback,
                               gpointer user_data);
 typedef gboolean (*StepFinishFunc)(EcsaAgent *self, GAsyncResult *result, GError **error);
@@ -60,6 +62,7 @@ struct _EcsaAgent
   guint next_shutdown_step;
 
   /* The parts, in start-up order. Each module adds its field here and creates it in its step. */
+  SoupSession *http_session;               /* shared HTTPS session for AWS calls (plugins: ECR) */
   EcsaPluginHostServices *plugin_services; /* created with the agent: backends may be set any time */
   EcsaPluginRegistry *plugins;             /* filled by the "plugins" step */
 };
@@ -408,6 +411,13 @@ ecsa_agent_get_plugin_registry(EcsaAgent *self)
   return self->plugins;
 }
 
+SoupSession *
+ecsa_agent_get_http_session(EcsaAgent *self)
+{
+  g_return_val_if_fail(ECSA_IS_AGENT(self), NULL);
+  return self->http_session;
+}
+
 EcsaPluginHostServices *
 ecsa_agent_get_plugin_host_services(EcsaAgent *self)
 {
@@ -437,7 +447,9 @@ ecsa_agent_new(EcsaConfig *config)
   g_return_val_if_fail(config != NULL, NULL);
   self = g_object_new(ECSA_TYPE_AGENT, NULL);
   self->config = config;
-  self->plugin_services = ecsa_plugin_host_services_new(config, self->context, NULL);
+  self->http_session = soup_session_new_with_options(
+    "user-agent", "Amazon ECS Agent - v" ECSA_COMPAT_VERSION " (ecs-agent " PACKAGE_VERSION ")", "timeout", 60, NULL);
+  self->plugin_services = ecsa_plugin_host_services_new(config, self->context, self->http_session);
   self->plugins = ecsa_plugin_registry_new();
   return self;
 }
@@ -450,6 +462,7 @@ ecsa_agent_dispose(GObject *object)
   /* parts are released here in reverse start-up order */
   g_clear_pointer(&self->plugins, ecsa_plugin_registry_free); /* plugins' shutdown() */
   g_clear_pointer(&self->plugin_services, ecsa_plugin_host_services_free);
+  g_clear_object(&self->http_session);
   if (self->shutdown_timeout != NULL)
     {
       g_source_destroy(self->shutdown_timeout);

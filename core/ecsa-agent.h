@@ -42,6 +42,8 @@ GMainContext *ecsa_agent_get_main_context(EcsaAgent *self);
 /* The loaded plugins (filled by the "plugins" start-up step) and the services they are lent: set
  * your module's backend there when you create it (ecsa_plugin_host_services_set_docker_backend()...). */
 EcsaPluginRegistry *ecsa_agent_get_plugin_registry(EcsaAgent *self);
+/* The shared HTTPS session for AWS calls, lent to plugins as host->http_session. */
+SoupSession *ecsa_agent_get_http_session(EcsaAgent *self);
 EcsaPluginHostServices *ecsa_agent_get_plugin_host_services(EcsaAgent *self);
 /* TRUE once every start-up step succeeded (and until stop). */
 gboolean ecsa_agent_is_running(EcsaAgent *self);
