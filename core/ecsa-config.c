@@ -1478,7 +1478,11 @@ ecsa_config_load(EcsaConfig *config, const char *const *envp, GError **error)
                 {
                   gboolean use_file = file_set[i] && (spec->type == T_BOOL || !field_is_zero(file, spec));
                   g_autofree char *fb = fallback_text(use_file ? file : defaults, spec);
-                  warn_invalid(spec, value, local->message, use_file ? "the config file's value" : "the default", fb);
+                  if (spec->offset == OFF(checkpoint) && !ecsa_str_empty(datadir_env))
+                    warn_invalid(spec, value, local->message, "the default with ECS_DATADIR set,", "true");
+                  else
+                    warn_invalid(spec, value, local->message, use_file ? "the config file's value" : "the default",
+                                 fb);
                 }
             }
           else if (spec->type == T_DURATION && spec->offset == OFF(docker_stop_timeout)

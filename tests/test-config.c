@@ -428,6 +428,13 @@ test_checkpoint_follows_datadir(void)
     g_assert_false(c->checkpoint);
   }
   {
+    const char *vars[] = { "ECS_DATADIR=/d", "ECS_CHECKPOINT=maybe", NULL };
+    g_autoptr(EcsaConfig) c = load(vars, &ok, &error);
+    g_assert_true(c->checkpoint);
+    assert_one_warning_naming("ECS_CHECKPOINT");
+    g_assert_nonnull(strstr(g_ptr_array_index(warnings, 0), "ECS_DATADIR set, true"));
+  }
+  {
     const char *vars[] = { "ECS_CHECKPOINT=true", NULL };
     g_autoptr(EcsaConfig) c = load(vars, &ok, &error);
     g_assert_true(c->checkpoint);
