@@ -1300,7 +1300,6 @@ load_file_layer(EcsaConfig *config, EcsaConfig *layer, gboolean *set, GString *f
       {
         g_autofree char *m = g_strdup_printf("ECS_AGENT_CONFIG_FILE_PATH: cannot read config file '%s': %s",
                                              config->config_file_path, error->message);
-        ecsa_log_error("Unable to read cfg file: %s", m);
         add_fatal(fatal, m);
       }
       return;
@@ -1315,7 +1314,6 @@ load_file_layer(EcsaConfig *config, EcsaConfig *layer, gboolean *set, GString *f
     {
       g_autofree char *m
         = g_strdup_printf("ECS_AGENT_CONFIG_FILE_PATH: config file '%s': %s", config->config_file_path, problems->str);
-      ecsa_log_crit("Error reading cfg json data: %s", m);
       add_fatal(fatal, m);
     }
 }
@@ -1471,7 +1469,6 @@ ecsa_config_load(EcsaConfig *config, const char *const *envp, GError **error)
                 {
                   g_autofree char *m = g_strdup_printf("%s: invalid value %s (%s; expected %s)", spec->env, quoted,
                                                        local->message, spec->expect);
-                  ecsa_log_error("%s", m);
                   add_fatal(fatal, m);
                 }
               else

@@ -108,8 +108,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(EcsaConfig, ecsa_config_free)
 /* Fill `config` (fresh from ecsa_config_new()) from `envp` (an environ-style vector; NULL: the
  * process environment) and the config file. Never touches the network. Warnings are logged (one
  * per bad variable, naming it). Returns FALSE with ECSA_ERROR_INVALID_DATA when a fatal problem was
- * found; the message names every offending variable. `config` holds the effective values either
- * way (for -check-config). A missing region is not an error here: see ecsa_config_check_region(). */
+ * found; the message names every offending variable (not logged here: the caller reports it once).
+ * `config` holds the effective values either way (for -check-config). A missing region is not an
+ * error here: see ecsa_config_check_region(). */
 gboolean ecsa_config_load(EcsaConfig *config, const char *const *envp, GError **error);
 
 /* The log level from ECS_LOGLEVEL (which wins, as the v1.16.2 README says), else -loglevel
