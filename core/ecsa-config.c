@@ -1478,8 +1478,7 @@ ecsa_config_load(EcsaConfig *config, const char *const *envp, GError **error)
                   if (spec->offset == OFF(checkpoint) && !ecsa_str_empty(datadir_env))
                     warn_invalid(spec, value, local->message, "the default with ECS_DATADIR set,", "true");
                   else
-                    warn_invalid(spec, value, local->message, use_file ? "the config file's value" : "the default",
-                                 fb);
+                    warn_invalid(spec, value, local->message, use_file ? "the config file's value" : "the default", fb);
                 }
             }
           else if (spec->type == T_DURATION && spec->offset == OFF(docker_stop_timeout)

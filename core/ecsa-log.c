@@ -28,6 +28,7 @@ typedef struct
 
 /* All state is behind `lock`: GTask threads log too. */
 static GMutex lock;
+static _Thread_local gboolean in_writer; /* this thread is inside ecsa_log_writer() */
 static gboolean initialized;
 static int level = ECSA_LOG_INFO;
 static int console_fd = STDOUT_FILENO;
@@ -835,8 +836,15 @@ ecsa_log_writer(GLogLevelFlags log_level, const GLogField *fields, gsize n_field
   if (lvl == ECSA_LOG_DEBUG && !domain_is_ours(domain) && !foreign_debug_wanted(domain))
     return G_LOG_WRITER_HANDLED;
 
+  /* A library warning raised while this thread writes (GRegex, GDateTime...) would deadlock on
+   * the lock: such nested events are dropped. */
+  if (in_writer)
+    return G_LOG_WRITER_HANDLED;
+  in_writer = TRUE;
   locker = g_mutex_locker_new(&lock);
   emit_locked(lvl, domain, message, fields, n_fields);
+  g_clear_pointer(&locker, g_mutex_locker_free);
+  in_writer = FALSE;
   return G_LOG_WRITER_HANDLED;
 }
 
