@@ -155,11 +155,14 @@ host_spawn_async (const EcsaPluginHost *host, const char *const *argv, const cha
   g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (
     G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) empty = NULL;
   SpawnData *d = g_new0 (SpawnData, 1);
 
   d->argv0 = g_strdup (argv[0]);
   d->timeout_ms = timeout_ms;
   g_task_set_task_data (task, d, (GDestroyNotify) spawn_data_free);
+  if (stdin_data == NULL) /* communicate() insists on a buffer for a piped stdin */
+    stdin_data = empty = g_bytes_new (NULL, 0);
   if (envp != NULL)
     g_subprocess_launcher_set_environ (launcher, (char **) envp);
   d->proc = g_subprocess_launcher_spawnv (launcher, argv, &error);
@@ -240,6 +243,7 @@ ecsa_test_host_new (const char *state_dir)
   th->state_dir = g_strdup (state_dir);
   th->host.state_dir = th->state_dir;
   th->docker = soup_session_new_with_options ("remote-connectable", addr, "timeout", 120, NULL);
+  th->host.http_session = soup_session_new_with_options ("timeout", 30, "proxy-resolver", NULL, NULL);
   th->docker_api = g_strdup ("v1.24");
   version = ecsa_test_docker (th, "GET", "/version", NULL, &status);
   g_assert_cmpuint (status, ==, 200);
@@ -257,6 +261,7 @@ ecsa_test_host_free (EcsaTestHost *th)
   g_ptr_array_unref (th->logs);
   g_free (th->state_dir);
   g_object_unref (th->docker);
+  g_object_unref (th->host.http_session);
   g_free (th->docker_api);
   g_free (th);
 }
@@ -352,6 +357,26 @@ ecsa_test_docker_pid (EcsaTestHost *th, const char *id)
     json_object_get_object_member (json_node_get_object (inspect), "State"), "Pid");
 }
 
+static gboolean
+set_flag_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+void
+ecsa_test_iterate (guint ms)
+{
+  gboolean done = FALSE;
+  GSource *t = g_timeout_source_new (ms);
+
+  g_source_set_callback (t, set_flag_cb, &done, NULL);
+  g_source_attach (t, g_main_context_default ());
+  while (!done)
+    g_main_context_iteration (g_main_context_default (), TRUE);
+  g_source_unref (t);
+}
+
 gint
 ecsa_test_docker_wait (EcsaTestHost *th, const char *id, guint timeout_s)
 {
@@ -371,7 +396,7 @@ ecsa_test_docker_wait (EcsaTestHost *th, const char *id, guint timeout_s)
         return (gint) json_object_get_int_member (state, "ExitCode");
       if (g_get_monotonic_time () > deadline)
         g_error ("container %s still running after %u s", id, timeout_s);
-      g_usleep (50 * 1000);
+      ecsa_test_iterate (50); /* the test's own servers keep answering meanwhile */
     }
 }
 

@@ -38,12 +38,16 @@ JsonNode *ecsa_test_docker (EcsaTestHost *host, const char *method, const char *
 char *ecsa_test_docker_run (EcsaTestHost *host, const char *name, const char *create_json);
 /* The main process of a running container. */
 gint ecsa_test_docker_pid (EcsaTestHost *host, const char *id);
-/* Wait for a container to exit (at most timeout_s) and return its exit code. */
+/* Wait for a container to exit (at most timeout_s) and return its exit code; the default main
+ * context runs meanwhile (servers of the test keep answering). */
 gint ecsa_test_docker_wait (EcsaTestHost *host, const char *id, guint timeout_s);
 /* The container's stdout+stderr (json-file log driver), demultiplexed. */
 char *ecsa_test_docker_logs (EcsaTestHost *host, const char *id);
 /* Remove a container by ID or name (forced; no error when missing). */
 void ecsa_test_docker_remove (EcsaTestHost *host, const char *id_or_name);
+
+/* Run the default main context for `ms` (to let late callbacks of a shut down plugin finish). */
+void ecsa_test_iterate (guint ms);
 
 /* Run a command synchronously (set-up and teardown); returns its exit status, stdout in *out. */
 int ecsa_test_sh (char **out, const char *format, ...) G_GNUC_PRINTF (2, 3);

@@ -190,6 +190,7 @@ fixture_teardown (Fixture *fx, gconstpointer data)
   guint i;
 
   fx->desc->shutdown (fx->state);
+  ecsa_test_iterate (200); /* cancelled calls complete before the host goes */
   for (i = 0; i < fx->ids->len; i++)
     ecsa_test_docker_remove (fx->th, g_ptr_array_index (fx->ids, i));
   g_ptr_array_unref (fx->ids);
@@ -289,6 +290,7 @@ test_busy_and_allocating (Fixture *fx, gconstpointer data)
   g_autoptr(GPtrArray) again = NULL;
   const EcsaContainerMetrics *m;
   const EcsaTaskMetrics *ta;
+  double busy_min;
 
   wait_for_log (fx, alloc, "ready");
   started (fx, arn_a, "fam-a", "busy", busy, ecsa_test_docker_pid (fx->th, busy));
@@ -310,10 +312,12 @@ test_busy_and_allocating (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (m->docker_id, ==, busy);
   g_test_message ("busy: cpu n=%" G_GUINT64_FORMAT " min=%.1f max=%.1f avg=%.1f; mem max=%.0f MiB",
                   m->cpu.sample_count, m->cpu.min, m->cpu.max, m->cpu.sum / m->cpu.sample_count, m->memory.max);
-  /* One core busy of g_get_num_processors(): v1.16.2 divides by the CPU count. */
+  /* One busy thread: at most one CPU of g_get_num_processors() (v1.16.2 divides by the CPU count),
+   * and clearly busy even when this shared machine is loaded. */
   g_assert_cmpuint (m->cpu.sample_count, >=, 2);
-  g_assert_cmpfloat (m->cpu.max, >, 40.0 / g_get_num_processors ());
-  g_assert_cmpfloat (m->cpu.max, <=, 100.0 * 1.05);
+  g_assert_cmpfloat (m->cpu.max, >, 5.0);
+  g_assert_cmpfloat (m->cpu.max, <=, 100.0 / g_get_num_processors () * 1.15);
+  busy_min = m->cpu.min;
   g_assert_cmpfloat (m->cpu.min, <=, m->cpu.max);
   g_assert_cmpfloat (m->cpu.sum, >=, m->cpu.min * m->cpu.sample_count - 1e-6);
 
@@ -329,7 +333,8 @@ test_busy_and_allocating (Fixture *fx, gconstpointer data)
   m = find_container (first, arn_b, "idle");
   g_assert_nonnull (m);
   g_assert_cmpstr (m->docker_id, ==, idle);
-  g_assert_cmpfloat (m->cpu.max, <, 5.0);
+  g_assert_cmpfloat (m->cpu.max, <, 2.0);
+  g_assert_cmpfloat (m->cpu.max, <, busy_min);
   g_assert_cmpfloat (m->memory.max, <, 10.0);
 
   /* The sets start over: right after a collection nothing has been sampled yet. */
@@ -343,7 +348,7 @@ test_busy_and_allocating (Fixture *fx, gconstpointer data)
   m = find_container (again, arn_a, "busy");
   g_assert_nonnull (m);
   g_assert_cmpuint (m->cpu.sample_count, >=, 1);
-  g_assert_cmpfloat (m->cpu.max, >, 40.0 / g_get_num_processors ());
+  g_assert_cmpfloat (m->cpu.max, >, 5.0);
   g_clear_pointer (&again, g_ptr_array_unref);
 
   /* Stopped containers are forgotten; with nothing followed, nothing is sampled. */
