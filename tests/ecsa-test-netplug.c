@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-test-netplug.h"
 
+#include "ecsa-log.h"
+
 #include <gio/gunixsocketaddress.h>
 #include <libsoup/soup.h>
 #include <string.h>
@@ -9,241 +11,71 @@
 #define DOCKER_SOCKET "/var/run/docker.sock"
 
 /* ---------------------------------------------------------------------------------------------
- * Host services
+ * The agent's plugin host
  * ------------------------------------------------------------------------------------------- */
 
-static const char *
-host_config_get (const EcsaPluginHost *host, const char *key)
-{
-  return g_hash_table_lookup (((EcsaTestHost *) host)->config, key);
-}
-
 static void
-host_log (const EcsaPluginHost *host, EcsaLogLevel level, const char *message)
+docker_backend_request_async (gpointer backend, const char *method, const char *path, GBytes *body, guint timeout_ms,
+                              GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
-  static const char *const names[] = { "CRIT", "ERROR", "WARN", "INFO", "DEBUG" };
-  const char *name = level <= ECSA_LOG_DEBUG ? names[level] : "?";
-
-  g_ptr_array_add (((EcsaTestHost *) host)->logs, g_strdup_printf ("%s %s", name, message));
-  g_test_message ("plugin %s: %s", name, message);
-}
-
-static GSource *
-host_timeout_add (const EcsaPluginHost *host, guint interval_ms, GSourceFunc func, gpointer data,
-                  GDestroyNotify notify)
-{
-  GSource *source = g_timeout_source_new (interval_ms);
-
-  g_source_set_callback (source, func, data, notify);
-  g_source_attach (source, host->main_context);
-  return source;
-}
-
-static void
-docker_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  g_autoptr(GError) error = NULL;
-  SoupMessage *msg = g_task_get_task_data (task);
-  GBytes *body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
-
-  if (body == NULL)
-    {
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-  g_object_set_data (G_OBJECT (task), "status", GUINT_TO_POINTER (soup_message_get_status (msg)));
-  g_task_return_pointer (task, body, (GDestroyNotify) g_bytes_unref);
-}
-
-static void
-host_docker_request_async (const EcsaPluginHost *host, const char *method, const char *path, GBytes *body,
-                           guint timeout_ms, GCancellable *cancellable, GAsyncReadyCallback callback,
-                           gpointer user_data)
-{
-  EcsaTestHost *th = (EcsaTestHost *) host;
-  g_autofree char *uri = g_strdup_printf ("http://docker/%s%s", th->docker_api, path);
-  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
-  SoupMessage *msg = soup_message_new (method, uri);
-
-  g_assert_nonnull (msg);
-  g_task_set_task_data (task, msg, g_object_unref);
-  if (body != NULL)
-    soup_message_set_request_body_from_bytes (msg, "application/json", body);
-  soup_session_send_and_read_async (th->docker, msg, G_PRIORITY_DEFAULT, cancellable, docker_ready_cb,
-                                    g_steal_pointer (&task));
+  ecsa_docker_client_request_async (backend, method, path, body, timeout_ms, cancellable, callback, user_data);
 }
 
 static GBytes *
-host_docker_request_finish (const EcsaPluginHost *host, GAsyncResult *result, guint *out_status, GError **error)
+docker_backend_request_finish (gpointer backend, GAsyncResult *result, guint *out_status, GError **error)
 {
-  GBytes *body = g_task_propagate_pointer (G_TASK (result), error);
-
-  if (body != NULL && out_status != NULL)
-    *out_status = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (result), "status"));
-  return body;
+  return ecsa_docker_client_request_finish (backend, result, out_status, error);
 }
 
-typedef struct
-{
-  GSubprocess *proc;
-  GSource *timeout;
-  guint timeout_ms;
-  gboolean timed_out;
-  char *argv0;
-  int exit_status;
-  GBytes *out;
-  GBytes *err;
-} SpawnData;
+static const EcsaPluginDockerBackend docker_backend = {
+  .request_async = docker_backend_request_async,
+  .request_finish = docker_backend_request_finish,
+};
 
 static void
-spawn_data_free (SpawnData *d)
+capture_cb (EcsaLogLevel level, const char *line, gpointer user_data)
 {
-  if (d->timeout != NULL)
-    {
-      g_source_destroy (d->timeout);
-      g_source_unref (d->timeout);
-    }
-  g_clear_object (&d->proc);
-  g_free (d->argv0);
-  g_clear_pointer (&d->out, g_bytes_unref);
-  g_clear_pointer (&d->err, g_bytes_unref);
-  g_free (d);
-}
-
-static gboolean
-spawn_timeout_cb (gpointer user_data)
-{
-  SpawnData *d = user_data;
-
-  d->timed_out = TRUE;
-  g_subprocess_force_exit (d->proc);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-spawn_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  g_autoptr(GError) error = NULL;
-  SpawnData *d = g_task_get_task_data (task);
-
-  if (!g_subprocess_communicate_finish (G_SUBPROCESS (source), result, &d->out, &d->err, &error))
-    {
-      g_subprocess_force_exit (d->proc);
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-  if (d->timed_out)
-    {
-      g_task_return_new_error (task, ECSA_ERROR, ECSA_ERROR_TIMEOUT, "'%s' timed out after %u ms", d->argv0,
-                               d->timeout_ms);
-      return;
-    }
-  if (g_subprocess_get_if_exited (d->proc))
-    d->exit_status = g_subprocess_get_exit_status (d->proc);
-  else
-    d->exit_status = 128 + g_subprocess_get_term_sig (d->proc);
-  g_task_return_boolean (task, TRUE);
-}
-
-static void
-host_spawn_async (const EcsaPluginHost *host, const char *const *argv, const char *const *envp, GBytes *stdin_data,
-                  guint timeout_ms, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
-{
-  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (
-    G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) empty = NULL;
-  SpawnData *d = g_new0 (SpawnData, 1);
-
-  d->argv0 = g_strdup (argv[0]);
-  d->timeout_ms = timeout_ms;
-  g_task_set_task_data (task, d, (GDestroyNotify) spawn_data_free);
-  if (stdin_data == NULL) /* communicate() insists on a buffer for a piped stdin */
-    stdin_data = empty = g_bytes_new (NULL, 0);
-  if (envp != NULL)
-    g_subprocess_launcher_set_environ (launcher, (char **) envp);
-  d->proc = g_subprocess_launcher_spawnv (launcher, argv, &error);
-  if (d->proc == NULL)
-    {
-      g_task_return_new_error (task, ECSA_ERROR, ECSA_ERROR_NOT_FOUND, "cannot run '%s': %s", argv[0], error->message);
-      return;
-    }
-  if (timeout_ms > 0)
-    {
-      d->timeout = g_timeout_source_new (timeout_ms);
-      g_source_set_callback (d->timeout, spawn_timeout_cb, d, NULL);
-      g_source_attach (d->timeout, host->main_context);
-    }
-  g_subprocess_communicate_async (d->proc, stdin_data, cancellable, spawn_ready_cb, g_steal_pointer (&task));
-}
-
-static gboolean
-host_spawn_finish (const EcsaPluginHost *host, GAsyncResult *result, int *out_exit_status, GBytes **out_stdout,
-                   GBytes **out_stderr, GError **error)
-{
-  SpawnData *d = g_task_get_task_data (G_TASK (result));
-
-  if (!g_task_propagate_boolean (G_TASK (result), error))
-    return FALSE;
-  if (out_exit_status != NULL)
-    *out_exit_status = d->exit_status;
-  if (out_stdout != NULL)
-    *out_stdout = d->out != NULL ? g_bytes_ref (d->out) : g_bytes_new (NULL, 0);
-  if (out_stderr != NULL)
-    *out_stderr = d->err != NULL ? g_bytes_ref (d->err) : g_bytes_new (NULL, 0);
-  return TRUE;
-}
-
-static EcsaTaskView *
-host_task_view_lookup (const EcsaPluginHost *host, const char *task_arn)
-{
-  return NULL;
-}
-
-static void
-host_task_view_free (EcsaTaskView *view)
-{
-}
-
-static char *
-host_redact (const EcsaPluginHost *host, const char *text)
-{
-  return g_strdup (text);
+  g_ptr_array_add (user_data, g_strdup (line));
 }
 
 EcsaTestHost *
-ecsa_test_host_new (const char *state_dir)
+ecsa_test_host_new (guint32 kind, const char *name, const char *const *settings, const char *data_dir)
 {
   EcsaTestHost *th = g_new0 (EcsaTestHost, 1);
   g_autoptr(GSocketAddress) addr = g_unix_socket_address_new (DOCKER_SOCKET);
   g_autoptr(JsonNode) version = NULL;
+  g_autoptr(GPtrArray) envp = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
   guint status = 0;
+  guint i;
 
-  th->host.version = ECSA_PLUGIN_HOST_VERSION;
-  th->host.struct_size = sizeof (EcsaPluginHost);
-  th->host.main_context = g_main_context_default ();
-  th->host.agent_version = "1.16.2-ecsa.test";
-  th->host.region = "us-west-2";
-  th->host.cluster = "default";
-  th->host.config_get = host_config_get;
-  th->host.log = host_log;
-  th->host.timeout_add = host_timeout_add;
-  th->host.docker_request_async = host_docker_request_async;
-  th->host.docker_request_finish = host_docker_request_finish;
-  th->host.spawn_async = host_spawn_async;
-  th->host.spawn_finish = host_spawn_finish;
-  th->host.task_view_lookup = host_task_view_lookup;
-  th->host.task_view_free = host_task_view_free;
-  th->host.redact = host_redact;
-  th->config = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  ecsa_log_init ();
+  ecsa_log_set_level (ECSA_LOG_DEBUG);
   th->logs = g_ptr_array_new_with_free_func (g_free);
-  th->state_dir = g_strdup (state_dir);
-  th->host.state_dir = th->state_dir;
+  ecsa_log_set_capture (capture_cb, th->logs);
+
+  g_ptr_array_add (envp, g_strdup ("ECS_AGENT_CONFIG_FILE_PATH=/nonexistent/ecsa-test/config.json"));
+  if (data_dir != NULL)
+    {
+      g_ptr_array_add (envp, g_strdup_printf ("ECS_DATADIR=%s", data_dir));
+      g_ptr_array_add (envp, g_strdup ("ECS_CHECKPOINT=true"));
+    }
+  for (i = 0; settings != NULL && settings[i] != NULL; i++)
+    g_ptr_array_add (envp, g_strdup (settings[i]));
+  g_ptr_array_add (envp, NULL);
+  th->config = ecsa_config_new ();
+  if (!ecsa_config_load (th->config, (const char *const *) envp->pdata, &error))
+    g_error ("test configuration: %s", error->message);
+
+  th->http = soup_session_new_with_options ("timeout", 30, "proxy-resolver", NULL, NULL);
+  th->docker_client = ecsa_docker_client_new (NULL, &error);
+  g_assert_no_error (error);
+  th->services = ecsa_plugin_host_services_new (th->config, NULL, th->http);
+  ecsa_plugin_host_services_set_docker_backend (th->services, &docker_backend, th->docker_client);
+  th->host = ecsa_plugin_host_new (th->services, kind, name, &error);
+  g_assert_no_error (error);
+
   th->docker = soup_session_new_with_options ("remote-connectable", addr, "timeout", 120, NULL);
-  th->host.http_session = soup_session_new_with_options ("timeout", 30, "proxy-resolver", NULL, NULL);
   th->docker_api = g_strdup ("v1.24");
   version = ecsa_test_docker (th, "GET", "/version", NULL, &status);
   g_assert_cmpuint (status, ==, 200);
@@ -257,22 +89,16 @@ ecsa_test_host_free (EcsaTestHost *th)
 {
   if (th == NULL)
     return;
-  g_hash_table_unref (th->config);
+  ecsa_log_set_capture (NULL, NULL);
+  ecsa_plugin_host_free ((EcsaPluginHost *) th->host);
+  ecsa_plugin_host_services_free (th->services);
+  g_object_unref (th->docker_client);
+  g_object_unref (th->http);
+  ecsa_config_free (th->config);
   g_ptr_array_unref (th->logs);
-  g_free (th->state_dir);
   g_object_unref (th->docker);
-  g_object_unref (th->host.http_session);
   g_free (th->docker_api);
   g_free (th);
-}
-
-void
-ecsa_test_host_set_config (EcsaTestHost *th, const char *key, const char *value)
-{
-  if (value == NULL)
-    g_hash_table_remove (th->config, key);
-  else
-    g_hash_table_insert (th->config, g_strdup (key), g_strdup (value));
 }
 
 gboolean

@@ -1,32 +1,42 @@
 /* ecsa-test-netplug.h: helpers for the tests of the net-cni, metrics-cgroup and image-cleanup
- * plugins: an EcsaPluginHost whose services are real (GSubprocess, dockerd over its socket, GLib
- * timers) for driving a plugin through its descriptor, and synchronous Docker and shell helpers
- * for test set-up and teardown.
+ * plugins: the agent's plugin host for driving a plugin through its descriptor, and synchronous
+ * Docker and shell helpers for test set-up and teardown.
  * SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
 #include <json-glib/json-glib.h>
 
+#include "ecsa-config.h"
+#include "ecsa-docker-client.h"
+#include "ecsa-plugin-host.h"
 #include "ecsa-plugin.h"
 
 G_BEGIN_DECLS
 
 #define ECSA_TEST_IMAGE "ecsa-test/busybox:latest"
 
+/* The agent's own plugin host (core/ecsa-plugin-host.c) for one plugin, on the default main
+ * context, with its configuration loaded from `settings` and Docker reached through the agent's
+ * Docker client. Log lines of the whole process are captured (level debug) for
+ * ecsa_test_host_logged(). */
 typedef struct
 {
-  EcsaPluginHost host; /* first, so a const EcsaPluginHost * is an EcsaTestHost * */
-  GHashTable *config;  /* config_get(): char* -> char* */
-  GPtrArray *logs;     /* every host->log line, "LEVEL message" */
-  char *state_dir;
-  SoupSession *docker;
-  char *docker_api;    /* "v1.41" */
+  const EcsaPluginHost *host;
+  EcsaConfig *config;
+  EcsaPluginHostServices *services;
+  EcsaDockerClient *docker_client;
+  SoupSession *http;
+  GPtrArray *logs;   /* every log line */
+  SoupSession *docker; /* for the synchronous helpers below */
+  char *docker_api;  /* "v1.41" */
 } EcsaTestHost;
 
-EcsaTestHost *ecsa_test_host_new (const char *state_dir);
+/* settings: NULL-terminated "NAME=value" (ECS_ENABLE_TASK_ENI=true, ...); data_dir non-NULL turns
+ * checkpointing on there (the plugin's state_dir is <data_dir>/plugins/<kind>-<name>). */
+EcsaTestHost *ecsa_test_host_new (guint32 kind, const char *name, const char *const *settings,
+                                  const char *data_dir);
 void ecsa_test_host_free (EcsaTestHost *host);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaTestHost, ecsa_test_host_free)
-void ecsa_test_host_set_config (EcsaTestHost *host, const char *key, const char *value);
 /* TRUE when a logged line contains `fragment`. */
 gboolean ecsa_test_host_logged (EcsaTestHost *host, const char *fragment);
 

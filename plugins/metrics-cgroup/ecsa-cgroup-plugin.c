@@ -53,19 +53,6 @@ typedef struct
   GCancellable *cancellable; /* cancelled at shutdown: late callbacks leave the state alone */
 } CgroupState;
 
-static void cg_logf (const EcsaPluginHost *host, EcsaLogLevel level, const char *format, ...) G_GNUC_PRINTF (3, 4);
-static void
-cg_logf (const EcsaPluginHost *host, EcsaLogLevel level, const char *format, ...)
-{
-  g_autofree char *message = NULL;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  host->log (host, level, message);
-}
-
 static void
 followed_free (Followed *f)
 {
@@ -183,7 +170,7 @@ apply_reading (CgroupState *st, Followed *f, Reading *r)
       /* Until the engine says the container stopped, a failure is worth one line, not one a second.
        * After three in a row, resolve the files again (the PID may have changed). */
       if (f->failures++ == 0)
-        cg_logf (st->host, ECSA_LOG_DEBUG, "container '%s': no cgroup reading: %s, ignoring",
+        ecsa_plugin_host_logf (st->host, ECSA_LOG_DEBUG, "container '%s': no cgroup reading: %s, ignoring",
                                f->docker_id, r->error);
       if (f->failures >= 3 && !r->resolved)
         ecsa_cgroup_files_clear (&f->files);
@@ -328,7 +315,7 @@ inspect_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   f->inspect_after = g_get_monotonic_time () + 5 * G_USEC_PER_SEC; /* unless a PID arrives below */
   if (body == NULL || status != 200)
     {
-      cg_logf (st->host, ECSA_LOG_WARN, "container '%s': inspect for its PID failed: %s, ignoring",
+      ecsa_plugin_host_logf (st->host, ECSA_LOG_WARN, "container '%s': inspect for its PID failed: %s, ignoring",
                              d->docker_id, body == NULL ? error->message : "HTTP error");
       return;
     }
@@ -387,7 +374,7 @@ cgroup_container_started (gpointer state, const EcsaTaskView *task, const EcsaCo
     }
   if (g_hash_table_size (st->followed) >= MAX_CONTAINERS)
     {
-      cg_logf (st->host, ECSA_LOG_WARN, "already following %u containers, not '%s', ignoring",
+      ecsa_plugin_host_logf (st->host, ECSA_LOG_WARN, "already following %u containers, not '%s', ignoring",
                              MAX_CONTAINERS, container->docker_id);
       return;
     }
@@ -453,9 +440,8 @@ cgroup_collect (gpointer state)
       if (f->cpu.sample_count > 0 && f->memory.sample_count > 0)
         {
           m = task_metrics_for (by_task, f);
-          m->containers = g_renew (EcsaContainerMetrics, m->containers, m->n_containers + 1);
-          c = &m->containers[m->n_containers++];
-          memset (c, 0, sizeof *c);
+          m->containers = g_renew (EcsaContainerMetrics *, m->containers, m->n_containers + 1);
+          c = m->containers[m->n_containers++] = g_new0 (EcsaContainerMetrics, 1);
           c->struct_size = sizeof (EcsaContainerMetrics);
           c->container_name = g_strdup (f->name);
           c->docker_id = g_strdup (f->docker_id);
@@ -495,7 +481,7 @@ cgroup_init (const EcsaPluginHost *host, gpointer *out_state, GError **error)
   st->n_cpus = MAX (1, g_get_num_processors ());
   st->followed = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) followed_free);
   st->cancellable = g_cancellable_new ();
-  cg_logf (host, ECSA_LOG_INFO, "reading container metrics from cgroup %s (%u CPUs)",
+  ecsa_plugin_host_logf (host, ECSA_LOG_INFO, "reading container metrics from cgroup %s (%u CPUs)",
                          mounts.cpuacct.mount_point != NULL && mounts.memory.mount_point != NULL ? "v1" : "v2",
                          st->n_cpus);
   *out_state = st;

@@ -81,24 +81,15 @@ typedef struct
 static CniState *cni_state_ref (CniState *st);
 static void cni_state_unref (CniState *st);
 
-static void cni_logf (const EcsaPluginHost *host, EcsaLogLevel level, const char *format, ...) G_GNUC_PRINTF (3, 4);
-static void
-cni_logf (const EcsaPluginHost *host, EcsaLogLevel level, const char *format, ...)
-{
-  g_autofree char *message = NULL;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  host->log (host, level, message);
-}
-
+/* An agent setting, else (this plugin's own settings, the SDKs' AWS_EC2_METADATA_*) the
+ * environment. */
 static const char *
 config_or (const EcsaPluginHost *host, const char *key, const char *fallback)
 {
   const char *v = host->config_get != NULL ? host->config_get (host, key) : NULL;
 
+  if (v == NULL || v[0] == '\0')
+    v = g_getenv (key);
   return v != NULL && v[0] != '\0' ? v : fallback;
 }
 
@@ -291,7 +282,8 @@ call_async (CniState *st, CniCall *call, guint timeout_ms, GCancellable *cancell
       g_ptr_array_add (env, g_strdup_printf ("ECS_CNI_LOGLEVEL=%s", config_or (st->host, "ECS_LOGLEVEL", "info")));
     }
   g_ptr_array_add (env, NULL);
-  input = call->config != NULL ? g_bytes_new (call->config, strlen (call->config)) : NULL;
+  /* an empty stdin rather than none: a plugin that reads no configuration (VERSION) closes it */
+  input = g_bytes_new (call->config, call->config != NULL ? strlen (call->config) : 0);
   st->host->spawn_async (st->host, (const char *const *) argv->pdata, (const char *const *) env->pdata, input,
                          timeout_ms, cancellable, call_ready_cb, g_steal_pointer (&task));
 }
@@ -347,7 +339,7 @@ run_call_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
           r->first_error = g_error_copy (error);
         }
       else
-        cni_logf (r->st->host, ECSA_LOG_WARN, "%s, ignoring", error->message);
+        ecsa_plugin_host_logf (r->st->host, ECSA_LOG_WARN, "%s, ignoring", error->message);
       if (!r->keep_going || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
           g_task_return_boolean (task, FALSE);
@@ -871,9 +863,9 @@ probe_done (CniState *st, GError *error /* owned, or NULL */)
   g_clear_error (&st->probe_error);
   st->probe_error = error;
   if (error != NULL)
-    cni_logf (st->host, ECSA_LOG_ERROR, "CNI plugins in '%s' cannot serve awsvpc: %s", st->cni_path, error->message);
+    ecsa_plugin_host_logf (st->host, ECSA_LOG_ERROR, "CNI plugins in '%s' cannot serve awsvpc: %s", st->cni_path, error->message);
   else
-    cni_logf (st->host, ECSA_LOG_INFO, "awsvpc through %s CNI plugins in '%s' (version %s)",
+    ecsa_plugin_host_logf (st->host, ECSA_LOG_INFO, "awsvpc through %s CNI plugins in '%s' (version %s)",
               st->flavour == FLAVOUR_ECS ? "the ECS" : "the reference", st->cni_path,
               st->version_attribute != NULL ? st->version_attribute : "unknown");
   st->probe_waiters = g_ptr_array_new ();
@@ -939,7 +931,7 @@ probe_check (CniState *st, const CniCall *c, const char *text, GError **error)
           char *v = ecs_version_string (text, &local_error);
           /* v1.16.2 registers without the attribute when the version is unreadable */
           if (v == NULL)
-            cni_logf (st->host, ECSA_LOG_WARN, "unable to determine the version of '%s': %s", c->plugin,
+            ecsa_plugin_host_logf (st->host, ECSA_LOG_WARN, "unable to determine the version of '%s': %s", c->plugin,
                       local_error->message);
           g_free (st->version_attribute);
           st->version_attribute = v;
@@ -1356,7 +1348,7 @@ rollback_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GError) error = NULL;
 
   if (!run_finish (result, NULL, &error))
-    cni_logf (d->st->host, ECSA_LOG_WARN, "task '%s': cleaning up after a failed network setup: %s, ignoring",
+    ecsa_plugin_host_logf (d->st->host, ECSA_LOG_WARN, "task '%s': cleaning up after a failed network setup: %s, ignoring",
               d->r->task_arn, error->message);
   g_task_return_error (task, g_steal_pointer (&d->error));
 }
@@ -1385,10 +1377,11 @@ setup_done (GTask *task)
   SetupData *d = g_task_get_task_data (task);
   EcsaNetworkResult *res = g_new0 (EcsaNetworkResult, 1);
 
+  res->struct_size = sizeof (EcsaNetworkResult);
   res->ipv4_address = g_strdup (d->r->ipv4);
   res->ipv6_address = g_strdup (d->r->ipv6);
   res->mac_address = g_strdup (d->r->mac);
-  cni_logf (d->st->host, ECSA_LOG_INFO, "task '%s': ENI '%s' (%s, %s) set up in '%s'", d->r->task_arn, d->r->eni_id,
+  ecsa_plugin_host_logf (d->st->host, ECSA_LOG_INFO, "task '%s': ENI '%s' (%s, %s) set up in '%s'", d->r->task_arn, d->r->eni_id,
             d->r->mac, d->r->ipv4, d->r->netns);
   g_task_return_pointer (task, res, (GDestroyNotify) ecsa_network_result_free);
   g_object_unref (task);
@@ -1430,7 +1423,7 @@ localnet_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   /* Not fatal: the credentials endpoint depends on it, the task's own traffic does not. */
   if (!g_task_propagate_boolean (G_TASK (result), &error))
-    cni_logf (d->st->host, ECSA_LOG_WARN, "bridge '%s': cannot enable route_localnet: %s, ignoring", d->st->bridge,
+    ecsa_plugin_host_logf (d->st->host, ECSA_LOG_WARN, "bridge '%s': cannot enable route_localnet: %s, ignoring", d->st->bridge,
               error->message);
   if (d->r->block_imds && d->st->flavour == FLAVOUR_STANDARD)
     {
@@ -1607,7 +1600,7 @@ undo_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  cni_logf (d->st->host, ECSA_LOG_INFO, "task '%s': awsvpc network %s done", d->task_arn, d->what);
+  ecsa_plugin_host_logf (d->st->host, ECSA_LOG_INFO, "task '%s': awsvpc network %s done", d->task_arn, d->what);
   g_task_return_boolean (task, TRUE);
 }
 
@@ -1711,18 +1704,46 @@ undo_async (CniState *st, const EcsaNetworkRequest *req, UndoParts parts, GCance
   g_task_run_in_thread (check, mac_on_host_thread);
 }
 
+/* v1.16.2's cleanupPauseContainerNetwork (CleanupNS): before the sandbox stops */
 static void
 cni_teardown_async (gpointer state, const EcsaNetworkRequest *req, GCancellable *cancellable, GAsyncReadyCallback cb,
                     gpointer user_data)
 {
-  /* ABI 1.0 has no release(): teardown gives the address back too. */
-  undo_async (state, req, UNDO_NAMESPACE | UNDO_ADDRESS, cancellable, cb, user_data);
+  undo_async (state, req, UNDO_NAMESPACE, cancellable, cb, user_data);
 }
 
 static gboolean
 cni_teardown_finish (gpointer state, GAsyncResult *result, GError **error)
 {
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* v1.16.2's releaseIPInIPAM (ReleaseIPResource): once the task stopped */
+static void
+cni_release_async (gpointer state, const EcsaNetworkRequest *req, GCancellable *cancellable, GAsyncReadyCallback cb,
+                   gpointer user_data)
+{
+  undo_async (state, req, UNDO_ADDRESS, cancellable, cb, user_data);
+}
+
+static gboolean
+cni_release_finish (gpointer state, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* v1.16.2's verifyCNIPluginsCapabilities (and, here, that the reference plugins speak our CNI
+ * version), which also learns the version attribute. */
+static void
+cni_check_async (gpointer state, GCancellable *cancellable, GAsyncReadyCallback cb, gpointer user_data)
+{
+  probe_wait_async (state, cancellable, cb, user_data);
+}
+
+static gboolean
+cni_check_finish (gpointer state, GAsyncResult *result, GError **error)
+{
+  return probe_wait_finish (result, error);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1881,7 +1902,6 @@ cni_init (const EcsaPluginHost *host, gpointer *out_state, GError **error)
     }
   st->cancellable = g_cancellable_new ();
   st->probe_waiters = g_ptr_array_new ();
-  probe_start (st);
   *out_state = g_steal_pointer (&st);
   return TRUE;
 }
@@ -1907,16 +1927,21 @@ static const char *const cni_modes[] = { "awsvpc", NULL };
 static const EcsaNetworkVTable cni_vtable = {
   .version = ECSA_NETWORK_VTABLE_VERSION,
   .modes = cni_modes,
+  .check_async = cni_check_async,
+  .check_finish = cni_check_finish,
   .setup_async = cni_setup_async,
   .setup_finish = cni_setup_finish,
   .teardown_async = cni_teardown_async,
   .teardown_finish = cni_teardown_finish,
+  .release_async = cni_release_async,
+  .release_finish = cni_release_finish,
   .attributes = cni_attributes,
 };
 
-/* v1.16.2 registers "ecs.capability.task-eni" with ECS_ENABLE_TASK_ENI (init refuses otherwise);
- * "...task-eni-block-instance-metadata" is the agent's, from ECS_AWSVPC_BLOCK_IMDS. */
-static const char *const cni_caps[] = { "ecs.capability.task-eni", NULL };
+/* v1.16.2's agent_capability.go; the registry offers them after a successful check, the second
+ * only with ECS_AWSVPC_BLOCK_IMDS. */
+static const char *const cni_caps[] = { "ecs.capability.task-eni", "ecs.capability.task-eni-block-instance-metadata",
+                                        NULL };
 
 ECSA_PLUGIN_DEFINE (net_cni, .kind = ECSA_PLUGIN_KIND_NETWORK, .name = "cni", .version = PACKAGE_VERSION,
                     .capabilities = cni_caps, .init = cni_init, .shutdown = cni_shutdown, .vtable = &cni_vtable)

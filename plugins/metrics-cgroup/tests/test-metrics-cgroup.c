@@ -173,13 +173,17 @@ fixture_setup (Fixture *fx, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
 
-  fx->th = ecsa_test_host_new (NULL);
+  /* containers an earlier, crashed run of this test left (its PID is gone) */
+  ecsa_test_sh (NULL, "for c in $(docker ps -a --format '{{.Names}}' | grep '^ecsa-t[0-9]*-metrics-'); do "
+                      "pid=${c#ecsa-t}; pid=${pid%%%%-*}; [ -d /proc/$pid ] || docker rm -f $c >/dev/null; done");
+
+  fx->th = ecsa_test_host_new (ECSA_PLUGIN_KIND_METRICS, "cgroup", NULL, NULL);
   fx->prefix = g_strdup_printf ("ecsa-t%d-metrics", (int) getpid ());
   fx->ids = g_ptr_array_new_with_free_func (g_free);
   fx->desc = ecsa_plugin_metrics_cgroup_get_descriptor ();
   g_assert_cmpuint (fx->desc->kind, ==, ECSA_PLUGIN_KIND_METRICS);
   fx->vt = fx->desc->vtable;
-  g_assert_true (fx->desc->init (&fx->th->host, &fx->state, &error));
+  g_assert_true (fx->desc->init (fx->th->host, &fx->state, &error));
   g_assert_no_error (error);
   g_assert_true (ecsa_test_host_logged (fx->th, "cgroup v1"));
 }
@@ -189,6 +193,11 @@ fixture_teardown (Fixture *fx, gconstpointer data)
 {
   guint i;
 
+  /* Nothing followed any more: no new reading starts; the one in flight completes before the
+   * plugin and the host go. */
+  for (i = 0; i < fx->ids->len; i++)
+    fx->vt->container_stopped (fx->state, g_ptr_array_index (fx->ids, i));
+  ecsa_test_iterate (500);
   fx->desc->shutdown (fx->state);
   ecsa_test_iterate (200); /* cancelled calls complete before the host goes */
   for (i = 0; i < fx->ids->len; i++)
@@ -254,8 +263,8 @@ find_container (GPtrArray *metrics, const char *task_arn, const char *name)
       if (g_strcmp0 (t->task_arn, task_arn) != 0)
         continue;
       for (j = 0; j < t->n_containers; j++)
-        if (g_strcmp0 (t->containers[j].container_name, name) == 0)
-          return &t->containers[j];
+        if (g_strcmp0 (t->containers[j]->container_name, name) == 0)
+          return t->containers[j];
     }
   return NULL;
 }
@@ -313,9 +322,10 @@ test_busy_and_allocating (Fixture *fx, gconstpointer data)
   g_test_message ("busy: cpu n=%" G_GUINT64_FORMAT " min=%.1f max=%.1f avg=%.1f; mem max=%.0f MiB",
                   m->cpu.sample_count, m->cpu.min, m->cpu.max, m->cpu.sum / m->cpu.sample_count, m->memory.max);
   /* One busy thread: at most one CPU of g_get_num_processors() (v1.16.2 divides by the CPU count),
-   * and clearly busy even when this shared machine is loaded. */
+   * and busy in every sample (how busy depends on what else this shared machine runs: the idle
+   * container below is the reference). */
   g_assert_cmpuint (m->cpu.sample_count, >=, 2);
-  g_assert_cmpfloat (m->cpu.max, >, 5.0);
+  g_assert_cmpfloat (m->cpu.min, >, 0.5);
   g_assert_cmpfloat (m->cpu.max, <=, 100.0 / g_get_num_processors () * 1.15);
   busy_min = m->cpu.min;
   g_assert_cmpfloat (m->cpu.min, <=, m->cpu.max);
@@ -333,8 +343,8 @@ test_busy_and_allocating (Fixture *fx, gconstpointer data)
   m = find_container (first, arn_b, "idle");
   g_assert_nonnull (m);
   g_assert_cmpstr (m->docker_id, ==, idle);
-  g_assert_cmpfloat (m->cpu.max, <, 2.0);
-  g_assert_cmpfloat (m->cpu.max, <, busy_min);
+  g_assert_cmpfloat (m->cpu.max, <, 0.5);
+  g_assert_cmpfloat (m->cpu.max * 5, <, busy_min);
   g_assert_cmpfloat (m->memory.max, <, 10.0);
 
   /* The sets start over: right after a collection nothing has been sampled yet. */
@@ -348,7 +358,7 @@ test_busy_and_allocating (Fixture *fx, gconstpointer data)
   m = find_container (again, arn_a, "busy");
   g_assert_nonnull (m);
   g_assert_cmpuint (m->cpu.sample_count, >=, 1);
-  g_assert_cmpfloat (m->cpu.max, >, 5.0);
+  g_assert_cmpfloat (m->cpu.min, >, 0.5);
   g_clear_pointer (&again, g_ptr_array_unref);
 
   /* Stopped containers are forgotten; with nothing followed, nothing is sampled. */

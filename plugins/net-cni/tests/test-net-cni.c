@@ -91,6 +91,8 @@ sh_ok (const char *cmd)
     g_error ("'%s' failed with %d", cmd, rc);
 }
 
+static gboolean check_with (const EcsaNetworkVTable *vt, gpointer state, GError **error);
+
 /* What an earlier run of this test left when it crashed (its PID is gone): removed first. */
 static const char sweep_script[] =
   "for pid in $( (ip netns list; ip -br link; iptables-save; docker ps -a --format '{{.Names}}') 2>/dev/null |"
@@ -166,20 +168,25 @@ fixture_setup (Fixture *fx, gconstpointer data)
                          fx->bridge, fx->prefix, fx->port);
   sh_ok (cmd);
 
-  fx->th = ecsa_test_host_new (fx->state_dir);
-  ecsa_test_host_set_config (fx->th, "ECS_ENABLE_TASK_ENI", "true");
-  ecsa_test_host_set_config (fx->th, "ECS_CNI_PLUGINS_PATH", "/nonexistent/amazon-ecs-cni-plugins");
-  ecsa_test_host_set_config (fx->th, "ECSA_CNI_BRIDGE", fx->bridge);
-  ecsa_test_host_set_config (fx->th, "ECSA_CNI_SUBNET", fx->subnet);
   {
+    const char *settings[] = { "ECS_ENABLE_TASK_ENI=true", "ECS_CNI_PLUGINS_PATH=/nonexistent/amazon-ecs-cni-plugins",
+                               NULL };
     g_autofree char *endpoint = g_strdup_printf ("http://127.0.0.1:%u/", fx->port);
-    ecsa_test_host_set_config (fx->th, "AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint);
+
+    /* this plugin's own settings and the SDKs' metadata endpoint come from the environment */
+    g_setenv ("ECSA_CNI_BRIDGE", fx->bridge, TRUE);
+    g_setenv ("ECSA_CNI_SUBNET", fx->subnet, TRUE);
+    g_setenv ("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint, TRUE);
+    fx->th = ecsa_test_host_new (ECSA_PLUGIN_KIND_NETWORK, "cni", settings, fx->state_dir);
   }
   fx->desc = ecsa_plugin_net_cni_get_descriptor ();
   g_assert_cmpuint (fx->desc->kind, ==, ECSA_PLUGIN_KIND_NETWORK);
   fx->vt = fx->desc->vtable;
   g_assert_cmpstr (fx->vt->modes[0], ==, "awsvpc");
-  g_assert_true (fx->desc->init (&fx->th->host, &fx->state, &error));
+  g_assert_true (fx->desc->init (fx->th->host, &fx->state, &error));
+  g_assert_no_error (error);
+  /* what the agent does at start-up with ECS_ENABLE_TASK_ENI */
+  g_assert_true (check_with (fx->vt, fx->state, &error));
   g_assert_no_error (error);
 }
 
@@ -192,17 +199,8 @@ fixture_teardown (Fixture *fx, gconstpointer data)
 
   if (fx->state != NULL)
     {
-      /* let the start-up probe finish (the agent's host outlives plugins; this test's does not) */
-      g_autoptr(GPtrArray) attrs = g_ptr_array_new_with_free_func (g_free);
-      gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
-
-      while (attrs->len == 0 && g_get_monotonic_time () < deadline)
-        {
-          ecsa_test_iterate (20);
-          fx->vt->attributes (fx->state, attrs);
-        }
       fx->desc->shutdown (fx->state);
-      ecsa_test_iterate (200);
+      ecsa_test_iterate (200); /* cancelled calls complete before the host goes */
     }
   for (i = 0; i < fx->containers->len; i++)
     ecsa_test_docker_remove (fx->th, g_ptr_array_index (fx->containers, i));
@@ -339,6 +337,35 @@ teardown_with (const EcsaNetworkVTable *vt, gpointer state, const EcsaNetworkReq
   return ok;
 }
 
+static gboolean
+check_with (const EcsaNetworkVTable *vt, gpointer state, GError **error)
+{
+  Waiter w = { FALSE, NULL };
+  gboolean ok;
+
+  vt->check_async (state, NULL, waiter_cb, &w);
+  ecsa_test_wait_for_flag (g_main_context_default (), &w.done, 60000);
+  ok = vt->check_finish (state, w.result, error);
+  g_object_unref (w.result);
+  return ok;
+}
+
+static gboolean
+release_with (const EcsaNetworkVTable *vt, gpointer state, const EcsaNetworkRequest *req, GError **error)
+{
+  Waiter w = { FALSE, NULL };
+  gboolean ok;
+
+  vt->release_async (state, req, NULL, waiter_cb, &w);
+  ecsa_test_wait_for_flag (g_main_context_default (), &w.done, 60000);
+  ok = vt->release_finish (state, w.result, error);
+  g_object_unref (w.result);
+  if (!ok)
+    g_test_message ("release: %s", (*error)->message);
+  return ok;
+}
+
+#define release(fx, req, error) release_with ((fx)->vt, (fx)->state, req, error)
 #define setup(fx, req, error) setup_with ((fx)->vt, (fx)->state, req, error)
 #define teardown(fx, req, error) teardown_with ((fx)->vt, (fx)->state, req, error)
 
@@ -346,7 +373,7 @@ teardown_with (const EcsaNetworkVTable *vt, gpointer state, const EcsaNetworkReq
 static guint
 reserved_addresses (Fixture *fx)
 {
-  g_autofree char *dir = g_build_filename (fx->state_dir, "ipam", "ecs-awsvpc", NULL);
+  g_autofree char *dir = g_build_filename (fx->th->host->state_dir, "ipam", "ecs-awsvpc", NULL);
   g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
   const char *name;
   guint n = 0;
@@ -390,7 +417,7 @@ test_setup_teardown (Fixture *fx, gconstpointer data)
   g_assert_null (res->ipv6_address);
   g_assert_cmpuint (reserved_addresses (fx), ==, 1);
 
-  /* the probe ran before the first setup: the version attribute is known */
+  /* the start-up check learnt the version attribute */
   fx->vt->attributes (fx->state, attrs);
   g_assert_cmpuint (attrs->len, ==, 2);
   g_assert_cmpstr (g_ptr_array_index (attrs, 0), ==, "ecs.capability.cni-plugin-version");
@@ -428,8 +455,8 @@ test_setup_teardown (Fixture *fx, gconstpointer data)
   g_assert_null (strstr (logs, "IMDS-RC=0"));
   g_assert_nonnull (strstr (logs, "IMDS-RC="));
 
-  /* Teardown: the ENI is back on the host under its name, the namespace has only lo, and the
-   * bridge address is free again. Twice: the second finds nothing to do. */
+  /* Teardown: the ENI is back on the host under its name and the namespace has only lo; the
+   * bridge address stays reserved until release. Twice each: the second finds nothing to do. */
   g_assert_true (teardown (fx, &rq.req, &error));
   g_assert_no_error (error);
   g_clear_pointer (&links, g_free);
@@ -437,13 +464,20 @@ test_setup_teardown (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (links, ==, "lo ");
   ecsa_test_sh (&host_links, "ip -br link show %s", fx->eni);
   g_assert_nonnull (strstr (host_links, fx->eni));
-  g_assert_cmpuint (reserved_addresses (fx), ==, 0);
+  g_assert_cmpuint (reserved_addresses (fx), ==, 1);
   g_assert_true (teardown (fx, &rq.req, &error));
+  g_assert_no_error (error);
+  g_assert_true (release (fx, &rq.req, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (reserved_addresses (fx), ==, 0);
+  g_assert_true (release (fx, &rq.req, &error));
   g_assert_no_error (error);
 
   /* And after the sandbox is gone (an agent restart finding a stopped task). */
   ecsa_test_docker_remove (fx->th, fx->pause_id);
   g_assert_true (teardown (fx, &rq.req, &error));
+  g_assert_no_error (error);
+  g_assert_true (release (fx, &rq.req, &error));
   g_assert_no_error (error);
 }
 
@@ -507,6 +541,8 @@ test_gateway_from_imds_and_netns_gone (Fixture *fx, gconstpointer data)
   ecsa_test_docker_remove (fx->th, fx->pause_id);
   g_assert_false (g_file_test (netns, G_FILE_TEST_EXISTS));
   g_assert_true (teardown (fx, &rq.req, &error));
+  g_assert_no_error (error);
+  g_assert_true (release (fx, &rq.req, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (reserved_addresses (fx), ==, 0);
 }
@@ -604,13 +640,17 @@ ecs_fixture_setup (EcsFixture *fx, gconstpointer data)
       g_autofree char *path = g_build_filename (fx->dir, data, NULL);
       g_assert_true (g_file_set_contents (path, "", 0, NULL));
     }
-  fx->th = ecsa_test_host_new (fx->dir);
-  ecsa_test_host_set_config (fx->th, "ECS_ENABLE_TASK_ENI", "true");
-  ecsa_test_host_set_config (fx->th, "ECS_CNI_PLUGINS_PATH", fx->dir);
-  ecsa_test_host_set_config (fx->th, "ECSA_CNI_BRIDGE", fx->bridge);
+  {
+    g_autofree char *path = g_strdup_printf ("ECS_CNI_PLUGINS_PATH=%s", fx->dir);
+    const char *settings[] = { "ECS_ENABLE_TASK_ENI=true", path, NULL };
+
+    g_setenv ("ECSA_CNI_BRIDGE", fx->bridge, TRUE);
+    g_unsetenv ("ECSA_CNI_SUBNET");
+    fx->th = ecsa_test_host_new (ECSA_PLUGIN_KIND_NETWORK, "cni", settings, fx->dir);
+  }
   fx->desc = ecsa_plugin_net_cni_get_descriptor ();
   fx->vt = fx->desc->vtable;
-  g_assert_true (fx->desc->init (&fx->th->host, &fx->state, NULL));
+  g_assert_true (fx->desc->init (fx->th->host, &fx->state, NULL));
 }
 
 static void
@@ -681,9 +721,12 @@ test_ecs_flavour (EcsFixture *fx, gconstpointer data)
   Request rq;
   guint i = 0;
 
+  g_assert_true (check_with (fx->vt, fx->state, &error));
+  g_assert_no_error (error);
   request_init (&rq, fx->pause_id, "/proc/self/ns/net", "0A:1B:2C:3D:4E:5F", NULL);
   res = setup_with (fx->vt, fx->state, &rq.req, &error);
   g_assert_no_error (error);
+  g_assert_cmpuint (res->struct_size, ==, sizeof (EcsaNetworkResult));
   g_assert_cmpstr (res->ipv4_address, ==, ENI_ADDRESS);
   g_assert_cmpstr (res->mac_address, ==, "0a:1b:2c:3d:4e:5f");
 
@@ -724,6 +767,8 @@ test_ecs_flavour (EcsFixture *fx, gconstpointer data)
 
   /* CleanupNS (the list in reverse, ecs-bridge without IPAM), then ReleaseIPResource */
   g_assert_true (teardown_with (fx->vt, fx->state, &rq.req, &error));
+  g_assert_no_error (error);
+  g_assert_true (release_with (fx->vt, fx->state, &rq.req, &error));
   g_assert_no_error (error);
   calls = ecs_calls (fx);
   i = 0;
@@ -775,7 +820,12 @@ test_ecs_flavour_missing_capability (EcsFixture *fx, gconstpointer data)
   g_autoptr(GPtrArray) calls = NULL;
   Request rq;
 
-  /* v1.16.2 refuses to start; here every setup fails with the reason */
+  /* v1.16.2 refuses to start (exit 5: the registry's check reports NOT_SUPPORTED); a setup
+   * attempted anyway fails with the same reason */
+  g_assert_false (check_with (fx->vt, fx->state, &error));
+  g_assert_error (error, ECSA_ERROR, ECSA_ERROR_NOT_SUPPORTED);
+  g_assert_nonnull (strstr (error->message, "ecs-ipam' doesn't support the capability: awsvpc-network-mode"));
+  g_clear_error (&error);
   request_init (&rq, fx->pause_id, "/proc/self/ns/net", "0a:1b:2c:3d:4e:5f", NULL);
   res = setup_with (fx->vt, fx->state, &rq.req, &error);
   g_assert_null (res);
@@ -788,29 +838,32 @@ test_ecs_flavour_missing_capability (EcsFixture *fx, gconstpointer data)
 static void
 test_init_refusals (void)
 {
-  g_autoptr(EcsaTestHost) th = ecsa_test_host_new (NULL);
+  const char *off[] = { NULL };
+  const char *on[] = { "ECS_ENABLE_TASK_ENI=true", NULL };
+  g_autoptr(EcsaTestHost) th = ecsa_test_host_new (ECSA_PLUGIN_KIND_NETWORK, "cni", off, NULL);
+  g_autoptr(EcsaTestHost) th_on = ecsa_test_host_new (ECSA_PLUGIN_KIND_NETWORK, "cni", on, NULL);
   const EcsaPluginDescriptor *desc = ecsa_plugin_net_cni_get_descriptor ();
   g_autoptr(GError) error = NULL;
   gpointer state = NULL;
 
   /* v1.16.2 offers awsvpc only with ECS_ENABLE_TASK_ENI */
-  g_assert_false (desc->init (&th->host, &state, &error));
+  g_assert_false (desc->init (th->host, &state, &error));
   g_assert_error (error, ECSA_ERROR, ECSA_ERROR_NOT_SUPPORTED);
   g_assert_nonnull (strstr (error->message, "ECS_ENABLE_TASK_ENI"));
   g_clear_error (&error);
 
-  ecsa_test_host_set_config (th, "ECS_ENABLE_TASK_ENI", "true");
-  ecsa_test_host_set_config (th, "ECSA_CNI_BRIDGE", "a-name-far-too-long");
-  g_assert_false (desc->init (&th->host, &state, &error));
+  g_setenv ("ECSA_CNI_BRIDGE", "a-name-far-too-long", TRUE);
+  g_assert_false (desc->init (th_on->host, &state, &error));
   g_assert_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
   g_assert_nonnull (strstr (error->message, "ECSA_CNI_BRIDGE: 'a-name-far-too-long'"));
   g_clear_error (&error);
 
-  ecsa_test_host_set_config (th, "ECSA_CNI_BRIDGE", NULL);
-  ecsa_test_host_set_config (th, "ECSA_CNI_SUBNET", "169.254.172.0");
-  g_assert_false (desc->init (&th->host, &state, &error));
+  g_unsetenv ("ECSA_CNI_BRIDGE");
+  g_setenv ("ECSA_CNI_SUBNET", "169.254.172.0", TRUE);
+  g_assert_false (desc->init (th_on->host, &state, &error));
   g_assert_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
   g_assert_nonnull (strstr (error->message, "ECSA_CNI_SUBNET"));
+  g_unsetenv ("ECSA_CNI_SUBNET");
 }
 
 int
