@@ -38,10 +38,10 @@ capture_cb (EcsaLogLevel level, const char *line, gpointer user_data)
   g_ptr_array_add (user_data, g_strdup (line));
 }
 
-EcsaTestHost *
-ecsa_test_host_new (guint32 kind, const char *name, const char *const *settings, const char *data_dir)
+EcsaNetplugHost *
+ecsa_netplug_host_new (guint32 kind, const char *name, const char *const *settings, const char *data_dir)
 {
-  EcsaTestHost *th = g_new0 (EcsaTestHost, 1);
+  EcsaNetplugHost *th = g_new0 (EcsaNetplugHost, 1);
   g_autoptr(GSocketAddress) addr = g_unix_socket_address_new (DOCKER_SOCKET);
   g_autoptr(JsonNode) version = NULL;
   g_autoptr(GPtrArray) envp = g_ptr_array_new_with_free_func (g_free);
@@ -77,7 +77,7 @@ ecsa_test_host_new (guint32 kind, const char *name, const char *const *settings,
 
   th->docker = soup_session_new_with_options ("remote-connectable", addr, "timeout", 120, NULL);
   th->docker_api = g_strdup ("v1.24");
-  version = ecsa_test_docker (th, "GET", "/version", NULL, &status);
+  version = ecsa_netplug_docker (th, "GET", "/version", NULL, &status);
   g_assert_cmpuint (status, ==, 200);
   g_free (th->docker_api);
   th->docker_api = g_strdup_printf ("v%s", json_object_get_string_member (json_node_get_object (version), "ApiVersion"));
@@ -85,7 +85,7 @@ ecsa_test_host_new (guint32 kind, const char *name, const char *const *settings,
 }
 
 void
-ecsa_test_host_free (EcsaTestHost *th)
+ecsa_netplug_host_free (EcsaNetplugHost *th)
 {
   if (th == NULL)
     return;
@@ -102,7 +102,7 @@ ecsa_test_host_free (EcsaTestHost *th)
 }
 
 gboolean
-ecsa_test_host_logged (EcsaTestHost *th, const char *fragment)
+ecsa_netplug_host_logged (EcsaNetplugHost *th, const char *fragment)
 {
   guint i;
 
@@ -117,7 +117,7 @@ ecsa_test_host_logged (EcsaTestHost *th, const char *fragment)
  * ------------------------------------------------------------------------------------------- */
 
 static GBytes *
-docker_raw (EcsaTestHost *th, const char *method, const char *path, const char *body, guint *out_status)
+docker_raw (EcsaNetplugHost *th, const char *method, const char *path, const char *body, guint *out_status)
 {
   g_autofree char *uri = g_strdup_printf ("http://docker/%s%s", th->docker_api, path);
   g_autoptr(SoupMessage) msg = soup_message_new (method, uri);
@@ -137,7 +137,7 @@ docker_raw (EcsaTestHost *th, const char *method, const char *path, const char *
 }
 
 JsonNode *
-ecsa_test_docker (EcsaTestHost *th, const char *method, const char *path, const char *body, guint *out_status)
+ecsa_netplug_docker (EcsaNetplugHost *th, const char *method, const char *path, const char *body, guint *out_status)
 {
   g_autoptr(GBytes) reply = docker_raw (th, method, path, body, out_status);
   g_autoptr(JsonParser) parser = json_parser_new ();
@@ -150,7 +150,7 @@ ecsa_test_docker (EcsaTestHost *th, const char *method, const char *path, const 
 }
 
 char *
-ecsa_test_docker_run (EcsaTestHost *th, const char *name, const char *create_json)
+ecsa_netplug_docker_run (EcsaNetplugHost *th, const char *name, const char *create_json)
 {
   g_autofree char *path = g_strdup_printf ("/containers/create?name=%s", name);
   g_autofree char *start = NULL;
@@ -159,25 +159,25 @@ ecsa_test_docker_run (EcsaTestHost *th, const char *name, const char *create_jso
   guint status = 0;
   char *id;
 
-  created = ecsa_test_docker (th, "POST", path, create_json, &status);
+  created = ecsa_netplug_docker (th, "POST", path, create_json, &status);
   if (status != 201)
     g_error ("create '%s': HTTP %u %s", name, status, created ? json_to_string (created, FALSE) : "");
   id = g_strdup (json_object_get_string_member (json_node_get_object (created), "Id"));
   start = g_strdup_printf ("/containers/%s/start", id);
-  started = ecsa_test_docker (th, "POST", start, NULL, &status);
+  started = ecsa_netplug_docker (th, "POST", start, NULL, &status);
   if (status != 204)
     g_error ("start '%s': HTTP %u %s", name, status, started ? json_to_string (started, FALSE) : "");
   return id;
 }
 
 gint
-ecsa_test_docker_pid (EcsaTestHost *th, const char *id)
+ecsa_netplug_docker_pid (EcsaNetplugHost *th, const char *id)
 {
   g_autofree char *path = g_strdup_printf ("/containers/%s/json", id);
   g_autoptr(JsonNode) inspect = NULL;
   guint status = 0;
 
-  inspect = ecsa_test_docker (th, "GET", path, NULL, &status);
+  inspect = ecsa_netplug_docker (th, "GET", path, NULL, &status);
   g_assert_cmpuint (status, ==, 200);
   return (gint) json_object_get_int_member (
     json_object_get_object_member (json_node_get_object (inspect), "State"), "Pid");
@@ -191,7 +191,7 @@ set_flag_cb (gpointer user_data)
 }
 
 void
-ecsa_test_iterate (guint ms)
+ecsa_netplug_iterate (guint ms)
 {
   gboolean done = FALSE;
   GSource *t = g_timeout_source_new (ms);
@@ -204,7 +204,7 @@ ecsa_test_iterate (guint ms)
 }
 
 gint
-ecsa_test_docker_wait (EcsaTestHost *th, const char *id, guint timeout_s)
+ecsa_netplug_docker_wait (EcsaNetplugHost *th, const char *id, guint timeout_s)
 {
   g_autofree char *inspect_path = g_strdup_printf ("/containers/%s/json", id);
   gint64 deadline = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
@@ -213,7 +213,7 @@ ecsa_test_docker_wait (EcsaTestHost *th, const char *id, guint timeout_s)
   /* Poll inspect (a short, bounded wait) rather than block in /wait without a limit. */
   for (;;)
     {
-      g_autoptr(JsonNode) inspect = ecsa_test_docker (th, "GET", inspect_path, NULL, &status);
+      g_autoptr(JsonNode) inspect = ecsa_netplug_docker (th, "GET", inspect_path, NULL, &status);
       JsonObject *state;
 
       g_assert_cmpuint (status, ==, 200);
@@ -222,12 +222,12 @@ ecsa_test_docker_wait (EcsaTestHost *th, const char *id, guint timeout_s)
         return (gint) json_object_get_int_member (state, "ExitCode");
       if (g_get_monotonic_time () > deadline)
         g_error ("container %s still running after %u s", id, timeout_s);
-      ecsa_test_iterate (50); /* the test's own servers keep answering meanwhile */
+      ecsa_netplug_iterate (50); /* the test's own servers keep answering meanwhile */
     }
 }
 
 char *
-ecsa_test_docker_logs (EcsaTestHost *th, const char *id)
+ecsa_netplug_docker_logs (EcsaNetplugHost *th, const char *id)
 {
   g_autofree char *path = g_strdup_printf ("/containers/%s/logs?stdout=1&stderr=1", id);
   guint status = 0;
@@ -250,18 +250,18 @@ ecsa_test_docker_logs (EcsaTestHost *th, const char *id)
 }
 
 void
-ecsa_test_docker_remove (EcsaTestHost *th, const char *id_or_name)
+ecsa_netplug_docker_remove (EcsaNetplugHost *th, const char *id_or_name)
 {
   g_autofree char *path = g_strdup_printf ("/containers/%s?force=1&v=1", id_or_name);
   g_autoptr(JsonNode) reply = NULL;
   guint status = 0;
 
-  reply = ecsa_test_docker (th, "DELETE", path, NULL, &status);
+  reply = ecsa_netplug_docker (th, "DELETE", path, NULL, &status);
   g_assert_true (status == 204 || status == 404);
 }
 
 int
-ecsa_test_sh (char **out, const char *format, ...)
+ecsa_netplug_sh (char **out, const char *format, ...)
 {
   g_autofree char *cmd = NULL;
   g_autofree char *stdout_text = NULL;

@@ -13,12 +13,12 @@
 
 G_BEGIN_DECLS
 
-#define ECSA_TEST_IMAGE "ecsa-test/busybox:latest"
+#define ECSA_NETPLUG_IMAGE "ecsa-test/busybox:latest"
 
 /* The agent's own plugin host (core/ecsa-plugin-host.c) for one plugin, on the default main
  * context, with its configuration loaded from `settings` and Docker reached through the agent's
  * Docker client. Log lines of the whole process are captured (level debug) for
- * ecsa_test_host_logged(). */
+ * ecsa_netplug_host_logged(). */
 typedef struct
 {
   const EcsaPluginHost *host;
@@ -29,37 +29,37 @@ typedef struct
   GPtrArray *logs;   /* every log line */
   SoupSession *docker; /* for the synchronous helpers below */
   char *docker_api;  /* "v1.41" */
-} EcsaTestHost;
+} EcsaNetplugHost;
 
 /* settings: NULL-terminated "NAME=value" (ECS_ENABLE_TASK_ENI=true, ...); data_dir non-NULL turns
  * checkpointing on there (the plugin's state_dir is <data_dir>/plugins/<kind>-<name>). */
-EcsaTestHost *ecsa_test_host_new (guint32 kind, const char *name, const char *const *settings,
+EcsaNetplugHost *ecsa_netplug_host_new (guint32 kind, const char *name, const char *const *settings,
                                   const char *data_dir);
-void ecsa_test_host_free (EcsaTestHost *host);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaTestHost, ecsa_test_host_free)
+void ecsa_netplug_host_free (EcsaNetplugHost *host);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaNetplugHost, ecsa_netplug_host_free)
 /* TRUE when a logged line contains `fragment`. */
-gboolean ecsa_test_host_logged (EcsaTestHost *host, const char *fragment);
+gboolean ecsa_netplug_host_logged (EcsaNetplugHost *host, const char *fragment);
 
 /* A synchronous Docker Engine API call (test code only). `body` is JSON text or NULL. Returns the
  * parsed JSON body (NULL when empty) and the HTTP status. */
-JsonNode *ecsa_test_docker (EcsaTestHost *host, const char *method, const char *path, const char *body,
+JsonNode *ecsa_netplug_docker (EcsaNetplugHost *host, const char *method, const char *path, const char *body,
                             guint *out_status);
 /* Create and start a container from `create_json`; returns its ID (asserts on failure). */
-char *ecsa_test_docker_run (EcsaTestHost *host, const char *name, const char *create_json);
+char *ecsa_netplug_docker_run (EcsaNetplugHost *host, const char *name, const char *create_json);
 /* The main process of a running container. */
-gint ecsa_test_docker_pid (EcsaTestHost *host, const char *id);
+gint ecsa_netplug_docker_pid (EcsaNetplugHost *host, const char *id);
 /* Wait for a container to exit (at most timeout_s) and return its exit code; the default main
  * context runs meanwhile (servers of the test keep answering). */
-gint ecsa_test_docker_wait (EcsaTestHost *host, const char *id, guint timeout_s);
+gint ecsa_netplug_docker_wait (EcsaNetplugHost *host, const char *id, guint timeout_s);
 /* The container's stdout+stderr (json-file log driver), demultiplexed. */
-char *ecsa_test_docker_logs (EcsaTestHost *host, const char *id);
+char *ecsa_netplug_docker_logs (EcsaNetplugHost *host, const char *id);
 /* Remove a container by ID or name (forced; no error when missing). */
-void ecsa_test_docker_remove (EcsaTestHost *host, const char *id_or_name);
+void ecsa_netplug_docker_remove (EcsaNetplugHost *host, const char *id_or_name);
 
 /* Run the default main context for `ms` (to let late callbacks of a shut down plugin finish). */
-void ecsa_test_iterate (guint ms);
+void ecsa_netplug_iterate (guint ms);
 
 /* Run a command synchronously (set-up and teardown); returns its exit status, stdout in *out. */
-int ecsa_test_sh (char **out, const char *format, ...) G_GNUC_PRINTF (2, 3);
+int ecsa_netplug_sh (char **out, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
 G_END_DECLS

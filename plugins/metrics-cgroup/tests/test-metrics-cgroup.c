@@ -160,7 +160,7 @@ test_read_v2_files (void)
 
 typedef struct
 {
-  EcsaTestHost *th;
+  EcsaNetplugHost *th;
   const EcsaPluginDescriptor *desc;
   const EcsaMetricsVTable *vt;
   gpointer state;
@@ -174,10 +174,10 @@ fixture_setup (Fixture *fx, gconstpointer data)
   g_autoptr(GError) error = NULL;
 
   /* containers an earlier, crashed run of this test left (its PID is gone) */
-  ecsa_test_sh (NULL, "for c in $(docker ps -a --format '{{.Names}}' | grep '^ecsa-t[0-9]*-metrics-'); do "
+  ecsa_netplug_sh (NULL, "for c in $(docker ps -a --format '{{.Names}}' | grep '^ecsa-t[0-9]*-metrics-'); do "
                       "pid=${c#ecsa-t}; pid=${pid%%%%-*}; [ -d /proc/$pid ] || docker rm -f $c >/dev/null; done");
 
-  fx->th = ecsa_test_host_new (ECSA_PLUGIN_KIND_METRICS, "cgroup", NULL, NULL);
+  fx->th = ecsa_netplug_host_new (ECSA_PLUGIN_KIND_METRICS, "cgroup", NULL, NULL);
   fx->prefix = g_strdup_printf ("ecsa-t%d-metrics", (int) getpid ());
   fx->ids = g_ptr_array_new_with_free_func (g_free);
   fx->desc = ecsa_plugin_metrics_cgroup_get_descriptor ();
@@ -185,7 +185,7 @@ fixture_setup (Fixture *fx, gconstpointer data)
   fx->vt = fx->desc->vtable;
   g_assert_true (fx->desc->init (fx->th->host, &fx->state, &error));
   g_assert_no_error (error);
-  g_assert_true (ecsa_test_host_logged (fx->th, "cgroup v1"));
+  g_assert_true (ecsa_netplug_host_logged (fx->th, "cgroup v1"));
 }
 
 static void
@@ -197,14 +197,14 @@ fixture_teardown (Fixture *fx, gconstpointer data)
    * plugin and the host go. */
   for (i = 0; i < fx->ids->len; i++)
     fx->vt->container_stopped (fx->state, g_ptr_array_index (fx->ids, i));
-  ecsa_test_iterate (500);
+  ecsa_netplug_iterate (500);
   fx->desc->shutdown (fx->state);
-  ecsa_test_iterate (200); /* cancelled calls complete before the host goes */
+  ecsa_netplug_iterate (200); /* cancelled calls complete before the host goes */
   for (i = 0; i < fx->ids->len; i++)
-    ecsa_test_docker_remove (fx->th, g_ptr_array_index (fx->ids, i));
+    ecsa_netplug_docker_remove (fx->th, g_ptr_array_index (fx->ids, i));
   g_ptr_array_unref (fx->ids);
   g_free (fx->prefix);
-  ecsa_test_host_free (fx->th);
+  ecsa_netplug_host_free (fx->th);
 }
 
 static char *
@@ -213,8 +213,8 @@ run (Fixture *fx, const char *suffix, const char *cmd_json)
   g_autofree char *name = g_strdup_printf ("%s-%s", fx->prefix, suffix);
   g_autofree char *body = g_strdup_printf ("{\"Image\":\"%s\",\"Cmd\":%s,\"HostConfig\":{\"NetworkMode\":\"none\"},"
                                            "\"Labels\":{\"ecsa-test\":\"%s\"}}",
-                                           ECSA_TEST_IMAGE, cmd_json, fx->prefix);
-  char *id = ecsa_test_docker_run (fx->th, name, body);
+                                           ECSA_NETPLUG_IMAGE, cmd_json, fx->prefix);
+  char *id = ecsa_netplug_docker_run (fx->th, name, body);
 
   g_ptr_array_add (fx->ids, g_strdup (id));
   return id;
@@ -244,7 +244,7 @@ wait_for_log (Fixture *fx, const char *id, const char *text)
 
   for (;;)
     {
-      g_autofree char *logs = ecsa_test_docker_logs (fx->th, id);
+      g_autofree char *logs = ecsa_netplug_docker_logs (fx->th, id);
       if (strstr (logs, text) != NULL)
         return;
       g_assert_cmpint (g_get_monotonic_time (), <, deadline);
@@ -273,7 +273,7 @@ static void
 started (Fixture *fx, const char *arn, const char *family, const char *name, const char *id, gint pid)
 {
   EcsaContainerView c = { .struct_size = sizeof (EcsaContainerView), .essential = TRUE, .name = name,
-                          .image = ECSA_TEST_IMAGE, .docker_id = id, .docker_name = "", .known_status = "RUNNING",
+                          .image = ECSA_NETPLUG_IMAGE, .docker_id = id, .docker_name = "", .known_status = "RUNNING",
                           .desired_status = "RUNNING", .log_driver = "", .pid = pid };
   const EcsaContainerView *cs[] = { &c };
   EcsaTaskView t = { .struct_size = sizeof (EcsaTaskView), .n_containers = 1, .arn = arn, .family = family,
@@ -302,10 +302,10 @@ test_busy_and_allocating (Fixture *fx, gconstpointer data)
   double busy_min;
 
   wait_for_log (fx, alloc, "ready");
-  started (fx, arn_a, "fam-a", "busy", busy, ecsa_test_docker_pid (fx->th, busy));
-  started (fx, arn_a, "fam-a", "alloc", alloc, ecsa_test_docker_pid (fx->th, alloc));
+  started (fx, arn_a, "fam-a", "busy", busy, ecsa_netplug_docker_pid (fx->th, busy));
+  started (fx, arn_a, "fam-a", "alloc", alloc, ecsa_netplug_docker_pid (fx->th, alloc));
   started (fx, arn_b, "fam-b", "idle", idle, 0); /* no PID in the view: the plugin asks Docker */
-  started (fx, arn_a, "fam-a", "busy", busy, ecsa_test_docker_pid (fx->th, busy)); /* twice: no effect */
+  started (fx, arn_a, "fam-a", "busy", busy, ecsa_netplug_docker_pid (fx->th, busy)); /* twice: no effect */
   run_loop_for (3500);
 
   first = fx->vt->collect (fx->state);
@@ -378,12 +378,12 @@ test_container_vanishes (Fixture *fx, gconstpointer data)
   g_autofree char *id = run (fx, "gone", "[\"sleep\",\"600\"]");
   g_autoptr(GPtrArray) metrics = NULL;
 
-  started (fx, arn, "fam-c", "gone", id, ecsa_test_docker_pid (fx->th, id));
+  started (fx, arn, "fam-c", "gone", id, ecsa_netplug_docker_pid (fx->th, id));
   run_loop_for (1200);
   /* Removed behind the engine's back: readings fail quietly until the engine reports it stopped. */
-  ecsa_test_docker_remove (fx->th, id);
+  ecsa_netplug_docker_remove (fx->th, id);
   run_loop_for (2500);
-  g_assert_true (ecsa_test_host_logged (fx->th, "no cgroup reading"));
+  g_assert_true (ecsa_netplug_host_logged (fx->th, "no cgroup reading"));
   metrics = fx->vt->collect (fx->state);
   g_clear_pointer (&metrics, g_ptr_array_unref);
   run_loop_for (1200);

@@ -25,7 +25,7 @@ const EcsaPluginDescriptor *ecsa_plugin_net_cni_get_descriptor (void);
 
 typedef struct
 {
-  EcsaTestHost *th;
+  EcsaNetplugHost *th;
   const EcsaPluginDescriptor *desc;
   const EcsaNetworkVTable *vt;
   gpointer state;
@@ -85,7 +85,7 @@ fx_seen (Fixture *fx, const char *request)
 static void
 sh_ok (const char *cmd)
 {
-  int rc = ecsa_test_sh (NULL, "%s", cmd);
+  int rc = ecsa_netplug_sh (NULL, "%s", cmd);
 
   if (rc != 0)
     g_error ("'%s' failed with %d", cmd, rc);
@@ -113,7 +113,7 @@ fixture_setup (Fixture *fx, gconstpointer data)
   GSList *uris;
   guint i;
 
-  ecsa_test_sh (NULL, "%s", sweep_script);
+  ecsa_netplug_sh (NULL, "%s", sweep_script);
   fx->pid = (int) getpid ();
   fx->prefix = g_strdup_printf ("ecsa-t%d-netplug", fx->pid);
   fx->vpc_ns = g_strdup_printf ("%s-vpc", fx->prefix);
@@ -123,7 +123,7 @@ fixture_setup (Fixture *fx, gconstpointer data)
   fx->eni_mac = g_strdup_printf ("02:ec:5a:%02x:%02x:%02x", (fx->pid >> 16) & 0xff, (fx->pid >> 8) & 0xff,
                                  fx->pid & 0xff);
   /* A bridge subnet no other bridge on this host uses (concurrent runs). */
-  ecsa_test_sh (&routes, "ip -4 route show");
+  ecsa_netplug_sh (&routes, "ip -4 route show");
   for (i = 0; i < 256; i++)
     {
       g_autofree char *candidate = g_strdup_printf ("198.19.%d.0/24", (fx->pid + (int) i) % 256);
@@ -177,7 +177,7 @@ fixture_setup (Fixture *fx, gconstpointer data)
     g_setenv ("ECSA_CNI_BRIDGE", fx->bridge, TRUE);
     g_setenv ("ECSA_CNI_SUBNET", fx->subnet, TRUE);
     g_setenv ("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint, TRUE);
-    fx->th = ecsa_test_host_new (ECSA_PLUGIN_KIND_NETWORK, "cni", settings, fx->state_dir);
+    fx->th = ecsa_netplug_host_new (ECSA_PLUGIN_KIND_NETWORK, "cni", settings, fx->state_dir);
   }
   fx->desc = ecsa_plugin_net_cni_get_descriptor ();
   g_assert_cmpuint (fx->desc->kind, ==, ECSA_PLUGIN_KIND_NETWORK);
@@ -200,30 +200,30 @@ fixture_teardown (Fixture *fx, gconstpointer data)
   if (fx->state != NULL)
     {
       fx->desc->shutdown (fx->state);
-      ecsa_test_iterate (200); /* cancelled calls complete before the host goes */
+      ecsa_netplug_iterate (200); /* cancelled calls complete before the host goes */
     }
   for (i = 0; i < fx->containers->len; i++)
-    ecsa_test_docker_remove (fx->th, g_ptr_array_index (fx->containers, i));
-  ecsa_test_sh (NULL, "ip link del %s 2>/dev/null; ip link del %s 2>/dev/null; ip netns del %s 2>/dev/null", fx->eni,
+    ecsa_netplug_docker_remove (fx->th, g_ptr_array_index (fx->containers, i));
+  ecsa_netplug_sh (NULL, "ip link del %s 2>/dev/null; ip link del %s 2>/dev/null; ip netns del %s 2>/dev/null", fx->eni,
                 fx->bridge, fx->vpc_ns);
   /* every rule carrying this test's comment, in both tables */
-  ecsa_test_sh (&rules, "iptables -S; iptables -t nat -S | sed 's/^/nat /'");
+  ecsa_netplug_sh (&rules, "iptables -S; iptables -t nat -S | sed 's/^/nat /'");
   lines = g_strsplit (rules, "\n", -1);
   for (i = 0; lines[i] != NULL; i++)
     {
       gboolean nat = g_str_has_prefix (lines[i], "nat ");
       const char *rule = nat ? lines[i] + 4 : lines[i];
       if (strstr (rule, fx->prefix) != NULL && g_str_has_prefix (rule, "-A "))
-        g_assert_cmpint (ecsa_test_sh (NULL, "iptables %s -D %s", nat ? "-t nat" : "", rule + 3), ==, 0);
+        g_assert_cmpint (ecsa_netplug_sh (NULL, "iptables %s -D %s", nat ? "-t nat" : "", rule + 3), ==, 0);
     }
   g_clear_pointer (&rules, g_free);
-  ecsa_test_sh (&rules, "iptables-save; ip -br link; ip netns list");
+  ecsa_netplug_sh (&rules, "iptables-save; ip -br link; ip netns list");
   g_assert_null (strstr (rules, fx->prefix));
   g_assert_null (strstr (rules, fx->bridge));
   g_assert_null (strstr (rules, fx->eni));
   soup_server_disconnect (fx->server);
   g_object_unref (fx->server);
-  ecsa_test_host_free (fx->th);
+  ecsa_netplug_host_free (fx->th);
   ecsa_test_rmdir_recursive (fx->state_dir);
   g_ptr_array_unref (fx->containers);
   g_ptr_array_unref (fx->requests);
@@ -244,17 +244,17 @@ run_container (Fixture *fx, const char *suffix, const char *network_mode, const 
 {
   g_autofree char *name = g_strdup_printf ("%s-%s", fx->prefix, suffix);
   g_autofree char *body = g_strdup_printf ("{\"Image\":\"%s\",\"Cmd\":%s,\"HostConfig\":{\"NetworkMode\":\"%s\"}}",
-                                           ECSA_TEST_IMAGE, cmd_json, network_mode);
+                                           ECSA_NETPLUG_IMAGE, cmd_json, network_mode);
 
   g_ptr_array_add (fx->containers, g_strdup (name));
-  return ecsa_test_docker_run (fx->th, name, body);
+  return ecsa_netplug_docker_run (fx->th, name, body);
 }
 
 static char *
 pause_netns (Fixture *fx)
 {
   fx->pause_id = run_container (fx, "pause", "none", "[\"sleep\",\"600\"]");
-  return g_strdup_printf ("/proc/%d/ns/net", ecsa_test_docker_pid (fx->th, fx->pause_id));
+  return g_strdup_printf ("/proc/%d/ns/net", ecsa_netplug_docker_pid (fx->th, fx->pause_id));
 }
 
 typedef struct
@@ -389,7 +389,7 @@ netns_links (const char *netns)
 {
   char *out = NULL;
 
-  ecsa_test_sh (&out, "nsenter --net=%s ip -br link | cut -d' ' -f1 | cut -d@ -f1 | sort | tr '\\n' ' '", netns);
+  ecsa_netplug_sh (&out, "nsenter --net=%s ip -br link | cut -d' ' -f1 | cut -d@ -f1 | sort | tr '\\n' ' '", netns);
   return out;
 }
 
@@ -424,7 +424,7 @@ test_setup_teardown (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (g_ptr_array_index (attrs, 1), !=, "");
 
   /* The ENI left the host for the task's namespace, as eth0; the bridge leg is ecs-eth0. */
-  g_assert_cmpint (ecsa_test_sh (NULL, "ip link show %s", fx->eni), !=, 0);
+  g_assert_cmpint (ecsa_netplug_sh (NULL, "ip link show %s", fx->eni), !=, 0);
   links = netns_links (netns);
   g_assert_cmpstr (links, ==, "ecs-eth0 eth0 lo ");
 
@@ -434,8 +434,8 @@ test_setup_teardown (Fixture *fx, gconstpointer data)
                          "ping -c 1 -W 3 " VPC_GATEWAY " >/dev/null && echo GATEWAY-OK; "
                          "printf 'GET /v2/credentials/test-id HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc -w 3 169.254.170.2 80; echo; "
                          "nc -w 2 169.254.169.254 80 </dev/null; echo IMDS-RC=$?\"]");
-  rc = ecsa_test_docker_wait (fx->th, probe, 30);
-  logs = ecsa_test_docker_logs (fx->th, probe);
+  rc = ecsa_netplug_docker_wait (fx->th, probe, 30);
+  logs = ecsa_netplug_docker_logs (fx->th, probe);
   g_test_message ("probe (rc %d):\n%s", rc, logs);
   g_assert_cmpint (rc, ==, 0);
   g_assert_nonnull (strstr (logs, "eth0    inet " ENI_ADDRESS "/24"));
@@ -462,7 +462,7 @@ test_setup_teardown (Fixture *fx, gconstpointer data)
   g_clear_pointer (&links, g_free);
   links = netns_links (netns);
   g_assert_cmpstr (links, ==, "lo ");
-  ecsa_test_sh (&host_links, "ip -br link show %s", fx->eni);
+  ecsa_netplug_sh (&host_links, "ip -br link show %s", fx->eni);
   g_assert_nonnull (strstr (host_links, fx->eni));
   g_assert_cmpuint (reserved_addresses (fx), ==, 1);
   g_assert_true (teardown (fx, &rq.req, &error));
@@ -474,7 +474,7 @@ test_setup_teardown (Fixture *fx, gconstpointer data)
   g_assert_no_error (error);
 
   /* And after the sandbox is gone (an agent restart finding a stopped task). */
-  ecsa_test_docker_remove (fx->th, fx->pause_id);
+  ecsa_netplug_docker_remove (fx->th, fx->pause_id);
   g_assert_true (teardown (fx, &rq.req, &error));
   g_assert_no_error (error);
   g_assert_true (release (fx, &rq.req, &error));
@@ -502,7 +502,7 @@ test_failed_add_rolls_back (Fixture *fx, gconstpointer data)
   links = netns_links (netns);
   g_assert_cmpstr (links, ==, "lo ");
   g_assert_cmpuint (reserved_addresses (fx), ==, 0);
-  g_assert_cmpint (ecsa_test_sh (NULL, "ip link show %s", fx->eni), ==, 0);
+  g_assert_cmpint (ecsa_netplug_sh (NULL, "ip link show %s", fx->eni), ==, 0);
 }
 
 static void
@@ -529,16 +529,16 @@ test_gateway_from_imds_and_netns_gone (Fixture *fx, gconstpointer data)
   g_assert_true (fx_seen (fx, imds_get));
   probe = run_container (fx, "probe2", mode,
                          "[\"sh\",\"-c\",\"ip route show; ping -c 1 -W 3 " VPC_GATEWAY " >/dev/null && echo GATEWAY-OK\"]");
-  g_assert_cmpint (ecsa_test_docker_wait (fx->th, probe, 30), ==, 0);
-  logs = ecsa_test_docker_logs (fx->th, probe);
+  g_assert_cmpint (ecsa_netplug_docker_wait (fx->th, probe, 30), ==, 0);
+  logs = ecsa_netplug_docker_logs (fx->th, probe);
   g_assert_nonnull (strstr (logs, "GATEWAY-OK"));
   g_assert_null (strstr (logs, "blackhole"));
   g_assert_cmpuint (reserved_addresses (fx), ==, 1);
 
   /* The sandbox dies without a teardown (the veth ENI dies with its namespace, unlike a real
    * ENI): teardown after the fact still gives the address back. */
-  ecsa_test_docker_remove (fx->th, probe);
-  ecsa_test_docker_remove (fx->th, fx->pause_id);
+  ecsa_netplug_docker_remove (fx->th, probe);
+  ecsa_netplug_docker_remove (fx->th, fx->pause_id);
   g_assert_false (g_file_test (netns, G_FILE_TEST_EXISTS));
   g_assert_true (teardown (fx, &rq.req, &error));
   g_assert_no_error (error);
@@ -611,7 +611,7 @@ static const char ecs_plugin_script[] =
 
 typedef struct
 {
-  EcsaTestHost *th;
+  EcsaNetplugHost *th;
   const EcsaPluginDescriptor *desc;
   const EcsaNetworkVTable *vt;
   gpointer state;
@@ -646,7 +646,7 @@ ecs_fixture_setup (EcsFixture *fx, gconstpointer data)
 
     g_setenv ("ECSA_CNI_BRIDGE", fx->bridge, TRUE);
     g_unsetenv ("ECSA_CNI_SUBNET");
-    fx->th = ecsa_test_host_new (ECSA_PLUGIN_KIND_NETWORK, "cni", settings, fx->dir);
+    fx->th = ecsa_netplug_host_new (ECSA_PLUGIN_KIND_NETWORK, "cni", settings, fx->dir);
   }
   fx->desc = ecsa_plugin_net_cni_get_descriptor ();
   fx->vt = fx->desc->vtable;
@@ -657,8 +657,8 @@ static void
 ecs_fixture_teardown (EcsFixture *fx, gconstpointer data)
 {
   fx->desc->shutdown (fx->state);
-  ecsa_test_iterate (200);
-  ecsa_test_host_free (fx->th);
+  ecsa_netplug_iterate (200);
+  ecsa_netplug_host_free (fx->th);
   ecsa_test_rmdir_recursive (fx->dir);
   g_free (fx->dir);
   g_free (fx->bridge);
@@ -840,8 +840,8 @@ test_init_refusals (void)
 {
   const char *off[] = { NULL };
   const char *on[] = { "ECS_ENABLE_TASK_ENI=true", NULL };
-  g_autoptr(EcsaTestHost) th = ecsa_test_host_new (ECSA_PLUGIN_KIND_NETWORK, "cni", off, NULL);
-  g_autoptr(EcsaTestHost) th_on = ecsa_test_host_new (ECSA_PLUGIN_KIND_NETWORK, "cni", on, NULL);
+  g_autoptr(EcsaNetplugHost) th = ecsa_netplug_host_new (ECSA_PLUGIN_KIND_NETWORK, "cni", off, NULL);
+  g_autoptr(EcsaNetplugHost) th_on = ecsa_netplug_host_new (ECSA_PLUGIN_KIND_NETWORK, "cni", on, NULL);
   const EcsaPluginDescriptor *desc = ecsa_plugin_net_cni_get_descriptor ();
   g_autoptr(GError) error = NULL;
   gpointer state = NULL;
