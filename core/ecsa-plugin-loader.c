@@ -492,6 +492,31 @@ ecsa_plugin_loader_load_dir(EcsaPluginLoader *self, const char *dir)
   return loaded;
 }
 
+/* Kinds served by one plugin at a time: say which one when several are loaded. */
+static void
+log_singletons(EcsaPluginLoader *self)
+{
+  const guint32 kinds[] = { ECSA_PLUGIN_KIND_METRICS, ECSA_PLUGIN_KIND_IMAGE_CLEANUP };
+
+  for (guint i = 0; i < G_N_ELEMENTS(kinds); i++)
+    {
+      g_autoptr(GPtrArray) all = ecsa_plugin_registry_list(self->registry, kinds[i]);
+      g_autoptr(GString) others = NULL;
+      const EcsaLoadedPlugin *used;
+
+      if (all->len < 2)
+        continue;
+      used = ecsa_plugin_registry_get_selected(self->registry, kinds[i]);
+      others = g_string_new(NULL);
+      for (guint j = 0; j < all->len; j++)
+        if (g_ptr_array_index(all, j) != used)
+          g_string_append_printf(others, "%s'%s'", others->len > 0 ? ", " : "",
+                                 ecsa_loaded_plugin_get_name(g_ptr_array_index(all, j)));
+      g_warning("%u %s plugins are loaded; using '%s', ignoring %s", all->len, ecsa_plugin_kind_to_string(kinds[i]),
+                ecsa_loaded_plugin_get_name(used), others->str);
+    }
+}
+
 guint
 ecsa_plugin_loader_load_all(EcsaPluginLoader *self, const char *dir)
 {
@@ -501,5 +526,6 @@ ecsa_plugin_loader_load_all(EcsaPluginLoader *self, const char *dir)
   if (ecsa_builtin_plugins != NULL)
     loaded += ecsa_plugin_loader_load_builtin_table(self, ecsa_builtin_plugins);
   loaded += ecsa_plugin_loader_load_dir(self, dir != NULL && dir[0] != '\0' ? dir : ecsa_plugin_loader_default_dir());
+  log_singletons(self);
   return loaded;
 }

@@ -16,13 +16,15 @@
 
 struct _EcsaPluginRegistry
 {
-  GPtrArray *plugins;    /* EcsaLoadedPlugin*, owned, in load order */
-  GPtrArray *kept_hosts; /* EcsaPluginHost* of plugins whose init() failed */
-  GHashTable *calls;     /* GTask* of asynchronous plugin calls in flight (not owned) */
-  guint call_timeout_ms; /* 0: the defaults above */
+  GPtrArray *plugins;                                    /* EcsaLoadedPlugin*, owned, in load order */
+  GPtrArray *kept_hosts;                                 /* EcsaPluginHost* of plugins whose init() failed */
+  GHashTable *calls;                                     /* GTask* of asynchronous plugin calls in flight (not owned) */
+  EcsaLoadedPlugin *selected[ECSA_PLUGIN_KIND_LAST + 1]; /* ecsa_plugin_registry_select() */
+  guint call_timeout_ms;                                 /* 0: the defaults above */
 };
 
 static void plugin_calls_orphan(EcsaPluginRegistry *self);
+static EcsaLoadedPlugin *first_of_kind(EcsaPluginRegistry *self, guint32 kind);
 
 const char *
 ecsa_plugin_kind_to_string(guint32 kind)
@@ -127,6 +129,32 @@ lookup(EcsaPluginRegistry *self, guint32 kind, const char *name)
   return NULL;
 }
 
+gboolean
+ecsa_plugin_registry_select(EcsaPluginRegistry *self, guint32 kind, const char *name, GError **error)
+{
+  EcsaLoadedPlugin *p;
+
+  g_return_val_if_fail(self != NULL && name != NULL, FALSE);
+  g_return_val_if_fail(kind == ECSA_PLUGIN_KIND_METRICS || kind == ECSA_PLUGIN_KIND_IMAGE_CLEANUP, FALSE);
+  p = lookup(self, kind, name);
+  if (p == NULL)
+    {
+      g_set_error(error, ECSA_ERROR, ECSA_ERROR_NOT_FOUND, "no %s plugin '%s' is loaded",
+                  ecsa_plugin_kind_to_string(kind), name);
+      return FALSE;
+    }
+  self->selected[kind] = p;
+  return TRUE;
+}
+
+const EcsaLoadedPlugin *
+ecsa_plugin_registry_get_selected(EcsaPluginRegistry *self, guint32 kind)
+{
+  g_return_val_if_fail(self != NULL, NULL);
+  g_return_val_if_fail(kind == ECSA_PLUGIN_KIND_METRICS || kind == ECSA_PLUGIN_KIND_IMAGE_CLEANUP, NULL);
+  return first_of_kind(self, kind);
+}
+
 const EcsaLoadedPlugin *
 ecsa_plugin_registry_lookup(EcsaPluginRegistry *self, guint32 kind, const char *name)
 {
@@ -134,9 +162,13 @@ ecsa_plugin_registry_lookup(EcsaPluginRegistry *self, guint32 kind, const char *
   return lookup(self, kind, name);
 }
 
+/* The plugin used for a kind served by one plugin at a time (metrics, image cleanup): the one
+ * selected, else the first loaded. */
 static EcsaLoadedPlugin *
 first_of_kind(EcsaPluginRegistry *self, guint32 kind)
 {
+  if (kind < G_N_ELEMENTS(self->selected) && self->selected[kind] != NULL)
+    return self->selected[kind];
   for (guint i = 0; i < self->plugins->len; i++)
     {
       EcsaLoadedPlugin *p = g_ptr_array_index(self->plugins, i);

@@ -34,6 +34,11 @@ void ecsa_plugin_registry_set_call_timeout(EcsaPluginRegistry *self, guint timeo
 GPtrArray *ecsa_plugin_registry_list(EcsaPluginRegistry *self, guint32 kind);
 const EcsaLoadedPlugin *ecsa_plugin_registry_lookup(EcsaPluginRegistry *self, guint32 kind, const char *name);
 
+/* Metrics and image cleanup are served by one plugin at a time: the first loaded, unless another
+ * is selected by name (ECSA_ERROR_NOT_FOUND when none of that kind and name is loaded). */
+gboolean ecsa_plugin_registry_select(EcsaPluginRegistry *self, guint32 kind, const char *name, GError **error);
+const EcsaLoadedPlugin *ecsa_plugin_registry_get_selected(EcsaPluginRegistry *self, guint32 kind);
+
 guint32 ecsa_loaded_plugin_get_kind(const EcsaLoadedPlugin *plugin);
 const char *ecsa_loaded_plugin_get_name(const EcsaLoadedPlugin *plugin);
 const char *ecsa_loaded_plugin_get_version(const EcsaLoadedPlugin *plugin);

@@ -374,6 +374,36 @@ test_load_all_env(LoaderFixture *fx, gconstpointer data)
     g_unsetenv("ECSA_PLUGIN_DIR");
 }
 
+/* Image cleanup is served by one plugin: with two, one line says which. */
+static void
+test_load_all_singleton(LoaderFixture *fx, gconstpointer data)
+{
+  g_autofree char *a = copy_fixture(fx, "good", "libecsa-plugin-a.so", 0755);
+  g_autofree char *b = copy_fixture(fx, "second", "libecsa-plugin-b.so", 0755);
+  g_autofree char *la = g_strdup_printf("loaded image-cleanup 'fixture-good' 1.0.0 (ABI 1.0) from '%s'", a);
+  g_autofree char *lb = g_strdup_printf("loaded image-cleanup 'fixture-second' 1.0.0 (ABI 1.0) from '%s'", b);
+  g_autoptr(GError) error = NULL;
+
+  g_test_expect_message("ecsa", G_LOG_LEVEL_INFO, la);
+  g_test_expect_message("ecsa", G_LOG_LEVEL_INFO, lb);
+  g_test_expect_message("ecsa", G_LOG_LEVEL_WARNING,
+                        "2 image-cleanup plugins are loaded; using 'fixture-good', ignoring 'fixture-second'");
+  g_assert_cmpuint(ecsa_plugin_loader_load_all(fx->loader, fx->tmp), ==, 2);
+  g_test_assert_expected_messages();
+  g_assert_cmpstr(
+    ecsa_loaded_plugin_get_name(ecsa_plugin_registry_get_selected(fx->registry, ECSA_PLUGIN_KIND_IMAGE_CLEANUP)), ==,
+    "fixture-good");
+  g_assert_true(ecsa_plugin_registry_select(fx->registry, ECSA_PLUGIN_KIND_IMAGE_CLEANUP, "fixture-second", &error));
+  g_assert_no_error(error);
+  g_assert_cmpstr(
+    ecsa_loaded_plugin_get_name(ecsa_plugin_registry_get_selected(fx->registry, ECSA_PLUGIN_KIND_IMAGE_CLEANUP)), ==,
+    "fixture-second");
+  g_assert_false(ecsa_plugin_registry_select(fx->registry, ECSA_PLUGIN_KIND_IMAGE_CLEANUP, "lru", &error));
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_NOT_FOUND);
+  g_assert_cmpstr(error->message, ==, "no image-cleanup plugin 'lru' is loaded");
+  g_assert_null(ecsa_plugin_registry_get_selected(fx->registry, ECSA_PLUGIN_KIND_METRICS));
+}
+
 /* shutdown() once per initialized plugin, newest first; modules stay loaded. */
 static void
 test_shutdown_and_resident(LoaderFixture *fx, gconstpointer data)
@@ -435,6 +465,8 @@ main(int argc, char **argv)
   g_test_add_func("/plugin-loader/dir/default", test_default_dir);
   g_test_add("/plugin-loader/builtin/table", LoaderFixture, NULL, fixture_setup, test_builtin_table, fixture_teardown);
   g_test_add("/plugin-loader/load-all/env", LoaderFixture, NULL, fixture_setup, test_load_all_env, fixture_teardown);
+  g_test_add("/plugin-loader/load-all/singleton", LoaderFixture, NULL, fixture_setup, test_load_all_singleton,
+             fixture_teardown);
   g_test_add("/plugin-loader/shutdown-and-resident", LoaderFixture, NULL, fixture_setup, test_shutdown_and_resident,
              fixture_teardown);
   return g_test_run();
