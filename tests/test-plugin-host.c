@@ -9,6 +9,7 @@
 #include "ecsa-test-utils.h"
 
 #include <errno.h>
+#include <libsoup/soup.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
@@ -80,6 +81,15 @@ test_identity(HostFixture *fx, gconstpointer data)
 
   ecsa_plugin_host_services_set_region(fx->services, "eu-west-3");
   g_assert_cmpstr(h->region, ==, "eu-west-3");
+
+  {
+    g_autoptr(SoupSession) session = soup_session_new();
+
+    ecsa_plugin_host_services_set_http_session(fx->services, session);
+    g_assert_true(h->http_session == session);
+    ecsa_plugin_host_services_set_http_session(fx->services, NULL);
+    g_assert_null(h->http_session);
+  }
 }
 
 static void
