@@ -1,0 +1,26 @@
+/* ecsa-soup-call.h: one HTTP exchange with an overall timeout and a bounded body.
+ *
+ * libsoup's SoupSession:timeout is an inactivity timeout in whole seconds; the agent's calls need a
+ * deadline for the whole exchange (connect, send, read) that names the call when it runs out, and a
+ * cap on what an untrusted server may make us buffer. Used by the IMDS and ECS clients.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#pragma once
+
+#include <libsoup/soup.h>
+
+G_BEGIN_DECLS
+
+/* Send `msg` and read its body (at most max_body bytes, else ECSA_ERROR_INVALID_DATA). When
+ * timeout_ms passes first the call fails with ECSA_ERROR_TIMEOUT: "<what> timed out after N ms".
+ * Transport failures keep their GIO/TLS/soup error. The status is soup_message_get_status (msg). */
+void ecsa_soup_call_async (SoupSession *session, SoupMessage *msg, const char *what, guint timeout_ms, gsize max_body,
+                           GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+GBytes *ecsa_soup_call_finish (GAsyncResult *result, GError **error);
+
+/* A delay that ends early (G_IO_ERROR_CANCELLED) when `cancellable` is cancelled. */
+void ecsa_sleep_async (GTimeSpan delay, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+gboolean ecsa_sleep_finish (GAsyncResult *result, GError **error);
+
+G_END_DECLS

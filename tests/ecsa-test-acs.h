@@ -1,0 +1,69 @@
+/* ecsa-test-acs.h: loopback fakes for the control-plane side of the agent (IMDS, the ECS JSON API,
+ * ACS and TCS websockets), written from the models in /work/shared/reference and PROTOCOL-NOTES.md.
+ * Every fake is a SoupServer on 127.0.0.1:0 run on the test's main context; the ECS and websocket
+ * fakes check SigV4 with the real verifier (ecsa_sigv4_verify).
+ * SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
+#include "ecsa-plugin.h"
+
+G_BEGIN_DECLS
+
+#define ECSA_TEST_ACCESS_KEY "AKIDTESTACS000000001"
+#define ECSA_TEST_SECRET_KEY "acsTestSecretKey/With+Some=Chars0123456"
+#define ECSA_TEST_SESSION_TOKEN "acs-test-session-token-value-0123456789"
+#define ECSA_TEST_REGION "us-west-2"
+
+/* ---- IMDS ---------------------------------------------------------------------------------- */
+typedef struct
+{
+  SoupServer *server;
+  char *url; /* http://127.0.0.1:<port> */
+
+  /* behaviour */
+  guint token_status;      /* 0: tokens are issued; else PUT /latest/api/token answers this status */
+  gboolean require_token;  /* a GET without a valid token answers 401 */
+  gboolean revoke_once;    /* the first GET carrying a token answers 401 (token revoked) */
+  guint fail_gets;         /* the next N GETs answer 500 */
+  guint stall_gets;        /* the next N GETs never answer (the client must time out) */
+  GHashTable *paths;       /* "/latest/<path>" -> body (char*) */
+
+  /* observations */
+  guint token_requests;
+  guint token_ttl;         /* last X-aws-ec2-metadata-token-ttl-seconds */
+  guint gets;
+  guint gets_with_token;
+  guint gets_without_token;
+  char *issued_token;
+  GPtrArray *stalled; /* SoupServerMessage* paused */
+} EcsaTestImds;
+
+EcsaTestImds *ecsa_test_imds_new (void);
+void ecsa_test_imds_free (EcsaTestImds *imds);
+void ecsa_test_imds_set (EcsaTestImds *imds, const char *path, const char *body);
+/* Serve an instance role with these credentials, expiring `expires_in` seconds from now. */
+void ecsa_test_imds_set_role (EcsaTestImds *imds, const char *role, const char *akid, const char *secret,
+                              const char *token, gint64 expires_in);
+/* Serve an instance identity document for this instance and region, with a signature. */
+void ecsa_test_imds_set_identity (EcsaTestImds *imds, const char *instance_id, const char *region);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaTestImds, ecsa_test_imds_free)
+
+/* ---- log capture --------------------------------------------------------------------------- */
+/* Capture every log line (all domains, all levels, debug included) while installed. */
+void ecsa_test_log_capture_start (void);
+/* The captured text so far (lines joined by '\n'); stops nothing. */
+const char *ecsa_test_log_captured (void);
+void ecsa_test_log_capture_stop (void);
+/* Fail the test if any of the NULL-terminated secrets appears in the captured log. */
+void ecsa_test_log_assert_no_secret (const char *const *secrets);
+
+/* A loopback SoupServer (http) on port 0; returns its base URL "http://127.0.0.1:<port>". */
+char *ecsa_test_server_listen (SoupServer *server);
+
+/* Static credentials for signing in tests. */
+const EcsaAwsCredentials *ecsa_test_credentials (gboolean with_token);
+
+G_END_DECLS
