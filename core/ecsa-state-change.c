@@ -46,6 +46,9 @@ ecsa_state_change_copy (const EcsaStateChange *change)
   copy->has_exit_code = change->has_exit_code;
   copy->exit_code = change->exit_code;
   copy->timestamp = change->timestamp;
+  copy->pull_started_at = change->pull_started_at;
+  copy->pull_stopped_at = change->pull_stopped_at;
+  copy->execution_stopped_at = change->execution_stopped_at;
   if (change->network_bindings != NULL)
     {
       copy->network_bindings = g_ptr_array_copy (change->network_bindings, network_binding_copy, NULL);

@@ -45,6 +45,11 @@ typedef struct
   /* Task changes: the transitions of its containers not yet acknowledged, so the reporter can send
    * them inside SubmitTaskStateChange's containers[] (EcsaStateChange*, kind CONTAINER) */
   GPtrArray *containers;
+  /* Task changes: SubmitTaskStateChange's timestamps, g_get_real_time() values, 0 when unknown.
+   * A STOPPED task without execution_stopped_at reports `timestamp` as executionStoppedAt. */
+  gint64 pull_started_at;
+  gint64 pull_stopped_at;
+  gint64 execution_stopped_at;
 } EcsaStateChange;
 
 EcsaStateChange *ecsa_state_change_copy (const EcsaStateChange *change);

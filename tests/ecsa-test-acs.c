@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-test-acs.h"
 
+#include "ecsa-sigv4.h"
+
 #include <string.h>
 
 char *
@@ -255,4 +257,322 @@ ecsa_test_log_assert_no_secret (const char *const *secrets)
   for (guint i = 0; secrets[i] != NULL; i++)
     if (*secrets[i] != '\0' && strstr (text, secrets[i]) != NULL)
       g_error ("secret '%.4s...' appears in the log:\n%s", secrets[i], text);
+}
+
+/* ---- TLS ----------------------------------------------------------------------------------- */
+
+static void
+run_certtool (const char *const *argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *err = NULL;
+  int status = 0;
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                     &err, &status, &error))
+    g_error ("certtool: %s (tools/setup.sh installs gnutls-bin)", error->message);
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("certtool failed: %s", err);
+}
+
+void
+ecsa_test_make_certificates (const char *dir)
+{
+  g_autofree char *ca_tmpl = g_build_filename (dir, "ca.tmpl", NULL);
+  g_autofree char *srv_tmpl = g_build_filename (dir, "server.tmpl", NULL);
+  g_autofree char *ca_key = g_build_filename (dir, "ca.key", NULL);
+  g_autofree char *ca_pem = g_build_filename (dir, "ca.pem", NULL);
+  g_autofree char *srv_key = g_build_filename (dir, "server.key", NULL);
+  g_autofree char *srv_pem = g_build_filename (dir, "server.pem", NULL);
+
+  g_assert_true (g_file_set_contents (ca_tmpl, "cn = \"ecsa test CA\"\nca\ncert_signing_key\nexpiration_days = 2\n", -1,
+                                      NULL));
+  g_assert_true (g_file_set_contents (srv_tmpl,
+                                      "cn = \"127.0.0.1\"\nip_address = \"127.0.0.1\"\ndns_name = \"localhost\"\n"
+                                      "tls_www_server\nsigning_key\nencryption_key\nexpiration_days = 2\n",
+                                      -1, NULL));
+  {
+    const char *argv[] = { "certtool", "--generate-privkey", "--key-type=ecdsa", "--no-text", "--outfile", ca_key, NULL };
+    run_certtool (argv);
+  }
+  {
+    const char *argv[] = { "certtool", "--generate-self-signed", "--load-privkey", ca_key, "--template", ca_tmpl,
+                           "--no-text", "--outfile", ca_pem, NULL };
+    run_certtool (argv);
+  }
+  {
+    const char *argv[] = { "certtool", "--generate-privkey", "--key-type=ecdsa", "--no-text", "--outfile", srv_key,
+                           NULL };
+    run_certtool (argv);
+  }
+  {
+    const char *argv[] = { "certtool", "--generate-certificate", "--load-privkey", srv_key, "--load-ca-certificate",
+                           ca_pem, "--load-ca-privkey", ca_key, "--template", srv_tmpl, "--no-text", "--outfile",
+                           srv_pem, NULL };
+    run_certtool (argv);
+  }
+}
+
+char *
+ecsa_test_server_listen_tls (SoupServer *server, const char *dir)
+{
+  g_autofree char *pem = g_build_filename (dir, "server.pem", NULL);
+  g_autofree char *key = g_build_filename (dir, "server.key", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GTlsCertificate) cert = g_tls_certificate_new_from_files (pem, key, &error);
+  GSList *uris;
+  char *url;
+
+  g_assert_no_error (error);
+  soup_server_set_tls_certificate (server, cert);
+  soup_server_listen_local (server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY | SOUP_SERVER_LISTEN_HTTPS, &error);
+  g_assert_no_error (error);
+  uris = soup_server_get_uris (server);
+  url = g_strdup_printf ("https://127.0.0.1:%d", g_uri_get_port (uris->data));
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  return url;
+}
+
+/* ---- signatures ---------------------------------------------------------------------------- */
+
+gboolean
+ecsa_test_secret_lookup (const char *access_key_id, char **out_secret, char **out_token, gpointer user_data)
+{
+  const gboolean *with_token = user_data;
+
+  if (g_strcmp0 (access_key_id, ECSA_TEST_ACCESS_KEY) != 0)
+    return FALSE;
+  *out_secret = g_strdup (ECSA_TEST_SECRET_KEY);
+  *out_token = with_token != NULL && *with_token ? g_strdup (ECSA_TEST_SESSION_TOKEN) : NULL;
+  return TRUE;
+}
+
+/* ---- the ECS JSON API ---------------------------------------------------------------------- */
+
+static void
+ecs_call_free (EcsaTestEcsCall *call)
+{
+  g_free (call->op);
+  g_clear_pointer (&call->body, json_node_unref);
+  g_free (call->signed_headers);
+  g_free (call->content_type);
+  g_free (call->user_agent);
+  g_free (call);
+}
+
+void
+ecsa_test_ecs_reply_json (SoupServerMessage *msg, const char *json)
+{
+  soup_server_message_set_status (msg, 200, NULL);
+  soup_server_message_set_response (msg, "application/x-amz-json-1.1", SOUP_MEMORY_COPY, json, strlen (json));
+}
+
+void
+ecsa_test_ecs_reply_error (SoupServerMessage *msg, guint status, const char *type, const char *message)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "__type");
+  json_builder_add_string_value (b, type);
+  json_builder_set_member_name (b, "message");
+  json_builder_add_string_value (b, message);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  text = json_generator_to_data (gen, NULL);
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/x-amz-json-1.1", SOUP_MEMORY_COPY, text, strlen (text));
+}
+
+static char *
+to_json (JsonNode *node)
+{
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+
+  json_generator_set_root (gen, node);
+  return json_generator_to_data (gen, NULL);
+}
+
+static void
+ecs_register (EcsaTestEcs *ecs, JsonObject *req, SoupServerMessage *msg)
+{
+  const char *cluster = json_object_get_string_member_with_default (req, "cluster", "default");
+  const char *arn = json_object_get_string_member_with_default (req, "containerInstanceArn", NULL);
+  g_autofree char *new_arn = NULL;
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+
+  if (ecs->missing_clusters && !g_hash_table_contains (ecs->clusters, cluster))
+    {
+      ecsa_test_ecs_reply_error (msg, 400, "ClusterNotFoundException", "Cluster not found.");
+      return;
+    }
+  ecs->registrations++;
+  if (arn == NULL)
+    new_arn = g_strdup_printf ("arn:aws:ecs:" ECSA_TEST_REGION ":123456789012:container-instance/%s/%08x%08x", cluster,
+                               g_random_int (), g_random_int ());
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "containerInstance");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "containerInstanceArn");
+  json_builder_add_string_value (b, arn != NULL ? arn : new_arn);
+  json_builder_set_member_name (b, "status");
+  json_builder_add_string_value (b, "ACTIVE");
+  json_builder_set_member_name (b, "agentConnected");
+  json_builder_add_boolean_value (b, FALSE);
+  if (!ecs->drop_attributes && json_object_has_member (req, "attributes"))
+    {
+      json_builder_set_member_name (b, "attributes");
+      json_builder_add_value (b, json_node_copy (json_object_get_member (req, "attributes")));
+    }
+  if (json_object_has_member (req, "totalResources"))
+    {
+      json_builder_set_member_name (b, "registeredResources");
+      json_builder_add_value (b, json_node_copy (json_object_get_member (req, "totalResources")));
+    }
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  text = to_json (root);
+  ecsa_test_ecs_reply_json (msg, text);
+}
+
+static void
+ecs_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user_data)
+{
+  EcsaTestEcs *ecs = user_data;
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  g_autoptr(GBytes) bytes = soup_message_body_flatten (body);
+  GUri *uri = soup_server_message_get_uri (msg);
+  const char *target = soup_message_headers_get_one (headers, "X-Amz-Target");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(EcsaSigv4Authorization) auth = NULL;
+  EcsaTestEcsCall *call;
+  JsonObject *req;
+  const char *op;
+
+  if (strcmp (soup_server_message_get_method (msg), "POST") != 0)
+    {
+      soup_server_message_set_status (msg, 405, NULL);
+      return;
+    }
+  if (!ecsa_sigv4_verify ("POST", g_uri_get_path (uri), g_uri_get_query (uri), headers, bytes, "ecs",
+                          ecsa_test_secret_lookup, &ecs->session_token, g_get_real_time () / G_USEC_PER_SEC, NULL,
+                          &error))
+    {
+      ecs->bad_signatures++;
+      g_free (ecs->last_signature_error);
+      ecs->last_signature_error = g_strdup (error->message);
+      ecsa_test_ecs_reply_error (msg, 403, ecsa_sigv4_error_code (error), error->message);
+      return;
+    }
+  if (target == NULL || !g_str_has_prefix (target, "AmazonEC2ContainerServiceV20141113."))
+    {
+      ecsa_test_ecs_reply_error (msg, 400, "UnknownOperationException", "bad X-Amz-Target");
+      return;
+    }
+  op = target + strlen ("AmazonEC2ContainerServiceV20141113.");
+  if (!json_parser_load_from_data (parser, g_bytes_get_data (bytes, NULL), (gssize) g_bytes_get_size (bytes), NULL)
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      ecsa_test_ecs_reply_error (msg, 400, "SerializationException", "body is not a JSON object");
+      return;
+    }
+  req = json_node_get_object (json_parser_get_root (parser));
+  auth = ecsa_sigv4_authorization_parse (soup_message_headers_get_one (headers, "Authorization"), NULL);
+  call = g_new0 (EcsaTestEcsCall, 1);
+  call->op = g_strdup (op);
+  call->body = json_node_ref (json_parser_get_root (parser));
+  call->signed_headers = auth != NULL ? g_strjoinv (";", auth->signed_headers) : NULL;
+  call->content_type = g_strdup (soup_message_headers_get_one (headers, "Content-Type"));
+  call->user_agent = g_strdup (soup_message_headers_get_one (headers, "User-Agent"));
+  g_ptr_array_add (ecs->calls, call);
+
+  if (ecs->hook != NULL && ecs->hook (ecs, op, req, msg, ecs->hook_data))
+    return;
+
+  if (strcmp (op, "RegisterContainerInstance") == 0)
+    ecs_register (ecs, req, msg);
+  else if (strcmp (op, "CreateCluster") == 0)
+    {
+      const char *name = json_object_get_string_member_with_default (req, "clusterName", "default");
+      g_autofree char *json = g_strdup_printf ("{\"cluster\":{\"clusterName\":\"%s\",\"clusterArn\":\"arn:aws:ecs:"
+                                               ECSA_TEST_REGION ":123456789012:cluster/%s\",\"status\":\"ACTIVE\"}}",
+                                               name, name);
+      g_hash_table_add (ecs->clusters, g_strdup (name));
+      ecsa_test_ecs_reply_json (msg, json);
+    }
+  else if (strcmp (op, "DiscoverPollEndpoint") == 0)
+    {
+      g_autofree char *json = ecs->tcs_endpoint != NULL
+                                ? g_strdup_printf ("{\"endpoint\":\"%s\",\"telemetryEndpoint\":\"%s\"}",
+                                                   ecs->acs_endpoint, ecs->tcs_endpoint)
+                                : g_strdup_printf ("{\"endpoint\":\"%s\"}", ecs->acs_endpoint);
+      ecsa_test_ecs_reply_json (msg, json);
+    }
+  else if (strcmp (op, "SubmitTaskStateChange") == 0 || strcmp (op, "SubmitContainerStateChange") == 0)
+    ecsa_test_ecs_reply_json (msg, "{\"acknowledgment\":\"ACK\"}");
+  else
+    ecsa_test_ecs_reply_error (msg, 400, "UnknownOperationException", op);
+}
+
+EcsaTestEcs *
+ecsa_test_ecs_new (gboolean tls, const char *cert_dir)
+{
+  EcsaTestEcs *ecs = g_new0 (EcsaTestEcs, 1);
+
+  ecs->calls = g_ptr_array_new_with_free_func ((GDestroyNotify) ecs_call_free);
+  ecs->clusters = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  ecs->acs_endpoint = g_strdup ("https://ecs-a-1." ECSA_TEST_REGION ".amazonaws.com/");
+  ecs->tcs_endpoint = g_strdup ("https://ecs-t-1." ECSA_TEST_REGION ".amazonaws.com/");
+  ecs->server = soup_server_new (NULL, NULL);
+  soup_server_add_handler (ecs->server, NULL, ecs_handler, ecs, NULL);
+  ecs->url = tls ? ecsa_test_server_listen_tls (ecs->server, cert_dir) : ecsa_test_server_listen (ecs->server);
+  return ecs;
+}
+
+void
+ecsa_test_ecs_free (EcsaTestEcs *ecs)
+{
+  if (ecs == NULL)
+    return;
+  soup_server_disconnect (ecs->server);
+  g_object_unref (ecs->server);
+  g_ptr_array_unref (ecs->calls);
+  g_hash_table_unref (ecs->clusters);
+  g_free (ecs->acs_endpoint);
+  g_free (ecs->tcs_endpoint);
+  g_free (ecs->last_signature_error);
+  g_free (ecs->url);
+  g_free (ecs);
+}
+
+guint
+ecsa_test_ecs_count (EcsaTestEcs *ecs, const char *op)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < ecs->calls->len; i++)
+    if (strcmp (((EcsaTestEcsCall *) g_ptr_array_index (ecs->calls, i))->op, op) == 0)
+      n++;
+  return n;
+}
+
+EcsaTestEcsCall *
+ecsa_test_ecs_call (EcsaTestEcs *ecs, const char *op, guint n)
+{
+  for (guint i = 0; i < ecs->calls->len; i++)
+    {
+      EcsaTestEcsCall *call = g_ptr_array_index (ecs->calls, i);
+      if (strcmp (call->op, op) == 0 && n-- == 0)
+        return call;
+    }
+  return NULL;
 }

@@ -67,3 +67,67 @@ char *ecsa_test_server_listen (SoupServer *server);
 const EcsaAwsCredentials *ecsa_test_credentials (gboolean with_token);
 
 G_END_DECLS
+
+G_BEGIN_DECLS
+
+/* ---- TLS ----------------------------------------------------------------------------------- */
+/* A CA and a server certificate for 127.0.0.1 (certtool), in `dir`: ca.pem, server.pem, server.key. */
+void ecsa_test_make_certificates (const char *dir);
+/* A loopback SoupServer over HTTPS with dir/server.pem; returns "https://127.0.0.1:<port>". */
+char *ecsa_test_server_listen_tls (SoupServer *server, const char *dir);
+
+/* ---- signature checks ---------------------------------------------------------------------- */
+/* The lookup for ecsa_sigv4_verify: knows ECSA_TEST_ACCESS_KEY (issued with ECSA_TEST_SESSION_TOKEN
+ * when *(gboolean *) user_data is TRUE). */
+gboolean ecsa_test_secret_lookup (const char *access_key_id, char **out_secret, char **out_token, gpointer user_data);
+
+/* ---- the ECS JSON API ---------------------------------------------------------------------- */
+typedef struct _EcsaTestEcs EcsaTestEcs;
+
+/* Return TRUE when the hook answered the call itself (status + body set on msg). */
+typedef gboolean (*EcsaTestEcsHook) (EcsaTestEcs *ecs, const char *op, JsonObject *request, SoupServerMessage *msg,
+                                     gpointer user_data);
+
+typedef struct
+{
+  char *op;
+  JsonNode *body;
+  char *signed_headers; /* the SignedHeaders of the Authorization */
+  char *content_type;
+  char *user_agent;
+} EcsaTestEcsCall;
+
+struct _EcsaTestEcs
+{
+  SoupServer *server;
+  char *url;
+  gboolean session_token; /* the agent signs with ECSA_TEST_SESSION_TOKEN */
+
+  /* behaviour */
+  char *acs_endpoint;          /* DiscoverPollEndpoint's endpoint */
+  char *tcs_endpoint;          /* ... telemetryEndpoint (NULL: omitted) */
+  gboolean drop_attributes;    /* registration answers without the attributes */
+  gboolean missing_clusters;   /* RegisterContainerInstance fails with ClusterNotFoundException until CreateCluster */
+  GHashTable *clusters;        /* created */
+  EcsaTestEcsHook hook;
+  gpointer hook_data;
+
+  /* observations */
+  GPtrArray *calls; /* EcsaTestEcsCall* */
+  guint bad_signatures;
+  char *last_signature_error;
+  guint registrations;
+};
+
+EcsaTestEcs *ecsa_test_ecs_new (gboolean tls, const char *cert_dir);
+void ecsa_test_ecs_free (EcsaTestEcs *ecs);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaTestEcs, ecsa_test_ecs_free)
+/* Calls of this operation so far. */
+guint ecsa_test_ecs_count (EcsaTestEcs *ecs, const char *op);
+/* The n-th call (0-based) of `op`, or NULL. */
+EcsaTestEcsCall *ecsa_test_ecs_call (EcsaTestEcs *ecs, const char *op, guint n);
+/* Answer with an AWS JSON error. */
+void ecsa_test_ecs_reply_error (SoupServerMessage *msg, guint status, const char *type, const char *message);
+void ecsa_test_ecs_reply_json (SoupServerMessage *msg, const char *json);
+
+G_END_DECLS
