@@ -384,6 +384,27 @@ ecsa_ecs_client_get_endpoint (EcsaEcsClient *self)
 }
 
 const char *
+ecsa_ecs_client_get_region (EcsaEcsClient *self)
+{
+  g_return_val_if_fail (ECSA_IS_ECS_CLIENT (self), NULL);
+  return self->region;
+}
+
+EcsaAwsCredentialsProvider *
+ecsa_ecs_client_get_credentials (EcsaEcsClient *self)
+{
+  g_return_val_if_fail (ECSA_IS_ECS_CLIENT (self), NULL);
+  return self->credentials;
+}
+
+const char *
+ecsa_ecs_client_get_docker_version (EcsaEcsClient *self)
+{
+  g_return_val_if_fail (ECSA_IS_ECS_CLIENT (self), NULL);
+  return self->docker_version;
+}
+
+const char *
 ecsa_ecs_client_get_cluster (EcsaEcsClient *self)
 {
   g_return_val_if_fail (ECSA_IS_ECS_CLIENT (self), NULL);

@@ -92,6 +92,9 @@ EcsaEcsClient *ecsa_ecs_client_new (const EcsaConfig *config, EcsaAwsCredentials
                                     GError **error);
 
 const char *ecsa_ecs_client_get_endpoint (EcsaEcsClient *self);
+const char *ecsa_ecs_client_get_region (EcsaEcsClient *self);
+EcsaAwsCredentialsProvider *ecsa_ecs_client_get_credentials (EcsaEcsClient *self);
+const char *ecsa_ecs_client_get_docker_version (EcsaEcsClient *self);
 /* The cluster in use: the configured one, "default" when none is, or the restored one. */
 const char *ecsa_ecs_client_get_cluster (EcsaEcsClient *self);
 /* The container instance ARN, NULL until registered or restored. */

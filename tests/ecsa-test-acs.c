@@ -576,3 +576,348 @@ ecsa_test_ecs_call (EcsaTestEcs *ecs, const char *op, guint n)
     }
   return NULL;
 }
+
+/* ---- ACS / TCS websockets ------------------------------------------------------------------ */
+
+static void
+frame_free (EcsaTestFrame *frame)
+{
+  g_free (frame->type);
+  g_clear_pointer (&frame->message, json_object_unref);
+  g_free (frame->raw);
+  g_free (frame->frame_headers);
+  g_free (frame);
+}
+
+static gboolean
+verify_tcs_frame (EcsaTestWs *ws, const char *text, gsize len, const char **out_json, char **out_headers)
+{
+  const char *sep = g_strstr_len (text, (gssize) len, "\r\n\r\n");
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  g_autofree char *block = NULL;
+  g_auto(GStrv) lines = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (sep == NULL)
+    {
+      g_free (ws->last_signature_error);
+      ws->last_signature_error = g_strdup ("no header block");
+      return FALSE;
+    }
+  block = g_strndup (text, (gsize) (sep - text));
+  *out_headers = g_strdup (block);
+  *out_json = sep + 4;
+  lines = g_strsplit (block, "\r\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      char *colon = strchr (lines[i], ':');
+      if (colon == NULL)
+        continue;
+      *colon = '\0';
+      soup_message_headers_append (headers, lines[i], g_strstrip (colon + 1));
+    }
+  body = g_bytes_new (*out_json, len - (gsize) (*out_json - text));
+  if (!ecsa_sigv4_verify ("GET", ws->path, ws->query, headers, body, "ecs", ecsa_test_secret_lookup,
+                          &ws->session_token, g_get_real_time () / G_USEC_PER_SEC, NULL, &error))
+    {
+      g_free (ws->last_signature_error);
+      ws->last_signature_error = g_strdup (error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+ws_message_cb (SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer user_data)
+{
+  EcsaTestWs *ws = user_data;
+  gsize len;
+  const char *text = g_bytes_get_data (message, &len);
+  const char *json = text;
+  EcsaTestFrame *frame = g_new0 (EcsaTestFrame, 1);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+
+  frame->raw = g_strndup (text, len);
+  frame->connection = ws->connections;
+  if (ws->tcs)
+    {
+      frame->signature_ok = verify_tcs_frame (ws, frame->raw, len, &json, &frame->frame_headers);
+      if (!frame->signature_ok)
+        ws->bad_signatures++;
+      json = frame->raw + (json - text);
+    }
+  if (json_parser_load_from_data (parser, json, -1, NULL) && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+      JsonNode *m = json_object_get_member (o, "message");
+
+      frame->type = g_strdup (json_object_get_string_member_with_default (o, "type", ""));
+      frame->message = m != NULL && JSON_NODE_HOLDS_OBJECT (m) ? json_object_ref (json_node_get_object (m))
+                                                               : json_object_new ();
+    }
+  else
+    {
+      frame->type = g_strdup ("");
+      frame->message = json_object_new ();
+    }
+  g_ptr_array_add (ws->frames, frame);
+}
+
+static void
+ws_closed_cb (SoupWebsocketConnection *conn, gpointer user_data)
+{
+  EcsaTestWs *ws = user_data;
+
+  ws->closed++;
+  if (ws->conn == conn)
+    g_clear_object (&ws->conn);
+}
+
+static void
+ws_connected_cb (SoupServer *server, SoupServerMessage *msg, const char *path, SoupWebsocketConnection *connection,
+                 gpointer user_data)
+{
+  EcsaTestWs *ws = user_data;
+  gint64 now = g_get_monotonic_time ();
+
+  if (ws->conn != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (ws->conn, ws);
+      g_clear_object (&ws->conn);
+    }
+  ws->conn = g_object_ref (connection);
+  ws->connections++;
+  g_array_append_val (ws->connect_times, now);
+  g_free (ws->path);
+  ws->path = g_strdup (g_uri_get_path (soup_server_message_get_uri (msg)));
+  g_free (ws->query);
+  ws->query = g_strdup (g_uri_get_query (soup_server_message_get_uri (msg)));
+  g_object_set (connection, "max-incoming-payload-size", (guint64) 16 * 1024 * 1024, NULL);
+  g_signal_connect (connection, "message", G_CALLBACK (ws_message_cb), ws);
+  g_signal_connect (connection, "closed", G_CALLBACK (ws_closed_cb), ws);
+}
+
+static GHashTable *
+decode_query (const char *query)
+{
+  GHashTable *table = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_auto(GStrv) pairs = g_strsplit (query != NULL ? query : "", "&", -1);
+
+  for (guint i = 0; pairs[i] != NULL; i++)
+    {
+      char *eq = strchr (pairs[i], '=');
+      g_autofree char *k = NULL;
+      g_autofree char *v = NULL;
+
+      if (eq == NULL)
+        continue;
+      *eq = '\0';
+      g_strdelimit (pairs[i], "+", ' ');
+      g_strdelimit (eq + 1, "+", ' ');
+      k = g_uri_unescape_string (pairs[i], NULL);
+      v = g_uri_unescape_string (eq + 1, NULL);
+      if (k != NULL && v != NULL)
+        g_hash_table_replace (table, g_steal_pointer (&k), g_steal_pointer (&v));
+    }
+  return table;
+}
+
+static gboolean
+other_secret_lookup (const char *access_key_id, char **out_secret, char **out_token, gpointer user_data)
+{
+  if (!ecsa_test_secret_lookup (access_key_id, out_secret, out_token, user_data))
+    return FALSE;
+  g_free (*out_secret);
+  *out_secret = g_strdup ("some-other-secret");
+  return TRUE;
+}
+
+static void
+ws_early_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user_data)
+{
+  EcsaTestWs *ws = user_data;
+  GUri *uri = soup_server_message_get_uri (msg);
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EcsaSigv4Authorization) auth = NULL;
+
+  ws->handshakes++;
+  if (ws->refuse_status != 0)
+    {
+      const char *body = ws->refuse_body != NULL ? ws->refuse_body : "";
+      guint status = ws->refuse_status;
+
+      if (ws->refuse_count > 0 && --ws->refuse_count == 0)
+        ws->refuse_status = 0;
+      soup_server_message_set_status (msg, status, NULL);
+      soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body, strlen (body));
+      return;
+    }
+  if (!ecsa_sigv4_verify ("GET", g_uri_get_path (uri), g_uri_get_query (uri), headers, NULL, "ecs",
+                          ws->other_secret ? other_secret_lookup : ecsa_test_secret_lookup, &ws->session_token,
+                          g_get_real_time () / G_USEC_PER_SEC, NULL, &error))
+    {
+      ws->bad_signatures++;
+      g_free (ws->last_signature_error);
+      ws->last_signature_error = g_strdup (error->message);
+      soup_server_message_set_status (msg, 403, NULL);
+      return;
+    }
+  auth = ecsa_sigv4_authorization_parse (soup_message_headers_get_one (headers, "Authorization"), NULL);
+  g_ptr_array_add (ws->signed_headers, auth != NULL ? g_strjoinv (";", auth->signed_headers) : g_strdup (""));
+  g_ptr_array_add (ws->queries, decode_query (g_uri_get_query (uri)));
+  g_ptr_array_add (ws->raw_queries, g_strdup (g_uri_get_query (uri)));
+}
+
+EcsaTestWs *
+ecsa_test_ws_new (gboolean tcs, gboolean tls, const char *cert_dir)
+{
+  EcsaTestWs *ws = g_new0 (EcsaTestWs, 1);
+
+  ws->tcs = tcs;
+  ws->queries = g_ptr_array_new_with_free_func ((GDestroyNotify) g_hash_table_unref);
+  ws->raw_queries = g_ptr_array_new_with_free_func (g_free);
+  ws->signed_headers = g_ptr_array_new_with_free_func (g_free);
+  ws->frames = g_ptr_array_new_with_free_func ((GDestroyNotify) frame_free);
+  ws->connect_times = g_array_new (FALSE, FALSE, sizeof (gint64));
+  ws->server = soup_server_new (NULL, NULL);
+  soup_server_add_early_handler (ws->server, "/ws", ws_early_handler, ws, NULL);
+  soup_server_add_websocket_handler (ws->server, "/ws", NULL, NULL, ws_connected_cb, ws, NULL);
+  {
+    g_autofree char *base = tls ? ecsa_test_server_listen_tls (ws->server, cert_dir) : ecsa_test_server_listen (ws->server);
+    ws->url = g_strconcat (base, "/", NULL);
+  }
+  return ws;
+}
+
+void
+ecsa_test_ws_free (EcsaTestWs *ws)
+{
+  if (ws == NULL)
+    return;
+  if (ws->conn != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (ws->conn, ws);
+      if (soup_websocket_connection_get_state (ws->conn) == SOUP_WEBSOCKET_STATE_OPEN)
+        soup_websocket_connection_close (ws->conn, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
+      g_clear_object (&ws->conn);
+    }
+  soup_server_disconnect (ws->server);
+  g_object_unref (ws->server);
+  g_ptr_array_unref (ws->queries);
+  g_ptr_array_unref (ws->raw_queries);
+  g_ptr_array_unref (ws->signed_headers);
+  g_ptr_array_unref (ws->frames);
+  g_array_unref (ws->connect_times);
+  g_free (ws->refuse_body);
+  g_free (ws->last_signature_error);
+  g_free (ws->path);
+  g_free (ws->query);
+  g_free (ws->url);
+  g_free (ws);
+}
+
+void
+ecsa_test_ws_send_raw (EcsaTestWs *ws, const char *text)
+{
+  g_assert_nonnull (ws->conn);
+  soup_websocket_connection_send_text (ws->conn, text);
+}
+
+void
+ecsa_test_ws_send (EcsaTestWs *ws, const char *type, const char *message_json)
+{
+  g_autofree char *text = g_strdup_printf ("{\"type\":\"%s\",\"message\":%s}", type, message_json);
+
+  ecsa_test_ws_send_raw (ws, text);
+}
+
+void
+ecsa_test_ws_close (EcsaTestWs *ws, gushort code)
+{
+  g_assert_nonnull (ws->conn);
+  soup_websocket_connection_close (ws->conn, code, NULL);
+}
+
+static gboolean
+wait_timeout_cb (gpointer user_data)
+{
+  g_error ("test guard timeout: %s", (const char *) user_data);
+  return G_SOURCE_REMOVE;
+}
+
+#define WAIT_UNTIL(cond, timeout_ms, what)                                                                          \
+  G_STMT_START                                                                                                      \
+  {                                                                                                                 \
+    GSource *guard_ = g_timeout_source_new (timeout_ms);                                                            \
+    g_source_set_callback (guard_, wait_timeout_cb, (gpointer) (what), NULL);                                       \
+    g_source_attach (guard_, NULL);                                                                                 \
+    while (!(cond))                                                                                                 \
+      g_main_context_iteration (NULL, TRUE);                                                                        \
+    g_source_destroy (guard_);                                                                                      \
+    g_source_unref (guard_);                                                                                        \
+  }                                                                                                                 \
+  G_STMT_END
+
+void
+ecsa_test_ws_wait_connections (EcsaTestWs *ws, guint n, guint timeout_ms)
+{
+  WAIT_UNTIL (ws->connections >= n, timeout_ms, "waiting for websocket connections");
+}
+
+void
+ecsa_test_ws_wait_closed (EcsaTestWs *ws, guint n, guint timeout_ms)
+{
+  WAIT_UNTIL (ws->closed >= n, timeout_ms, "waiting for websocket closes");
+}
+
+guint
+ecsa_test_ws_count (EcsaTestWs *ws, const char *type)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < ws->frames->len; i++)
+    if (g_strcmp0 (((EcsaTestFrame *) g_ptr_array_index (ws->frames, i))->type, type) == 0)
+      n++;
+  return n;
+}
+
+static EcsaTestFrame *
+nth_frame (EcsaTestWs *ws, const char *type, guint n)
+{
+  for (guint i = 0; i < ws->frames->len; i++)
+    {
+      EcsaTestFrame *f = g_ptr_array_index (ws->frames, i);
+      if (g_strcmp0 (f->type, type) == 0 && n-- == 0)
+        return f;
+    }
+  return NULL;
+}
+
+EcsaTestFrame *
+ecsa_test_ws_wait_frame (EcsaTestWs *ws, const char *type, guint n, guint timeout_ms)
+{
+  WAIT_UNTIL (nth_frame (ws, type, n) != NULL, timeout_ms, type);
+  return nth_frame (ws, type, n);
+}
+
+static gboolean
+flag_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+void
+ecsa_test_run_for (guint ms)
+{
+  gboolean done = FALSE;
+  GSource *source = g_timeout_source_new (ms);
+
+  g_source_set_callback (source, flag_cb, &done, NULL);
+  g_source_attach (source, NULL);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_unref (source);
+}

@@ -131,3 +131,63 @@ void ecsa_test_ecs_reply_error (SoupServerMessage *msg, guint status, const char
 void ecsa_test_ecs_reply_json (SoupServerMessage *msg, const char *json);
 
 G_END_DECLS
+
+G_BEGIN_DECLS
+
+/* ---- ACS / TCS websockets ------------------------------------------------------------------ */
+typedef struct
+{
+  char *type;
+  JsonObject *message;
+  char *raw;                /* the frame as received */
+  gboolean signature_ok;    /* TCS: the frame's signature verified */
+  char *frame_headers;      /* TCS: the header block before the blank line */
+  guint64 connection;       /* which connection (1-based) carried it */
+} EcsaTestFrame;
+
+typedef struct
+{
+  SoupServer *server;
+  char *url;                /* http(s)://127.0.0.1:<port>/ : what DiscoverPollEndpoint returns */
+  gboolean tcs;             /* frames from the agent are signed (TCS layout) */
+  gboolean session_token;
+
+  /* behaviour */
+  guint refuse_status;      /* refuse handshakes with this status (0: accept) */
+  char *refuse_body;
+  guint refuse_count;       /* refuse only this many (0: as long as refuse_status is set) */
+  gboolean other_secret;    /* verify with another secret than the agent's (every signature is bad) */
+
+  /* observations */
+  guint handshakes;         /* every handshake request, refused or not */
+  guint bad_signatures;
+  char *last_signature_error;
+  GPtrArray *queries;       /* GHashTable* (decoded query) of each accepted handshake */
+  GPtrArray *raw_queries;   /* char*: each handshake's query as on the wire */
+  GPtrArray *signed_headers; /* char*: each handshake's SignedHeaders */
+  GPtrArray *frames;        /* EcsaTestFrame* */
+  GArray *connect_times;    /* gint64 monotonic time of each accepted connection */
+  SoupWebsocketConnection *conn; /* the current connection */
+  guint connections;
+  guint closed;             /* connections that ended */
+  char *path;               /* path of the current connection's handshake */
+  char *query;              /* raw query of the current connection's handshake */
+} EcsaTestWs;
+
+EcsaTestWs *ecsa_test_ws_new (gboolean tcs, gboolean tls, const char *cert_dir);
+void ecsa_test_ws_free (EcsaTestWs *ws);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaTestWs, ecsa_test_ws_free)
+/* Send {"type":type,"message":<message_json>} on the current connection. */
+void ecsa_test_ws_send (EcsaTestWs *ws, const char *type, const char *message_json);
+void ecsa_test_ws_send_raw (EcsaTestWs *ws, const char *text);
+void ecsa_test_ws_close (EcsaTestWs *ws, gushort code);
+/* Iterate until `connections` reaches n (fails the test after timeout_ms). */
+void ecsa_test_ws_wait_connections (EcsaTestWs *ws, guint n, guint timeout_ms);
+void ecsa_test_ws_wait_closed (EcsaTestWs *ws, guint n, guint timeout_ms);
+/* Frames of `type` so far; the n-th (0-based) frame of `type`, waiting for it. */
+guint ecsa_test_ws_count (EcsaTestWs *ws, const char *type);
+EcsaTestFrame *ecsa_test_ws_wait_frame (EcsaTestWs *ws, const char *type, guint n, guint timeout_ms);
+/* Run the main context for `ms` (to show that nothing more happens). */
+void ecsa_test_run_for (guint ms);
+
+G_END_DECLS
