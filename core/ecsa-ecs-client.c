@@ -371,8 +371,9 @@ ecsa_ecs_client_new (const EcsaConfig *config, EcsaAwsCredentialsProvider *crede
   self->region = g_strdup (region);
   self->cluster_configured = config->cluster != NULL && *config->cluster != '\0';
   self->cluster = g_strdup (self->cluster_configured ? config->cluster : ECSA_ECS_DEFAULT_CLUSTER);
+  /* the reporter submits for up to 3 tasks at once, beside registration and discovery */
   self->session = soup_session_new_with_options ("user-agent", ecsa_ecs_client_user_agent (), "timeout", 0,
-                                                 "idle-timeout", 60, NULL);
+                                                 "idle-timeout", 60, "max-conns-per-host", 8, "max-conns", 16, NULL);
   return g_steal_pointer (&self);
 }
 
