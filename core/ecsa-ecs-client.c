@@ -97,6 +97,12 @@ poll_endpoints_copy (const EcsaPollEndpoints *e)
 }
 
 const char *
+ecsa_ecs_client_agent_hash (void)
+{
+  return ECSA_GIT_HASH;
+}
+
+const char *
 ecsa_ecs_client_user_agent (void)
 {
   return "Amazon ECS Agent - v" ECSA_COMPAT_VERSION " (" ECSA_GIT_HASH ") (" ECSA_ECS_OS_TYPE

@@ -172,6 +172,9 @@ JsonNode *ecsa_ecs_client_build_container_state_change (const char *cluster, con
  * neither is set (use the system default). */
 GTlsDatabase *ecsa_tls_database_new_from_env (GError **error);
 
+/* The agent hash sent in versionInfo and ACS's agentHash. */
+const char *ecsa_ecs_client_agent_hash (void);
+
 /* "Amazon ECS Agent - v1.16.2 (ecsa-<version>) (linux) (+http://aws.amazon.com/ecs/)" */
 const char *ecsa_ecs_client_user_agent (void);
 
