@@ -645,7 +645,6 @@ ws_message_cb (SoupWebsocketConnection *conn, gint type, GBytes *message, gpoint
       frame->signature_ok = verify_tcs_frame (ws, frame->raw, len, &json, &frame->frame_headers);
       if (!frame->signature_ok)
         ws->bad_signatures++;
-      json = frame->raw + (json - text);
     }
   if (json_parser_load_from_data (parser, json, -1, NULL) && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
