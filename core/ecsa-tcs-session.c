@@ -17,8 +17,8 @@ struct _EcsaTcsSession
 
 G_DEFINE_TYPE (EcsaTcsSession, ecsa_tcs_session, ECSA_TYPE_WS_SESSION)
 
-/* the container metrics of task metrics `m` (plugin ABI: an array of structs) */
-#define TASK_CONTAINER(m, i) (&(m)->containers[i])
+/* the container metrics of task metrics `m` (plugin ABI: an array of pointers) */
+#define TASK_CONTAINER(m, i) ((m)->containers[i])
 
 static void
 clear_source (GSource **source)
@@ -143,7 +143,7 @@ task_metric (const EcsaTaskMetrics *m)
     {
       const EcsaContainerMetrics *c = TASK_CONTAINER (m, i);
 
-      if (c->cpu.sample_count == 0 || c->memory.sample_count == 0)
+      if (c == NULL || c->cpu.sample_count == 0 || c->memory.sample_count == 0)
         continue; /* "stats not ready" */
       json_builder_begin_object (b);
       add_stats_set (b, "cpuStatsSet", &c->cpu);

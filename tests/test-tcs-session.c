@@ -49,16 +49,18 @@ collect (gpointer metrics)
       m->family = g_strdup ("web");
       m->version = g_strdup ("4");
       m->n_containers = 2;
-      m->containers = g_new0 (EcsaContainerMetrics, 2);
+      m->containers = g_new0 (EcsaContainerMetrics *, 2);
       for (guint c = 0; c < 2; c++)
         {
-          m->containers[c].struct_size = sizeof (EcsaContainerMetrics);
-          m->containers[c].container_name = g_strdup (c == 0 ? "web" : "starting");
-          m->containers[c].docker_id = g_strdup_printf ("%064u", i * 2 + c);
+          EcsaContainerMetrics *cm = m->containers[c] = g_new0 (EcsaContainerMetrics, 1);
+
+          cm->struct_size = sizeof (EcsaContainerMetrics);
+          cm->container_name = g_strdup (c == 0 ? "web" : "starting");
+          cm->docker_id = g_strdup_printf ("%064u", i * 2 + c);
           if (c == 0 && !fx->no_samples)
             {
-              m->containers[c].cpu = (EcsaStatSet) { 0.5, 12.5, 40.0, 8 };
-              m->containers[c].memory = (EcsaStatSet) { 20, 24, 180, 8 };
+              cm->cpu = (EcsaStatSet) { 0.5, 12.5, 40.0, 8 };
+              cm->memory = (EcsaStatSet) { 20, 24, 180, 8 };
             }
         }
       g_ptr_array_add (out, m);
