@@ -650,11 +650,11 @@ call_retry_sleep_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-call_failed (GTask *task, GError *error)
+call_failed (GTask *task, GError *error, gboolean retry)
 {
   CallData *data = g_task_get_task_data (task);
 
-  if (data->retries_left > 0 && ecsa_ecs_client_error_is_transient (error))
+  if (retry && data->retries_left > 0 && ecsa_ecs_client_error_is_transient (error))
     {
       guint delay_ms = (1u << MIN (data->attempt, 8u)) * (guint) g_random_int_range (30, 60);
 
@@ -688,14 +688,18 @@ call_response_cb (GObject *source, GAsyncResult *result, gpointer user_data)
           g_object_unref (task);
           return;
         }
-      call_failed (task, g_error_new (ECSA_ECS_CLIENT_ERROR, ECSA_ECS_CLIENT_ERROR_TRANSPORT, "ECS %s: %s", data->op,
-                                      error->message));
+      /* as the SDK: a certificate the trust store refuses is not retried */
+      call_failed (task,
+                   g_error_new (ECSA_ECS_CLIENT_ERROR, ECSA_ECS_CLIENT_ERROR_TRANSPORT, "ECS %s: %s", data->op,
+                                error->message),
+                   error->domain != G_TLS_ERROR);
       return;
     }
   status = soup_message_get_status (data->msg);
   if (status < 200 || status >= 300)
     {
-      call_failed (task, error_from_response (data->op, status, body, soup_message_get_response_headers (data->msg)));
+      call_failed (task, error_from_response (data->op, status, body, soup_message_get_response_headers (data->msg)),
+                   TRUE);
       return;
     }
   text = g_bytes_get_data (body, &len);
@@ -742,8 +746,10 @@ call_credentials_cb (GObject *source, GAsyncResult *result, gpointer user_data)
           g_object_unref (task);
           return;
         }
-      call_failed (task, g_error_new (ECSA_ECS_CLIENT_ERROR, ECSA_ECS_CLIENT_ERROR_CREDENTIALS, "ECS %s: %s", data->op,
-                                      error->message));
+      call_failed (task,
+                   g_error_new (ECSA_ECS_CLIENT_ERROR, ECSA_ECS_CLIENT_ERROR_CREDENTIALS, "ECS %s: %s", data->op,
+                                error->message),
+                   TRUE);
       return;
     }
   uri = g_uri_parse (self->endpoint, SOUP_HTTP_URI_FLAGS, NULL);
@@ -763,8 +769,10 @@ call_credentials_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     g_signal_connect (data->msg, "accept-certificate", G_CALLBACK (accept_any_certificate_cb), NULL);
   if (!ecsa_sigv4_sign_message (data->msg, data->body, "ecs", self->region, credentials, NULL, &error))
     {
-      call_failed (task, g_error_new (ECSA_ECS_CLIENT_ERROR, ECSA_ECS_CLIENT_ERROR_CREDENTIALS, "ECS %s: %s", data->op,
-                                      error->message));
+      call_failed (task,
+                   g_error_new (ECSA_ECS_CLIENT_ERROR, ECSA_ECS_CLIENT_ERROR_CREDENTIALS, "ECS %s: %s", data->op,
+                                error->message),
+                   TRUE);
       return;
     }
   data->attempt++;

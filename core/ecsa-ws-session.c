@@ -538,7 +538,8 @@ ws_closed_cb (SoupWebsocketConnection *conn, gpointer user_data)
   gushort code = soup_websocket_connection_get_close_code (conn);
   const char *data = soup_websocket_connection_get_close_data (conn);
   LocalClose local = priv->local_close;
-  gboolean quick = g_get_monotonic_time () - priv->connected_at < QUICK_CLOSE;
+  gboolean quick = g_get_monotonic_time () - priv->connected_at
+                   < (priv->params.flap_window > 0 ? priv->params.flap_window : QUICK_CLOSE);
   gboolean clean;
   g_autoptr(GError) error = NULL;
 

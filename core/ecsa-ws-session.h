@@ -15,8 +15,8 @@
  *
  * Reconnecting: a close by the server with 1000, 1001, 1006 (no close frame) or 1011, or a close
  * the subclass asks for (CloseMessage, StopTelemetrySessionMessage), reconnects at once and resets
- * the backoff (a second such close within a second of connecting backs off instead, so a flapping
- * server cannot spin us); any other end (failed connect, refused handshake, silence, protocol
+ * the backoff (a second such close within `flap_window` (1 s) of connecting backs off instead, so a
+ * flapping server cannot spin us); any other end (failed connect, refused handshake, silence, protocol
  * error) waits for the backoff: min..max, xmultiple, +jitter. The backoff is also reset after
  * the connection stayed up for `backoff_reset_after` (+ its jitter). Silence (no frame at all) for
  * `silence_timeout` + a random share of `silence_jitter` closes the connection.
@@ -73,6 +73,7 @@ typedef struct
   GTimeSpan silence_jitter;
   GTimeSpan backoff_reset_after; /* 0: only clean closes reset the backoff */
   GTimeSpan backoff_reset_jitter;
+  GTimeSpan flap_window;         /* a clean close this soon after connecting is a flap (0: 1 s) */
 } EcsaWsSessionParams;
 
 #define ECSA_TYPE_WS_SESSION (ecsa_ws_session_get_type ())

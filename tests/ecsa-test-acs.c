@@ -284,6 +284,8 @@ ecsa_test_make_certificates (const char *dir)
   g_autofree char *ca_pem = g_build_filename (dir, "ca.pem", NULL);
   g_autofree char *srv_key = g_build_filename (dir, "server.key", NULL);
   g_autofree char *srv_pem = g_build_filename (dir, "server.pem", NULL);
+  g_autofree char *other_key = g_build_filename (dir, "other.key", NULL);
+  g_autofree char *other_pem = g_build_filename (dir, "other.pem", NULL);
 
   g_assert_true (g_file_set_contents (ca_tmpl, "cn = \"ecsa test CA\"\nca\ncert_signing_key\nexpiration_days = 2\n", -1,
                                       NULL));
@@ -309,6 +311,18 @@ ecsa_test_make_certificates (const char *dir)
     const char *argv[] = { "certtool", "--generate-certificate", "--load-privkey", srv_key, "--load-ca-certificate",
                            ca_pem, "--load-ca-privkey", ca_key, "--template", srv_tmpl, "--no-text", "--outfile",
                            srv_pem, NULL };
+    run_certtool (argv);
+  }
+  /* a CA that signed nothing here: trusting only it means trusting nothing (and spares loading the
+   * system store, which is slow under ASan) */
+  {
+    const char *argv[] = { "certtool", "--generate-privkey", "--key-type=ecdsa", "--no-text", "--outfile", other_key,
+                           NULL };
+    run_certtool (argv);
+  }
+  {
+    const char *argv[] = { "certtool", "--generate-self-signed", "--load-privkey", other_key, "--template", ca_tmpl,
+                           "--no-text", "--outfile", other_pem, NULL };
     run_certtool (argv);
   }
 }
@@ -839,10 +853,10 @@ ecsa_test_ws_close (EcsaTestWs *ws, gushort code)
   soup_websocket_connection_close (ws->conn, code, NULL);
 }
 
-static gboolean
-wait_timeout_cb (gpointer user_data)
+gboolean
+ecsa_test_guard_cb (gpointer what)
 {
-  g_error ("test guard timeout: %s", (const char *) user_data);
+  g_error ("test guard timeout waiting for: %s", (const char *) what);
   return G_SOURCE_REMOVE;
 }
 
@@ -850,7 +864,7 @@ wait_timeout_cb (gpointer user_data)
   G_STMT_START                                                                                                      \
   {                                                                                                                 \
     GSource *guard_ = g_timeout_source_new (timeout_ms);                                                            \
-    g_source_set_callback (guard_, wait_timeout_cb, (gpointer) (what), NULL);                                       \
+    g_source_set_callback (guard_, ecsa_test_guard_cb, (gpointer) (what), NULL);                                       \
     g_source_attach (guard_, NULL);                                                                                 \
     while (!(cond))                                                                                                 \
       g_main_context_iteration (NULL, TRUE);                                                                        \

@@ -71,7 +71,8 @@ G_END_DECLS
 G_BEGIN_DECLS
 
 /* ---- TLS ----------------------------------------------------------------------------------- */
-/* A CA and a server certificate for 127.0.0.1 (certtool), in `dir`: ca.pem, server.pem, server.key. */
+/* A CA and a server certificate for 127.0.0.1 (certtool), in `dir`: ca.pem, server.pem, server.key;
+ * and other.pem, a CA that signed nothing. */
 void ecsa_test_make_certificates (const char *dir);
 /* A loopback SoupServer over HTTPS with dir/server.pem; returns "https://127.0.0.1:<port>". */
 char *ecsa_test_server_listen_tls (SoupServer *server, const char *dir);
@@ -187,6 +188,21 @@ void ecsa_test_ws_wait_closed (EcsaTestWs *ws, guint n, guint timeout_ms);
 /* Frames of `type` so far; the n-th (0-based) frame of `type`, waiting for it. */
 guint ecsa_test_ws_count (EcsaTestWs *ws, const char *type);
 EcsaTestFrame *ecsa_test_ws_wait_frame (EcsaTestWs *ws, const char *type, guint n, guint timeout_ms);
+/* Iterate the main context until `cond` holds; fail the test after timeout_ms (a guard). */
+gboolean ecsa_test_guard_cb (gpointer what);
+#define ECSA_TEST_WAIT(cond, timeout_ms)                                                                    \
+  G_STMT_START                                                                                              \
+  {                                                                                                         \
+    GSource *guard_ = g_timeout_source_new (timeout_ms);                                                    \
+    g_source_set_callback (guard_, ecsa_test_guard_cb, (gpointer) #cond, NULL);                             \
+    g_source_attach (guard_, NULL);                                                                         \
+    while (!(cond))                                                                                         \
+      g_main_context_iteration (NULL, TRUE);                                                                \
+    g_source_destroy (guard_);                                                                              \
+    g_source_unref (guard_);                                                                                \
+  }                                                                                                         \
+  G_STMT_END
+
 /* Run the main context for `ms` (to show that nothing more happens). */
 void ecsa_test_run_for (guint ms);
 

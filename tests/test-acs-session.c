@@ -238,20 +238,13 @@ start (Fixture *fx)
 {
   ecsa_ws_session_start (ECSA_WS_SESSION (fx->session));
   ecsa_test_ws_wait_connections (fx->acs, 1, GUARD_MS);
-  while (!ecsa_ws_session_is_connected (ECSA_WS_SESSION (fx->session)))
-    g_main_context_iteration (NULL, TRUE);
+  ECSA_TEST_WAIT (!(!ecsa_ws_session_is_connected (ECSA_WS_SESSION (fx->session))), GUARD_MS);
 }
 
 static void
 wait_applies (Fixture *fx, guint n)
 {
-  gint64 end = g_get_monotonic_time () + GUARD_MS * 1000;
-
-  while (fx->applies->len < n)
-    {
-      g_main_context_iteration (NULL, TRUE);
-      g_assert_cmpint (g_get_monotonic_time (), <, end);
-    }
+  ECSA_TEST_WAIT (fx->applies->len >= n, GUARD_MS);
 }
 
 static const char *payload_two_tasks =
@@ -378,8 +371,7 @@ test_bad_task_refused (Fixture *fx, gconstpointer data)
   wait_applies (fx, 1);
   /* only the usable-looking tasks reach the engine; it refused one */
   g_assert_cmpuint (json_array_get_length (((Apply *) g_ptr_array_index (fx->applies, 0))->tasks), ==, 2);
-  while (ecsa_test_ecs_count (fx->ecs, "SubmitTaskStateChange") < 2)
-    g_main_context_iteration (NULL, TRUE);
+  ECSA_TEST_WAIT (!(ecsa_test_ecs_count (fx->ecs, "SubmitTaskStateChange") < 2), GUARD_MS);
   for (i = 0; i < 2; i++)
     {
       req = json_node_get_object (ecsa_test_ecs_call (fx->ecs, "SubmitTaskStateChange", i)->body);
@@ -455,8 +447,7 @@ test_ack_dropped_after_reconnect (Fixture *fx, gconstpointer data)
   wait_applies (fx, 1);
   ecsa_test_ws_close (fx->acs, 1000);
   ecsa_test_ws_wait_connections (fx->acs, 2, GUARD_MS);
-  while (!ecsa_ws_session_is_connected (ECSA_WS_SESSION (fx->session)))
-    g_main_context_iteration (NULL, TRUE);
+  ECSA_TEST_WAIT (!(!ecsa_ws_session_is_connected (ECSA_WS_SESSION (fx->session))), GUARD_MS);
   release_applies (fx);
   ecsa_test_run_for (200);
   g_assert_cmpuint (ecsa_test_ws_count (fx->acs, "AckRequest"), ==, 0);
@@ -541,8 +532,7 @@ test_inactive_instance (Fixture *fx, gconstpointer data)
   fx->acs->refuse_count = 1;
   fx->acs->refuse_body = g_strdup ("{\"InactiveInstanceException\":\"Container instance deregistered.\"}");
   ecsa_ws_session_start (ECSA_WS_SESSION (fx->session));
-  while (fx->reconnect_delays->len < 1)
-    g_main_context_iteration (NULL, TRUE);
+  ECSA_TEST_WAIT (!(fx->reconnect_delays->len < 1), GUARD_MS);
   g_assert_cmpint (g_array_index (fx->reconnect_delays, GTimeSpan, 0), ==, (GTimeSpan) 3600 * G_USEC_PER_SEC);
   g_assert_cmpuint (fx->inactive, ==, 1);
   /* any other refusal: the ACS backoff, 250 ms + up to 20% */
@@ -551,8 +541,7 @@ test_inactive_instance (Fixture *fx, gconstpointer data)
   fx->acs->refuse_count = 1;
   g_clear_pointer (&fx->acs->refuse_body, g_free);
   ecsa_ws_session_start (ECSA_WS_SESSION (fx->session));
-  while (fx->reconnect_delays->len < 2)
-    g_main_context_iteration (NULL, TRUE);
+  ECSA_TEST_WAIT (!(fx->reconnect_delays->len < 2), GUARD_MS);
   g_assert_cmpint (g_array_index (fx->reconnect_delays, GTimeSpan, 1), >=, 250 * 1000);
   g_assert_cmpint (g_array_index (fx->reconnect_delays, GTimeSpan, 1), <=, 300 * 1000);
   ecsa_test_ws_wait_connections (fx->acs, 1, GUARD_MS);

@@ -196,29 +196,13 @@ add_and_free (Fixture *fx, EcsaStateChange *change)
 static void
 wait_submissions (Fixture *fx, guint n)
 {
-  guint guard = 0;
-  gint64 end = g_get_monotonic_time () + GUARD_MS * 1000;
-
-  while (ecsa_test_ecs_count (fx->ecs, "SubmitTaskStateChange") < n)
-    {
-      g_main_context_iteration (NULL, TRUE);
-      if (g_get_monotonic_time () > end)
-        g_error ("waiting for %u submissions, got %u", n, ecsa_test_ecs_count (fx->ecs, "SubmitTaskStateChange"));
-      guard++;
-    }
+  ECSA_TEST_WAIT (ecsa_test_ecs_count (fx->ecs, "SubmitTaskStateChange") >= n, GUARD_MS);
 }
 
 static void
 wait_idle (Fixture *fx)
 {
-  gint64 end = g_get_monotonic_time () + GUARD_MS * 1000;
-
-  while (ecsa_state_reporter_get_pending (fx->reporter) > 0)
-    {
-      g_main_context_iteration (NULL, TRUE);
-      if (g_get_monotonic_time () > end)
-        g_error ("the reporter still has %u pending changes", ecsa_state_reporter_get_pending (fx->reporter));
-    }
+  ECSA_TEST_WAIT (ecsa_state_reporter_get_pending (fx->reporter) == 0, GUARD_MS);
 }
 
 static JsonObject *
@@ -325,8 +309,7 @@ test_at_most_three_tasks (Fixture *fx, gconstpointer data)
       g_autofree char *arn = g_strdup_printf ("arn:aws:ecs:us-west-2:123456789012:task/t%u", i);
       add_and_free (fx, task (arn, "RUNNING", NULL));
     }
-  while (fx->held->len < 3)
-    g_main_context_iteration (NULL, TRUE);
+  ECSA_TEST_WAIT (!(fx->held->len < 3), GUARD_MS);
   ecsa_test_run_for (100);
   g_assert_cmpuint (fx->held->len, ==, 3);
   g_assert_cmpuint (fx->sent->len, ==, 0); /* nothing marked before acceptance */
@@ -397,8 +380,7 @@ test_duplicate_task_change_merged (Fixture *fx, gconstpointer data)
 {
   fx->hold = TRUE;
   add_and_free (fx, task (TASK_A, "RUNNING", NULL));
-  while (fx->held->len < 1)
-    g_main_context_iteration (NULL, TRUE);
+  ECSA_TEST_WAIT (!(fx->held->len < 1), GUARD_MS);
   add_and_free (fx, task (TASK_A, "STOPPED", container (TASK_A, "web", "RUNNING"), NULL));
   add_and_free (fx, task (TASK_A, "STOPPED", container (TASK_A, "web", "STOPPED"), NULL)); /* said again */
   fx->hold = FALSE;
@@ -416,8 +398,7 @@ test_stop_marks_nothing (Fixture *fx, gconstpointer data)
 {
   fx->hold = TRUE;
   add_and_free (fx, task (TASK_A, "RUNNING", NULL));
-  while (fx->held->len < 1)
-    g_main_context_iteration (NULL, TRUE);
+  ECSA_TEST_WAIT (!(fx->held->len < 1), GUARD_MS);
   ecsa_state_reporter_stop (fx->reporter);
   fx->hold = FALSE;
   release_held (fx);

@@ -278,8 +278,7 @@ test_no_samples_yet (Fixture *fx, gconstpointer data)
   g_assert_cmpuint (requests->len, ==, 0);
   ecsa_ws_session_start (ECSA_WS_SESSION (fx->session));
   ecsa_test_ws_wait_connections (fx->tcs, 1, GUARD_MS);
-  while (fx->collects < 2)
-    g_main_context_iteration (NULL, TRUE);
+  ECSA_TEST_WAIT (!(fx->collects < 2), GUARD_MS);
   ecsa_test_run_for (100);
   g_assert_cmpuint (ecsa_test_ws_count (fx->tcs, "PublishMetricsRequest"), ==, 0);
 }
@@ -325,8 +324,7 @@ test_no_telemetry_endpoint (Fixture *fx, gconstpointer data)
 {
   g_clear_pointer (&fx->ecs->tcs_endpoint, g_free);
   ecsa_ws_session_start (ECSA_WS_SESSION (fx->session));
-  while (nth_timer (fx, ECSA_WS_TIMER_RECONNECT, 0) < 0)
-    g_main_context_iteration (NULL, TRUE);
+  ECSA_TEST_WAIT (!(nth_timer (fx, ECSA_WS_TIMER_RECONNECT, 0) < 0), GUARD_MS);
   g_assert_cmpuint (fx->tcs->handshakes, ==, 0);
   g_assert_nonnull (strstr (ecsa_test_log_captured (), "No telemetry endpoint returned"));
 }
