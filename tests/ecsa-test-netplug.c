@@ -116,8 +116,9 @@ ecsa_netplug_host_logged (EcsaNetplugHost *th, const char *fragment)
  * Docker, synchronously (test set-up only)
  * ------------------------------------------------------------------------------------------- */
 
-static GBytes *
-docker_raw (EcsaNetplugHost *th, const char *method, const char *path, const char *body, guint *out_status)
+GBytes *
+ecsa_netplug_docker_raw (EcsaNetplugHost *th, const char *method, const char *path, GBytes *body,
+                         const char *content_type, guint *out_status)
 {
   g_autofree char *uri = g_strdup_printf ("http://docker/%s%s", th->docker_api, path);
   g_autoptr(SoupMessage) msg = soup_message_new (method, uri);
@@ -126,14 +127,19 @@ docker_raw (EcsaNetplugHost *th, const char *method, const char *path, const cha
 
   g_assert_nonnull (msg);
   if (body != NULL)
-    {
-      g_autoptr(GBytes) b = g_bytes_new (body, strlen (body));
-      soup_message_set_request_body_from_bytes (msg, "application/json", b);
-    }
+    soup_message_set_request_body_from_bytes (msg, content_type, body);
   reply = soup_session_send_and_read (th->docker, msg, NULL, &error);
   g_assert_no_error (error);
   *out_status = soup_message_get_status (msg);
   return reply;
+}
+
+static GBytes *
+docker_raw (EcsaNetplugHost *th, const char *method, const char *path, const char *body, guint *out_status)
+{
+  g_autoptr(GBytes) b = body != NULL ? g_bytes_new (body, strlen (body)) : NULL;
+
+  return ecsa_netplug_docker_raw (th, method, path, b, "application/json", out_status);
 }
 
 JsonNode *

@@ -44,6 +44,9 @@ gboolean ecsa_netplug_host_logged (EcsaNetplugHost *host, const char *fragment);
  * parsed JSON body (NULL when empty) and the HTTP status. */
 JsonNode *ecsa_netplug_docker (EcsaNetplugHost *host, const char *method, const char *path, const char *body,
                             guint *out_status);
+/* The same with a body of any type (a tar for an import); returns the raw reply. */
+GBytes *ecsa_netplug_docker_raw (EcsaNetplugHost *host, const char *method, const char *path, GBytes *body,
+                                 const char *content_type, guint *out_status);
 /* Create and start a container from `create_json`; returns its ID (asserts on failure). */
 char *ecsa_netplug_docker_run (EcsaNetplugHost *host, const char *name, const char *create_json);
 /* The main process of a running container. */
