@@ -260,7 +260,7 @@ credentials_for (const CacheEntry *e, const char *image, GError **error)
   if (!proxy_endpoint_covers (e->proxy_endpoint, image))
     {
       g_set_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA,
-                   "ecr auth: the token's registry '%s' does not serve image '%s'", e->proxy_endpoint, image);
+                   "the token's registry '%s' does not serve image '%s'", e->proxy_endpoint, image);
       return NULL;
     }
   c = g_new0 (EcsaRegistryCredentials, 1);
@@ -500,7 +500,7 @@ fetch_failed (Fetch *f, GError *error)
       g_error_free (error);
       return;
     }
-  g_prefix_error (&error, "ecr auth: GetAuthorizationToken for registry '%s' in '%s' (%s): ",
+  g_prefix_error (&error, "GetAuthorizationToken for registry '%s' in '%s' (%s): ",
                   *f->registry_id != '\0' ? f->registry_id : "default", f->region, f->endpoint);
   fetch_complete (f, NULL, error);
   g_error_free (error);
@@ -692,7 +692,7 @@ ecr_get_credentials_async (gpointer state, const EcsaAuthRequest *req, GCancella
   if (req->ecr_region == NULL || *req->ecr_region == '\0')
     {
       g_task_return_new_error (task, ECSA_ERROR, ECSA_ERROR_INVALID_DATA,
-                               "ecr auth: image '%s': registryAuthentication has no ecrAuthData region", req->image);
+                               "image '%s': registryAuthentication has no ecrAuthData region", req->image);
       return;
     }
   if (req->use_execution_role
@@ -700,7 +700,7 @@ ecr_get_credentials_async (gpointer state, const EcsaAuthRequest *req, GCancella
           || *req->execution_credentials->access_key_id == '\0'))
     {
       g_task_return_new_error (task, ECSA_ERROR, ECSA_ERROR_AUTH,
-                               "ecr auth: image '%s': the container pulls with the task's execution role, but the "
+                               "image '%s': the container pulls with the task's execution role, but the "
                                "task has no execution role credentials",
                                req->image);
       return;

@@ -4,7 +4,7 @@
 #include <string.h>
 
 void
-ecsa_log_options_set_error (GError **error, const char *driver, const char *option, const char *format, ...)
+ecsa_log_options_set_error (GError **error, const char *option, const char *format, ...)
 {
   g_autofree char *reason = NULL;
   va_list args;
@@ -12,7 +12,7 @@ ecsa_log_options_set_error (GError **error, const char *driver, const char *opti
   va_start (args, format);
   reason = g_strdup_vprintf (format, args);
   va_end (args);
-  g_set_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "log driver '%s': option '%s': %s", driver, option, reason);
+  g_set_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "option '%s': %s", option, reason);
 }
 
 /* ---- value parsers (Go semantics) ----------------------------------------------------------- */
@@ -540,7 +540,7 @@ ecsa_log_options_validate (const char *driver, GHashTable *options, const EcsaLo
         o = find_option (tag_options, key);
       if (o == NULL)
         {
-          ecsa_log_options_set_error (error, driver, key, "unknown option for this driver");
+          ecsa_log_options_set_error (error, key, "unknown option for this driver");
           return FALSE;
         }
       if (value == NULL)
@@ -548,9 +548,9 @@ ecsa_log_options_validate (const char *driver, GHashTable *options, const EcsaLo
       if (o->check != NULL && !o->check (value, &local_error))
         {
           if (o->flags & ECSA_LOG_OPTION_SECRET)
-            ecsa_log_options_set_error (error, driver, key, "%s", local_error->message);
+            ecsa_log_options_set_error (error, key, "%s", local_error->message);
           else
-            ecsa_log_options_set_error (error, driver, key, "'%s' %s", value, local_error->message);
+            ecsa_log_options_set_error (error, key, "'%s' %s", value, local_error->message);
           return FALSE;
         }
     }
@@ -560,7 +560,7 @@ ecsa_log_options_validate (const char *driver, GHashTable *options, const EcsaLo
       const char *value = g_hash_table_lookup (options, o->name);
       if ((o->flags & ECSA_LOG_OPTION_REQUIRED) && (value == NULL || *value == '\0'))
         {
-          ecsa_log_options_set_error (error, driver, o->name, "required");
+          ecsa_log_options_set_error (error, o->name, "required");
           return FALSE;
         }
     }
@@ -569,7 +569,7 @@ ecsa_log_options_validate (const char *driver, GHashTable *options, const EcsaLo
   if (g_hash_table_contains (options, "max-buffer-size")
       && g_strcmp0 (g_hash_table_lookup (options, "mode"), "non-blocking") != 0)
     {
-      ecsa_log_options_set_error (error, driver, "max-buffer-size", "only valid with mode=non-blocking");
+      ecsa_log_options_set_error (error, "max-buffer-size", "only valid with mode=non-blocking");
       return FALSE;
     }
   return TRUE;

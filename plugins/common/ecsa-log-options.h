@@ -5,7 +5,7 @@
  * common attribute options (env, env-regex, labels, labels-regex, tag), and parses values the
  * way dockerd does (Go's strconv.ParseBool / Atoi, docker/go-units sizes, time.ParseDuration,
  * proto://host:port addresses), so that a bad option is refused before the container is created,
- * with a message naming the driver, the option and the reason.
+ * with a message naming the option and the reason.
  *
  * Option values may be secrets (splunk-token, logentries-token): an option marked
  * ECSA_LOG_OPTION_SECRET never has its value quoted in an error.
@@ -45,13 +45,13 @@ typedef enum
 /* Check every option in `options` (char* -> char*): the generic ones Docker handles for every
  * driver, the attribute options when `flags` allows them, then `driver_options` (terminated by
  * an entry whose name is NULL). Unknown options, missing required ones and bad values are
- * refused with ECSA_ERROR_INVALID_DATA: "log driver 'gelf': option 'gelf-address': required". */
+ * refused with ECSA_ERROR_INVALID_DATA: "option 'gelf-address': required" (the core prefixes the
+ * plugin: "log-driver 'gelf': option 'gelf-address': required"). `driver` is for future use. */
 gboolean ecsa_log_options_validate (const char *driver, GHashTable *options, const EcsaLogOption *driver_options,
                                     EcsaLogOptionsFlags flags, GError **error);
 
 /* Set the error for one option, in the common format. */
-void ecsa_log_options_set_error (GError **error, const char *driver, const char *option, const char *format, ...)
-  G_GNUC_PRINTF (4, 5);
+void ecsa_log_options_set_error (GError **error, const char *option, const char *format, ...) G_GNUC_PRINTF (3, 4);
 
 /* Value checkers, usable in EcsaLogOption tables. */
 gboolean ecsa_log_options_check_bool (const char *value, GError **error);         /* Go strconv.ParseBool */

@@ -147,7 +147,7 @@ awslogs_validate_options (gpointer state, GHashTable *options, GError **error)
   if (g_hash_table_contains (options, "awslogs-datetime-format")
       && g_hash_table_contains (options, "awslogs-multiline-pattern"))
     {
-      ecsa_log_options_set_error (error, DRIVER, "awslogs-multiline-pattern",
+      ecsa_log_options_set_error (error, "awslogs-multiline-pattern",
                                   "cannot be set together with awslogs-datetime-format");
       return FALSE;
     }

@@ -61,7 +61,7 @@ fluentd_validate_options (gpointer state, GHashTable *options, GError **error)
   if (g_strcmp0 (g_hash_table_lookup (options, "fluentd-async"), "") > 0
       && g_strcmp0 (g_hash_table_lookup (options, "fluentd-async-connect"), "") > 0)
     {
-      ecsa_log_options_set_error (error, DRIVER, "fluentd-async-connect",
+      ecsa_log_options_set_error (error, "fluentd-async-connect",
                                   "conflicts with fluentd-async (its newer name): set only one");
       return FALSE;
     }

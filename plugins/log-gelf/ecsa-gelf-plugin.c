@@ -81,12 +81,12 @@ gelf_validate_options (gpointer state, GHashTable *options, GError **error)
     {
       if (!udp && g_hash_table_contains (options, udp_only[i]))
         {
-          ecsa_log_options_set_error (error, DRIVER, udp_only[i], "compression is only supported over udp://");
+          ecsa_log_options_set_error (error, udp_only[i], "compression is only supported over udp://");
           return FALSE;
         }
       if (udp && g_hash_table_contains (options, tcp_only[i]))
         {
-          ecsa_log_options_set_error (error, DRIVER, tcp_only[i], "only valid over tcp://");
+          ecsa_log_options_set_error (error, tcp_only[i], "only valid over tcp://");
           return FALSE;
         }
     }

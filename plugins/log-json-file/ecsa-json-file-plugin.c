@@ -52,7 +52,7 @@ json_file_validate_options (gpointer state, GHashTable *options, GError **error)
     ecsa_log_options_parse_bool (value, &compress);
   if (compress && (max_file < 2 || !g_hash_table_contains (options, "max-size")))
     {
-      ecsa_log_options_set_error (error, DRIVER, "compress", "needs max-file of 2 or more and max-size");
+      ecsa_log_options_set_error (error, "compress", "needs max-file of 2 or more and max-size");
       return FALSE;
     }
   return TRUE;

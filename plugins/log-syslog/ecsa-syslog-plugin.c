@@ -91,7 +91,7 @@ syslog_validate_options (gpointer state, GHashTable *options, GError **error)
   has_key = g_hash_table_contains (options, "syslog-tls-key");
   if (address != NULL && g_str_has_prefix (address, "tcp+tls://") && has_cert != has_key)
     {
-      ecsa_log_options_set_error (error, DRIVER, has_cert ? "syslog-tls-key" : "syslog-tls-cert",
+      ecsa_log_options_set_error (error, has_cert ? "syslog-tls-key" : "syslog-tls-cert",
                                   "required with %s", has_cert ? "syslog-tls-cert" : "syslog-tls-key");
       return FALSE;
     }

@@ -458,7 +458,7 @@ check_error (Fixture *fx, Answer answer, int code, const char *fragment, guint e
   g_test_message ("%s", error->message);
   if (strstr (error->message, fragment) == NULL)
     g_error ("'%s' lacks '%s'", error->message, fragment);
-  g_assert_true (g_str_has_prefix (error->message, "ecr auth: GetAuthorizationToken for registry '" REGISTRY "' in '"
+  g_assert_true (g_str_has_prefix (error->message, "GetAuthorizationToken for registry '" REGISTRY "' in '"
                                                    REGION "'"));
   g_assert_cmpuint (ecsa_test_http_server_count (fx->server), ==, expected_requests);
 }

@@ -180,7 +180,7 @@ test_validate_sorted_first_error (void)
   g_hash_table_insert (options, "alpha", "1");
   g_hash_table_insert (options, "mid", "1");
   g_assert_false (ecsa_log_options_validate ("x", options, none, 0, &error));
-  g_assert_cmpstr (error->message, ==, "log driver 'x': option 'alpha': unknown option for this driver");
+  g_assert_cmpstr (error->message, ==, "option 'alpha': unknown option for this driver");
 }
 
 int

@@ -15,7 +15,7 @@ static const EcsaTestLogCase cases[] = {
               "awslogs-max-buffered-events", "100", "tag", "t", "mode", "non-blocking", "max-buffer-size", "1m"),
     NULL },
   { "multiline", O ("awslogs-group", "g", "awslogs-multiline-pattern", "^INFO"), NULL },
-  { "missing-group", O ("awslogs-region", "eu-west-1"), "log driver 'awslogs': option 'awslogs-group': required" },
+  { "missing-group", O ("awslogs-region", "eu-west-1"), "option 'awslogs-group': required" },
   { "empty-group", O ("awslogs-group", ""), "option 'awslogs-group': required" },
   { "bad-create-group", O ("awslogs-group", "g", "awslogs-create-group", "yes"),
     "option 'awslogs-create-group': 'yes' must be a boolean" },

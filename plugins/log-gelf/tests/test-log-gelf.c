@@ -13,7 +13,7 @@ static const EcsaTestLogCase cases[] = {
   { "tcp", O ("gelf-address", "tcp://127.0.0.1:12201", "gelf-tcp-max-reconnect", "3", "gelf-tcp-reconnect-delay", "1"),
     NULL },
   { "attributes", O ("gelf-address", "udp://127.0.0.1:12201", "labels", "a", "env", "B", "tag", "t"), NULL },
-  { "missing-address", NULL, "log driver 'gelf': option 'gelf-address': required" },
+  { "missing-address", NULL, "option 'gelf-address': required" },
   { "empty-address", O ("gelf-address", ""), "option 'gelf-address'" },
   { "no-port", O ("gelf-address", "udp://127.0.0.1"), "must be proto://host:port" },
   { "unix", O ("gelf-address", "unix:///tmp/x"), "must be udp:// or tcp://" },

@@ -69,7 +69,7 @@ test_options (void)
                                         "labels-regex", ".", "mode", "non-blocking", NULL },
                  NULL);
   check_options ((const char *const[]){ "journald-unit", "x", NULL },
-                 "log driver 'journald': option 'journald-unit': unknown option");
+                 "option 'journald-unit': unknown option");
   check_options ((const char *const[]){ "mode", "sometimes", NULL }, "option 'mode'");
 }
 

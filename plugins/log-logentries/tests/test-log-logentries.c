@@ -11,7 +11,7 @@ const EcsaPluginDescriptor *ecsa_plugin_log_logentries_get_descriptor (void);
 static const EcsaTestLogCase cases[] = {
   { "token", O ("logentries-token", TOKEN), NULL },
   { "line-only", O ("logentries-token", TOKEN, "line-only", "true", "tag", "x", "labels", "a"), NULL },
-  { "missing-token", NULL, "log driver 'logentries': option 'logentries-token': required" },
+  { "missing-token", NULL, "option 'logentries-token': required" },
   { "empty-token", O ("logentries-token", ""), "option 'logentries-token': required" },
   { "bad-line-only", O ("logentries-token", TOKEN, "line-only", "sometimes"),
     "option 'line-only': 'sometimes' must be a boolean", TOKEN },

@@ -16,7 +16,7 @@ static const EcsaTestLogCase cases[] = {
               "splunk-insecureskipverify", "false", "splunk-format", "json", "splunk-verify-connection", "false",
               "splunk-gzip", "true", "splunk-gzip-level", "-1", "splunk-index-acknowledgment", "true", "tag", ""),
     NULL },
-  { "missing-url", O ("splunk-token", TOKEN), "log driver 'splunk': option 'splunk-url': required", TOKEN },
+  { "missing-url", O ("splunk-token", TOKEN), "option 'splunk-url': required", TOKEN },
   { "missing-token", O ("splunk-url", "https://127.0.0.1:8088"), "option 'splunk-token': required" },
   { "url-with-path", O ("splunk-url", "https://127.0.0.1:8088/services/collector", "splunk-token", TOKEN),
     "with no path, query or fragment", TOKEN },

@@ -16,7 +16,7 @@ static const EcsaTestLogCase cases[] = {
   { "unix", O ("syslog-address", "unix:///dev/log", "syslog-format", "rfc3164"), NULL },
   { "facility-number", O ("syslog-facility", "23"), NULL },
   { "service-port", O ("syslog-address", "udp://127.0.0.1:syslog"), NULL },
-  { "unknown", O ("syslog-adress", "udp://127.0.0.1"), "log driver 'syslog': option 'syslog-adress': unknown option" },
+  { "unknown", O ("syslog-adress", "udp://127.0.0.1"), "option 'syslog-adress': unknown option" },
   { "no-scheme", O ("syslog-address", "127.0.0.1:514"), "option 'syslog-address': '127.0.0.1:514' must be proto://address" },
   { "bad-scheme", O ("syslog-address", "http://127.0.0.1:514"), "must be proto://address" },
   { "bad-port", O ("syslog-address", "udp://127.0.0.1:70000"), "'udp://127.0.0.1:70000' has port '70000', not in 0..65535" },
