@@ -846,6 +846,33 @@ ecsa_test_run (gboolean may_fail, const char *const *argv)
   return g_steal_pointer (&out);
 }
 
+void
+ecsa_test_on_exit (const char *script)
+{
+  static GPtrArray *watchdogs; /* held until exit: their stdin pipes are the signal */
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (
+    G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_autofree char *full = g_strdup_printf ("read _ignored; %s", script);
+  g_autoptr(GError) error = NULL;
+  GSubprocess *watchdog;
+
+  if (watchdogs == NULL)
+    watchdogs = g_ptr_array_new ();
+  watchdog = g_subprocess_launcher_spawn (launcher, &error, "setsid", "sh", "-c", full, NULL);
+  if (watchdog == NULL)
+    g_error ("starting a clean-up watchdog: %s", error->message);
+  g_ptr_array_add (watchdogs, watchdog);
+}
+
+void
+ecsa_test_remove_containers_on_exit (void)
+{
+  g_autofree char *script = g_strdup_printf (
+    "docker ps -aq --filter label=ecsa-test=%s | xargs -r docker rm -f >/dev/null 2>&1", ecsa_test_plugins_prefix ());
+
+  ecsa_test_on_exit (script);
+}
+
 #define RUN(...) g_free (ecsa_test_run (FALSE, (const char *const[]){ __VA_ARGS__, NULL }))
 #define RUN_MAY_FAIL(...) g_free (ecsa_test_run (TRUE, (const char *const[]){ __VA_ARGS__, NULL }))
 
@@ -1371,6 +1398,14 @@ ecsa_test_registry_start (const char *const *users)
   r->workdir = g_dir_make_tmp ("ecsa-registry-XXXXXX", &error);
   g_assert_no_error (error);
 
+  r->certs_dir = g_build_filename ("/etc/docker/certs.d", r->address, NULL);
+  {
+    g_autofree char *script = g_strdup_printf ("ip netns del %s 2>/dev/null; ip link del %s 2>/dev/null; "
+                                               "rm -rf '%s' '%s'; docker image rm -f %s/%s/busybox >/dev/null 2>&1",
+                                               r->netns, r->veth_host, r->certs_dir, r->workdir, r->address,
+                                               ecsa_test_plugins_prefix ());
+    ecsa_test_on_exit (script);
+  }
   RUN ("ip", "netns", "add", r->netns);
   RUN ("ip", "link", "add", r->veth_host, "type", "veth", "peer", "name", veth_ns);
   RUN ("ip", "link", "set", veth_ns, "netns", r->netns);
@@ -1405,6 +1440,11 @@ ecsa_test_registry_start (const char *const *users)
   r->process = g_subprocess_launcher_spawn (launcher, &error, "ip", "netns", "exec", r->netns, "docker-registry",
                                             "serve", config_path, NULL);
   g_assert_no_error (error);
+  {
+    g_autofree char *script = g_strdup_printf ("kill %s 2>/dev/null; sleep 1; ip netns del %s 2>/dev/null",
+                                               g_subprocess_get_identifier (r->process), r->netns);
+    ecsa_test_on_exit (script);
+  }
 
   /* Ready when it accepts connections (it logs no line we could wait on before that) */
   deadline = g_get_monotonic_time () + 15 * G_USEC_PER_SEC;
@@ -1419,7 +1459,6 @@ ecsa_test_registry_start (const char *const *users)
       g_usleep (20000);
     }
 
-  r->certs_dir = g_build_filename ("/etc/docker/certs.d", r->address, NULL);
   g_assert_cmpint (g_mkdir_with_parents (r->certs_dir, 0755), ==, 0);
   ca_src = g_build_filename (r->workdir, "ca.pem", NULL);
   ca_dst = g_build_filename (r->certs_dir, "ca.crt", NULL);
@@ -1493,7 +1532,12 @@ void
 ecsa_test_guard_link_local (void)
 {
   g_autofree char *chain = guard_chain ();
+  g_autofree char *script = g_strdup_printf (
+    "iptables -w -D OUTPUT -d 169.254.0.0/16 -j %s 2>/dev/null; iptables -w -D FORWARD -d 169.254.0.0/16 -j %s "
+    "2>/dev/null; iptables -w -F %s 2>/dev/null; iptables -w -X %s 2>/dev/null",
+    chain, chain, chain, chain);
 
+  ecsa_test_on_exit (script);
   RUN_MAY_FAIL ("iptables", "-w", "-N", chain);
   RUN ("iptables", "-w", "-F", chain);
   RUN ("iptables", "-w", "-A", chain, "-d", "169.254.172.0/22", "-j", "RETURN");
@@ -1517,7 +1561,12 @@ void
 ecsa_test_redirect_credentials_endpoint (void)
 {
   g_autofree char *comment = g_strdup_printf ("%s-cred", ecsa_test_plugins_prefix ());
+  g_autofree char *script = g_strdup_printf (
+    "iptables -w -t nat -D OUTPUT -d 169.254.170.2/32 -p tcp --dport 80 -m comment --comment %s -j REDIRECT "
+    "--to-ports 51679 2>/dev/null",
+    comment);
 
+  ecsa_test_on_exit (script);
   RUN ("iptables", "-w", "-t", "nat", "-I", "OUTPUT", "1", "-d", "169.254.170.2/32", "-p", "tcp", "--dport", "80",
        "-m", "comment", "--comment", comment, "-j", "REDIRECT", "--to-ports", "51679");
 }

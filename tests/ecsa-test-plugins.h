@@ -201,6 +201,13 @@ void ecsa_test_unredirect_credentials_endpoint (void);
 /* flock /tmp/ecsa-fixed-ports.lock (ports 51678/51679) for the life of the process. */
 void ecsa_test_lock_fixed_ports (void);
 
+/* Run `script` (sh) when this process ends, however it ends (an assertion, a kill, a meson
+ * timeout): a watchdog in its own session waits on a pipe that only this process holds open.
+ * Scripts must be idempotent and quiet: they also run after a clean teardown. */
+void ecsa_test_on_exit (const char *script);
+/* On exit: remove the containers this process created (label ecsa-test=<prefix>). */
+void ecsa_test_remove_containers_on_exit (void);
+
 /* Run a command; fails the test when it fails (unless may_fail). Returns stdout. */
 char *ecsa_test_run (gboolean may_fail, const char *const *argv);
 
