@@ -5,7 +5,6 @@
  * SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-config.h"
 #include "ecsa-plugin-loader.h"
-#include "ecsa-sigv4.h"
 #include "ecsa-test-plugins.h"
 
 #include <string.h>
@@ -21,15 +20,6 @@ typedef struct
   EcsaPluginLoader *loader;
   char **built; /* plugin names this build made */
 } Fixture;
-
-static gboolean
-sign_cb (gpointer backend, SoupMessage *message, GBytes *body, const char *service, const char *region,
-         const EcsaAwsCredentials *credentials, GError **error)
-{
-  return ecsa_sigv4_sign_message (message, body, service, region, credentials, NULL, error);
-}
-
-static const EcsaPluginSigv4Backend sigv4_backend = { .sign = sign_cb };
 
 static gboolean
 built (Fixture *fx, const char *name)
@@ -56,7 +46,6 @@ fixture_setup (Fixture *fx, gconstpointer data)
   g_assert_no_error (error);
   fx->session = soup_session_new ();
   fx->services = ecsa_plugin_host_services_new (fx->config, NULL, fx->session);
-  ecsa_plugin_host_services_set_sigv4_backend (fx->services, &sigv4_backend, NULL);
   fx->registry = ecsa_plugin_registry_new ();
   fx->loader = ecsa_plugin_loader_new (fx->registry, fx->services);
 }
