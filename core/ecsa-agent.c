@@ -21,6 +21,7 @@
  */
 #include "ecsa-build-config.h"
 #include "ecsa-agent.h"
+#include "ecsa-credentials-manager.h"
 
 #include "ecsa-log.h"
 #include "ecsa-plugin-loader.h"
@@ -65,6 +66,7 @@ struct _EcsaAgent
   SoupSession *http_session;               /* shared HTTPS session for AWS calls (plugins: ECR) */
   EcsaPluginHostServices *plugin_services; /* created with the agent: backends may be set any time */
   EcsaPluginRegistry *plugins;             /* filled by the "plugins" step */
+  EcsaCredentialsManager *credentials;     /* task IAM role credentials, in memory (ACS fills, engine expects) */
 };
 
 G_DEFINE_FINAL_TYPE(EcsaAgent, ecsa_agent, G_TYPE_OBJECT)
@@ -418,6 +420,13 @@ ecsa_agent_get_http_session(EcsaAgent *self)
   return self->http_session;
 }
 
+EcsaCredentialsManager *
+ecsa_agent_get_credentials_manager(EcsaAgent *self)
+{
+  g_return_val_if_fail(ECSA_IS_AGENT(self), NULL);
+  return self->credentials;
+}
+
 EcsaPluginHostServices *
 ecsa_agent_get_plugin_host_services(EcsaAgent *self)
 {
@@ -451,6 +460,7 @@ ecsa_agent_new(EcsaConfig *config)
     "user-agent", "Amazon ECS Agent - v" ECSA_COMPAT_VERSION " (ecs-agent " PACKAGE_VERSION ")", "timeout", 60, NULL);
   self->plugin_services = ecsa_plugin_host_services_new(config, self->context, self->http_session);
   self->plugins = ecsa_plugin_registry_new();
+  self->credentials = ecsa_credentials_manager_new();
   return self;
 }
 
@@ -460,6 +470,7 @@ ecsa_agent_dispose(GObject *object)
   EcsaAgent *self = ECSA_AGENT(object);
 
   /* parts are released here in reverse start-up order */
+  g_clear_object(&self->credentials); /* wipes every secret */
   g_clear_pointer(&self->plugins, ecsa_plugin_registry_free); /* plugins' shutdown() */
   g_clear_pointer(&self->plugin_services, ecsa_plugin_host_services_free);
   g_clear_object(&self->http_session);

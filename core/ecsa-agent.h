@@ -45,6 +45,10 @@ EcsaPluginRegistry *ecsa_agent_get_plugin_registry(EcsaAgent *self);
 /* The shared HTTPS session for AWS calls, lent to plugins as host->http_session. */
 SoupSession *ecsa_agent_get_http_session(EcsaAgent *self);
 EcsaPluginHostServices *ecsa_agent_get_plugin_host_services(EcsaAgent *self);
+/* Task IAM role credentials (created with the agent, in memory only): the ACS session stores what
+ * ACS sends, the engine marks restored tasks' IDs as expected, the credentials endpoint serves them. */
+typedef struct _EcsaCredentialsManager EcsaCredentialsManager;
+EcsaCredentialsManager *ecsa_agent_get_credentials_manager(EcsaAgent *self);
 /* TRUE once every start-up step succeeded (and until stop). */
 gboolean ecsa_agent_is_running(EcsaAgent *self);
 

@@ -30,31 +30,30 @@ G_BEGIN_DECLS
 #define ECSA_AUDIT_EVENT_GET_CREDENTIALS "GetCredentials"
 #define ECSA_AUDIT_EVENT_GET_CREDENTIALS_EXECUTION_ROLE "GetCredentialsExecutionRole"
 
-#define ECSA_TYPE_AUDIT_LOG (ecsa_audit_log_get_type ())
-G_DECLARE_FINAL_TYPE (EcsaAuditLog, ecsa_audit_log, ECSA, AUDIT_LOG, GObject)
+#define ECSA_TYPE_AUDIT_LOG (ecsa_audit_log_get_type())
+G_DECLARE_FINAL_TYPE(EcsaAuditLog, ecsa_audit_log, ECSA, AUDIT_LOG, GObject)
 
 /* `path` NULL or "" or `disabled`: lines are counted and dropped (v1.16.2 also echoed them to
  * stdout; this agent does not mix them into its own log). */
-EcsaAuditLog *ecsa_audit_log_new (const char *path, gboolean disabled, const char *cluster);
+EcsaAuditLog *ecsa_audit_log_new(const char *path, gboolean disabled, const char *cluster);
 
 /* The container instance ARN written in every line (known after registration). */
-void ecsa_audit_log_set_container_instance_arn (EcsaAuditLog *self, const char *arn);
+void ecsa_audit_log_set_container_instance_arn(EcsaAuditLog *self, const char *arn);
 
 /* Queue one line. `role_type` is the ACS role type of the credentials asked for ("" or NULL when
  * unknown: the line says GetCredentials). */
-void ecsa_audit_log_record (EcsaAuditLog *self, guint status, const char *source_address, const char *path,
-                            const char *user_agent, const char *task_arn, const char *role_type);
+void ecsa_audit_log_record(EcsaAuditLog *self, guint status, const char *source_address, const char *path,
+                           const char *user_agent, const char *task_arn, const char *role_type);
 
 /* The line that record() would queue, without its newline (tests). `now` is unix seconds. */
-char *ecsa_audit_log_format_line (EcsaAuditLog *self, gint64 now, guint status, const char *source_address,
-                                  const char *path, const char *user_agent, const char *task_arn,
-                                  const char *role_type);
+char *ecsa_audit_log_format_line(EcsaAuditLog *self, gint64 now, guint status, const char *source_address,
+                                 const char *path, const char *user_agent, const char *task_arn, const char *role_type);
 
 /* Wait until every queued line is written (tests, shutdown). Blocks the caller. */
-void ecsa_audit_log_flush (EcsaAuditLog *self);
+void ecsa_audit_log_flush(EcsaAuditLog *self);
 
 /* Lines written and lines dropped so far. */
-guint64 ecsa_audit_log_get_written (EcsaAuditLog *self);
-guint64 ecsa_audit_log_get_dropped (EcsaAuditLog *self);
+guint64 ecsa_audit_log_get_written(EcsaAuditLog *self);
+guint64 ecsa_audit_log_get_dropped(EcsaAuditLog *self);
 
 G_END_DECLS

@@ -66,30 +66,30 @@ typedef struct
   char *container_id; /* the caller's container when known, else NULL */
 } EcsaCaller;
 
-EcsaCallerQuery *ecsa_caller_query_new (GSocketAddress *peer, GSocketAddress *local, GError **error);
-void ecsa_caller_query_add_container (EcsaCallerQuery *query, const char *docker_id, int pid);
-void ecsa_caller_query_free (EcsaCallerQuery *query);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaCallerQuery, ecsa_caller_query_free)
+EcsaCallerQuery *ecsa_caller_query_new(GSocketAddress *peer, GSocketAddress *local, GError **error);
+void ecsa_caller_query_add_container(EcsaCallerQuery *query, const char *docker_id, int pid);
+void ecsa_caller_query_free(EcsaCallerQuery *query);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EcsaCallerQuery, ecsa_caller_query_free)
 
-void ecsa_caller_free (EcsaCaller *caller);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaCaller, ecsa_caller_free)
+void ecsa_caller_free(EcsaCaller *caller);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EcsaCaller, ecsa_caller_free)
 
-const char *ecsa_caller_kind_to_string (EcsaCallerKind kind);
+const char *ecsa_caller_kind_to_string(EcsaCallerKind kind);
 
 /* Dedicated threads for the lookups. identify_async() takes the query; the result (an EcsaCaller,
  * never NULL unless cancelled) comes back on the caller's thread-default main context. */
 typedef struct _EcsaCallerPool EcsaCallerPool;
 
-EcsaCallerPool *ecsa_caller_pool_new (guint max_threads);
-void ecsa_caller_pool_free (EcsaCallerPool *pool); /* waits for running lookups */
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaCallerPool, ecsa_caller_pool_free)
+EcsaCallerPool *ecsa_caller_pool_new(guint max_threads);
+void ecsa_caller_pool_free(EcsaCallerPool *pool); /* waits for running lookups */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EcsaCallerPool, ecsa_caller_pool_free)
 
-void ecsa_caller_pool_identify_async (EcsaCallerPool *pool, gpointer source_object, EcsaCallerQuery *query,
-                                      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
-EcsaCaller *ecsa_caller_pool_identify_finish (GAsyncResult *result, GError **error);
+void ecsa_caller_pool_identify_async(EcsaCallerPool *pool, gpointer source_object, EcsaCallerQuery *query,
+                                     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+EcsaCaller *ecsa_caller_pool_identify_finish(GAsyncResult *result, GError **error);
 
 /* The container ID (64 lowercase hex) named by a /proc/<pid>/cgroup text ("/docker/<id>",
  * "/ecs/<task>/<id>", "docker-<id>.scope"), or NULL. Exposed for tests and the fuzz harness. */
-char *ecsa_cgroup_container_id (const char *cgroup_text);
+char *ecsa_cgroup_container_id(const char *cgroup_text);
 
 G_END_DECLS

@@ -45,53 +45,53 @@ typedef struct
   gboolean pending;        /* expected after a restart; the fields above are "" until ACS resends */
 } EcsaTaskCredentials;
 
-#define ECSA_TYPE_CREDENTIALS_MANAGER (ecsa_credentials_manager_get_type ())
-G_DECLARE_FINAL_TYPE (EcsaCredentialsManager, ecsa_credentials_manager, ECSA, CREDENTIALS_MANAGER, GObject)
+#define ECSA_TYPE_CREDENTIALS_MANAGER (ecsa_credentials_manager_get_type())
+G_DECLARE_FINAL_TYPE(EcsaCredentialsManager, ecsa_credentials_manager, ECSA, CREDENTIALS_MANAGER, GObject)
 
-EcsaCredentialsManager *ecsa_credentials_manager_new (void);
+EcsaCredentialsManager *ecsa_credentials_manager_new(void);
 
 /* Store (or replace) the credentials of one ACS IAMRoleCredentials object for `task_arn`.
  * `role_type` is ECSA_CREDENTIALS_ROLE_TASK or _EXECUTION. Refused with ECSA_ERROR_INVALID_DATA
  * when credentialsId is missing or empty, a member is not a string, the task ARN is empty or the role
  * type is unknown. An ID already owned by another task is refused too (IDs are per task). */
-gboolean ecsa_credentials_manager_set_from_acs (EcsaCredentialsManager *self, JsonObject *iam_role_credentials,
-                                                const char *task_arn, const char *role_type, GError **error);
+gboolean ecsa_credentials_manager_set_from_acs(EcsaCredentialsManager *self, JsonObject *iam_role_credentials,
+                                               const char *task_arn, const char *role_type, GError **error);
 
 /* The entry for an ID, or NULL. Pending entries are returned too (check ->pending). The pointer is
  * valid until the manager changes; copy what you keep. */
-const EcsaTaskCredentials *ecsa_credentials_manager_get (EcsaCredentialsManager *self, const char *credentials_id);
+const EcsaTaskCredentials *ecsa_credentials_manager_get(EcsaCredentialsManager *self, const char *credentials_id);
 
 /* A restored task owns `credentials_id` but its secret has not arrived again: the endpoint answers
  * 503 for it until set_from_acs() fills it. No-op when the ID is already known. */
-void ecsa_credentials_manager_expect (EcsaCredentialsManager *self, const char *credentials_id, const char *task_arn);
+void ecsa_credentials_manager_expect(EcsaCredentialsManager *self, const char *credentials_id, const char *task_arn);
 
 /* Forget every ID `task_arn` owns (called when the engine removes the task). */
-void ecsa_credentials_manager_remove_task (EcsaCredentialsManager *self, const char *task_arn);
+void ecsa_credentials_manager_remove_task(EcsaCredentialsManager *self, const char *task_arn);
 
 /* Forget one ID. */
-void ecsa_credentials_manager_remove (EcsaCredentialsManager *self, const char *credentials_id);
+void ecsa_credentials_manager_remove(EcsaCredentialsManager *self, const char *credentials_id);
 
 /* Number of IDs held (pending ones included). */
-guint ecsa_credentials_manager_get_size (EcsaCredentialsManager *self);
+guint ecsa_credentials_manager_get_size(EcsaCredentialsManager *self);
 
 /* "/v2/credentials/<id>", what the engine puts in AWS_CONTAINER_CREDENTIALS_RELATIVE_URI. */
-char *ecsa_credentials_relative_uri (const char *credentials_id);
+char *ecsa_credentials_relative_uri(const char *credentials_id);
 
 /* The body of v1.16.2's credentials response: {"RoleArn":…,"AccessKeyId":…,"SecretAccessKey":…,
  * "Token":…,"Expiration":…}. Holds secrets: free with ecsa_credentials_wipe_free(). */
-char *ecsa_task_credentials_to_json (const EcsaTaskCredentials *credentials);
-void ecsa_credentials_wipe_free (char *text);
+char *ecsa_task_credentials_to_json(const EcsaTaskCredentials *credentials);
+void ecsa_credentials_wipe_free(char *text);
 
 /* ACS helpers (used by the ACS session).
  * Checks an IAMRoleCredentialsMessage as v1.16.2 does: messageId, taskArn, roleCredentials and
  * roleCredentials.credentialsId are present and non-empty. The role type is not checked here
  * (v1.16.2 acks a message with an unknown role type without storing it). */
-gboolean ecsa_credentials_validate_refresh_message (JsonObject *message, GError **error);
+gboolean ecsa_credentials_validate_refresh_message(JsonObject *message, GError **error);
 
 /* The `message` of an IAMRoleCredentialsAckRequest: {"messageId","expiration","credentialsId"}.
  * v1.16.2 echoes the expiration it received; credentials that came inside a PayloadMessage are
  * acked with the payload's messageId. */
-JsonObject *ecsa_credentials_ack_request_new (const char *message_id, const char *credentials_id,
-                                              const char *expiration);
+JsonObject *ecsa_credentials_ack_request_new(const char *message_id, const char *credentials_id,
+                                             const char *expiration);
 
 G_END_DECLS

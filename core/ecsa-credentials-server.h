@@ -41,26 +41,27 @@ G_BEGIN_DECLS
 /* Threads that look callers up (they enter containers' network namespaces). */
 #define ECSA_CREDENTIALS_SERVER_LOOKUP_THREADS 2
 
-#define ECSA_TYPE_CREDENTIALS_SERVER (ecsa_credentials_server_get_type ())
-G_DECLARE_FINAL_TYPE (EcsaCredentialsServer, ecsa_credentials_server, ECSA, CREDENTIALS_SERVER, GObject)
+#define ECSA_TYPE_CREDENTIALS_SERVER (ecsa_credentials_server_get_type())
+G_DECLARE_FINAL_TYPE(EcsaCredentialsServer, ecsa_credentials_server, ECSA, CREDENTIALS_SERVER, GObject)
 
-EcsaCredentialsServer *ecsa_credentials_server_new (EcsaCredentialsManager *manager, EcsaAuditLog *audit_log,
-                                                    const EcsaTaskViewSource *tasks, gboolean host_network_allowed);
+EcsaCredentialsServer *ecsa_credentials_server_new(EcsaCredentialsManager *manager, EcsaAuditLog *audit_log,
+                                                   const EcsaTaskViewSource *tasks, gboolean host_network_allowed);
 
 /* Listen on 127.0.0.1:`port` (the README's DNAT and REDIRECT rules lead 169.254.170.2:80 there).
  * The agent passes ECSA_CREDENTIALS_PORT; port 0 picks a free one (unit tests). */
-gboolean ecsa_credentials_server_listen (EcsaCredentialsServer *self, guint16 port, GError **error);
-guint16 ecsa_credentials_server_get_port (EcsaCredentialsServer *self);
-void ecsa_credentials_server_stop (EcsaCredentialsServer *self);
+gboolean ecsa_credentials_server_listen(EcsaCredentialsServer *self, guint16 port, GError **error);
+guint16 ecsa_credentials_server_get_port(EcsaCredentialsServer *self);
+void ecsa_credentials_server_stop(EcsaCredentialsServer *self);
 
 /* Requests answered so far (tests). */
-guint64 ecsa_credentials_server_get_served (EcsaCredentialsServer *self);
+guint64 ecsa_credentials_server_get_served(EcsaCredentialsServer *self);
 
 /* The part of the router that needs no caller (tests, fuzzing). Returns a finished response (301,
  * 404, 400 without or with an unknown ID), or NULL with *out_credentials_id set when the answer
- * depends on who asks. *out_api_version is 1 or 2 for the credentials paths, else 0. */
-EcsaHttpResponse *ecsa_credentials_server_route (EcsaCredentialsServer *self, const char *method, const char *path,
-                                                 const char *raw_query, int *out_api_version,
-                                                 char **out_credentials_id);
+ * depends on who asks. *out_api_version is 1 or 2 for the credentials paths, else 0. `remote`
+ * ("ip:port", may be NULL) is named in v1.16.2's info line about a refused request. */
+EcsaHttpResponse *ecsa_credentials_server_route(EcsaCredentialsServer *self, const char *method, const char *path,
+                                                const char *raw_query, const char *remote, int *out_api_version,
+                                                char **out_credentials_id);
 
 G_END_DECLS

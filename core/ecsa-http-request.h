@@ -17,22 +17,22 @@ G_BEGIN_DECLS
  * separated by '&' or ';', "key" alone means an empty value, '+' is a space, a pair whose key or
  * value has a bad %-escape is skipped, and a decoded NUL byte makes the pair unusable (skipped).
  * Returns a table key -> first value (both owned by the table); never NULL. `raw_query` may be NULL. */
-GHashTable *ecsa_http_query_parse (const char *raw_query);
+GHashTable *ecsa_http_query_parse(const char *raw_query);
 
 /* Go's url.QueryUnescape: NULL when an escape is malformed or decodes to NUL. */
-char *ecsa_http_query_unescape (const char *text, gssize length);
+char *ecsa_http_query_unescape(const char *text, gssize length);
 
 /* Go's ServeMux cleanPath: the canonical form of an absolute path ("//a/./b/../c/" -> "/a/c/").
  * The trailing slash is kept; "" becomes "/". */
-char *ecsa_http_clean_path (const char *path);
+char *ecsa_http_clean_path(const char *path);
 
 /* Go's http.Redirect body for a GET or HEAD ("<a href=\"...\">Moved Permanently</a>.\n\n"), with
  * the location HTML-escaped. */
-char *ecsa_http_redirect_body (const char *location);
+char *ecsa_http_redirect_body(const char *location);
 
 /* A JSON string as Go's encoding/json writes it: HTML-safe (<, >, & as \u003c \u003e \u0026), U+2028
  * and U+2029 escaped, invalid UTF-8 replaced by \ufffd. Appended with its quotes. */
-void ecsa_http_append_json_string (GString *out, const char *text);
+void ecsa_http_append_json_string(GString *out, const char *text);
 
 /* A response computed by one of the servers' routers, before it goes on the wire. */
 typedef struct
@@ -44,18 +44,18 @@ typedef struct
   gboolean nosniff;   /* X-Content-Type-Options: nosniff (Go's http.Error) */
 } EcsaHttpResponse;
 
-EcsaHttpResponse *ecsa_http_response_new (guint status, const char *content_type, GBytes *body);
-EcsaHttpResponse *ecsa_http_response_new_text (guint status, const char *content_type, const char *text);
+EcsaHttpResponse *ecsa_http_response_new(guint status, const char *content_type, GBytes *body);
+EcsaHttpResponse *ecsa_http_response_new_text(guint status, const char *content_type, const char *text);
 /* Go's ServeMux redirect: 301 to `location`, with the short HTML note for GET. */
-EcsaHttpResponse *ecsa_http_response_new_redirect (const char *method, const char *location);
+EcsaHttpResponse *ecsa_http_response_new_redirect(const char *method, const char *location);
 /* Go's NotFound: 404 "404 page not found\n". */
-EcsaHttpResponse *ecsa_http_response_new_not_found (void);
-void ecsa_http_response_free (EcsaHttpResponse *response);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaHttpResponse, ecsa_http_response_free)
+EcsaHttpResponse *ecsa_http_response_new_not_found(void);
+void ecsa_http_response_free(EcsaHttpResponse *response);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EcsaHttpResponse, ecsa_http_response_free)
 
 /* The canonical form of `path` differs from it: the 301 target ("<clean path>[?<raw query>]"),
  * else NULL. */
-char *ecsa_http_redirect_target (const char *path, const char *raw_query);
+char *ecsa_http_redirect_target(const char *path, const char *raw_query);
 
 /* Seconds a connection may stay silent (reading a request, or idle between two), like v1.16.2's 5 s
  * read and write timeouts. */
@@ -63,7 +63,7 @@ char *ecsa_http_redirect_target (const char *path, const char *raw_query);
 
 /* A SoupServer for the agent's endpoints: no Server header, connections closed after
  * ECSA_HTTP_SERVER_TIMEOUT_S of silence. */
-SoupServer *ecsa_http_server_new (void);
+SoupServer *ecsa_http_server_new(void);
 
 /* Connections waiting to be accepted (Go listens with the kernel's maximum; GLib's default is 10,
  * which drops SYNs when a burst of containers asks at once). */
@@ -71,16 +71,16 @@ SoupServer *ecsa_http_server_new (void);
 
 /* Listen on `address` with ECSA_HTTP_LISTEN_BACKLOG. An IPv6 address listens on IPv6 only. Returns
  * the port actually bound (`address` may carry port 0), or 0 with `error` set. */
-guint16 ecsa_http_server_listen (SoupServer *server, GSocketAddress *address, GError **error);
+guint16 ecsa_http_server_listen(SoupServer *server, GSocketAddress *address, GError **error);
 
 /* Put `response` on `msg` (status, Content-Type, Location, body). */
-void ecsa_http_response_apply (const EcsaHttpResponse *response, SoupServerMessage *msg);
+void ecsa_http_response_apply(const EcsaHttpResponse *response, SoupServerMessage *msg);
 
 /* The request's path (decoded) and raw query. libsoup puts the query into the path of an HTTP/1.0
  * request without a Host header; this splits it off again. */
-void ecsa_http_request_target (SoupServerMessage *msg, char **out_path, char **out_raw_query);
+void ecsa_http_request_target(SoupServerMessage *msg, char **out_path, char **out_raw_query);
 
 /* "ip:port" of the client, as Go's Request.RemoteAddr. */
-char *ecsa_http_remote_address (SoupServerMessage *msg);
+char *ecsa_http_remote_address(SoupServerMessage *msg);
 
 G_END_DECLS

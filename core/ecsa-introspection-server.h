@@ -31,26 +31,26 @@ G_BEGIN_DECLS
 
 #define ECSA_INTROSPECTION_PORT 51678
 
-#define ECSA_TYPE_INTROSPECTION_SERVER (ecsa_introspection_server_get_type ())
-G_DECLARE_FINAL_TYPE (EcsaIntrospectionServer, ecsa_introspection_server, ECSA, INTROSPECTION_SERVER, GObject)
+#define ECSA_TYPE_INTROSPECTION_SERVER (ecsa_introspection_server_get_type())
+G_DECLARE_FINAL_TYPE(EcsaIntrospectionServer, ecsa_introspection_server, ECSA, INTROSPECTION_SERVER, GObject)
 
 /* `version` is what /v1/metadata reports (NULL: "Amazon ECS Agent - v1.16.2 (ecs-agent <version>)"). */
-EcsaIntrospectionServer *ecsa_introspection_server_new (const EcsaTaskViewSource *tasks, const char *cluster,
-                                                        const char *version);
+EcsaIntrospectionServer *ecsa_introspection_server_new(const EcsaTaskViewSource *tasks, const char *cluster,
+                                                       const char *version);
 
 /* Known after registration; until then /v1/metadata reports null, as v1.16.2 would. */
-void ecsa_introspection_server_set_container_instance_arn (EcsaIntrospectionServer *self, const char *arn);
+void ecsa_introspection_server_set_container_instance_arn(EcsaIntrospectionServer *self, const char *arn);
 
 /* Listen on `port` of every interface (IPv4 and IPv6), or of 127.0.0.1 only when `loopback_only`.
  * port 0 picks a free port (tests); the agent always passes ECSA_INTROSPECTION_PORT. */
-gboolean ecsa_introspection_server_listen (EcsaIntrospectionServer *self, guint16 port, gboolean loopback_only,
-                                           GError **error);
-guint16 ecsa_introspection_server_get_port (EcsaIntrospectionServer *self);
-void ecsa_introspection_server_stop (EcsaIntrospectionServer *self);
+gboolean ecsa_introspection_server_listen(EcsaIntrospectionServer *self, guint16 port, gboolean loopback_only,
+                                          GError **error);
+guint16 ecsa_introspection_server_get_port(EcsaIntrospectionServer *self);
+void ecsa_introspection_server_stop(EcsaIntrospectionServer *self);
 
 /* The router without the socket (tests, fuzzing): `path` is the decoded path, `raw_query` the query
  * as received (or NULL). */
-EcsaHttpResponse *ecsa_introspection_server_route (EcsaIntrospectionServer *self, const char *method,
-                                                   const char *path, const char *raw_query);
+EcsaHttpResponse *ecsa_introspection_server_route(EcsaIntrospectionServer *self, const char *method, const char *path,
+                                                  const char *raw_query);
 
 G_END_DECLS

@@ -16,13 +16,13 @@ G_BEGIN_DECLS
 typedef struct
 {
   /* Every task the agent knows, in a stable order; the array frees its views. */
-  GPtrArray *(*list) (gpointer user_data);
+  GPtrArray *(*list)(gpointer user_data);
   /* One task by ARN, or NULL. */
-  EcsaTaskView *(*lookup) (gpointer user_data, const char *task_arn);
+  EcsaTaskView *(*lookup)(gpointer user_data, const char *task_arn);
   /* The task owning a container, by its full Docker ID, or NULL. */
-  EcsaTaskView *(*lookup_by_docker_id) (gpointer user_data, const char *docker_id);
+  EcsaTaskView *(*lookup_by_docker_id)(gpointer user_data, const char *docker_id);
   /* Frees what lookup and lookup_by_docker_id return. */
-  void (*free_view) (EcsaTaskView *view);
+  void (*free_view)(EcsaTaskView *view);
   gpointer user_data;
 } EcsaTaskViewSource;
 

@@ -21,21 +21,22 @@
 #define VERSION "Amazon ECS Agent - v1.16.2 (ecs-agent test)"
 #define TEXT_PLAIN "text/plain; charset=utf-8"
 
-#define TASK_1_JSON                                                                                                 \
-  "{\"Arn\":\"" ARN_1 "\",\"DesiredStatus\":\"RUNNING\",\"KnownStatus\":\"RUNNING\",\"Family\":\"web\","            \
-  "\"Version\":\"7\",\"Containers\":[{\"DockerId\":\"" ID_1A "\",\"DockerName\":\"ecs-web-7-app-d4e5f6\","          \
+#define TASK_1_JSON                                                                                                    \
+  "{\"Arn\":\"" ARN_1 "\",\"DesiredStatus\":\"RUNNING\",\"KnownStatus\":\"RUNNING\",\"Family\":\"web\","               \
+  "\"Version\":\"7\",\"Containers\":[{\"DockerId\":\"" ID_1A "\",\"DockerName\":\"ecs-web-7-app-d4e5f6\","             \
   "\"Name\":\"app\"},{\"DockerId\":\"" ID_1B "\",\"DockerName\":\"ecs-web-7-sidecar-a1b2c3\",\"Name\":\"sidecar\"}]}"
 /* known STOPPED, desired RUNNING: v1.16.2 leaves DesiredStatus out */
-#define TASK_2_JSON                                                                                                 \
-  "{\"Arn\":\"" ARN_2 "\",\"KnownStatus\":\"STOPPED\",\"Family\":\"batch\",\"Version\":\"1\",\"Containers\":"       \
+#define TASK_2_JSON                                                                                                    \
+  "{\"Arn\":\"" ARN_2 "\",\"KnownStatus\":\"STOPPED\",\"Family\":\"batch\",\"Version\":\"1\",\"Containers\":"          \
   "[{\"DockerId\":\"" ID_2A "\",\"DockerName\":\"ecs-batch-1-job-0a0b0c\",\"Name\":\"job\"}]}"
 /* known NONE (PENDING): a container not created yet is not listed; one being created has a name only */
-#define TASK_3_JSON                                                                                                 \
-  "{\"Arn\":\"" ARN_3 "\",\"DesiredStatus\":\"RUNNING\",\"KnownStatus\":\"PENDING\",\"Family\":\"fam\\u003c\\u0026\\u003e\","         \
+#define TASK_3_JSON                                                                                                    \
+  "{\"Arn\":\"" ARN_3                                                                                                  \
+  "\",\"DesiredStatus\":\"RUNNING\",\"KnownStatus\":\"PENDING\",\"Family\":\"fam\\u003c\\u0026\\u003e\","              \
   "\"Version\":\"2\",\"Containers\":[{\"DockerId\":\"\",\"DockerName\":\"ecs-fam-2-b-1f2e3d\",\"Name\":\"b\"}]}"
-#define TASK_4_JSON                                                                                                 \
-  "{\"Arn\":\"" ARN_4 "\",\"DesiredStatus\":\"RUNNING\",\"KnownStatus\":\"RUNNING\",\"Family\":\"web\","            \
-  "\"Version\":\"8\",\"Containers\":[{\"DockerId\":\"" ID_4A "\",\"DockerName\":\"ecs-web-8-app-0f0e0d\","          \
+#define TASK_4_JSON                                                                                                    \
+  "{\"Arn\":\"" ARN_4 "\",\"DesiredStatus\":\"RUNNING\",\"KnownStatus\":\"RUNNING\",\"Family\":\"web\","               \
+  "\"Version\":\"8\",\"Containers\":[{\"DockerId\":\"" ID_4A "\",\"DockerName\":\"ecs-web-8-app-0f0e0d\","             \
   "\"Name\":\"app\"}]}"
 #define NOT_FOUND_JSON "{\"Arn\":\"\",\"KnownStatus\":\"\",\"Family\":\"\",\"Version\":\"\",\"Containers\":null}"
 #define COMMANDS_JSON "{\"AvailableCommands\":[\"/v1/metadata\",\"/v1/tasks\",\"/license\"]}"
@@ -48,42 +49,42 @@ typedef struct
 } Fixture;
 
 static void
-fixture_setup (Fixture *fx, gconstpointer data)
+fixture_setup(Fixture *fx, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
 
-  fx->tasks = ecsa_test_tasks_new ();
-  ecsa_test_tasks_add (fx->tasks, ARN_1, "web", "7", "bridge", "RUNNING", "RUNNING");
-  ecsa_test_tasks_add_container (fx->tasks, ARN_1, "app", ID_1A, "ecs-web-7-app-d4e5f6", 0);
-  ecsa_test_tasks_add_container (fx->tasks, ARN_1, "sidecar", ID_1B, "ecs-web-7-sidecar-a1b2c3", 0);
-  ecsa_test_tasks_add (fx->tasks, ARN_2, "batch", "1", "bridge", "STOPPED", "RUNNING");
-  ecsa_test_tasks_add_container (fx->tasks, ARN_2, "job", ID_2A, "ecs-batch-1-job-0a0b0c", 0);
-  ecsa_test_tasks_add (fx->tasks, ARN_3, "fam<&>", "2", "host", "NONE", "RUNNING");
-  ecsa_test_tasks_add_container (fx->tasks, ARN_3, "a", "", "", 0);
-  ecsa_test_tasks_add_container (fx->tasks, ARN_3, "b", "", "ecs-fam-2-b-1f2e3d", 0);
-  ecsa_test_tasks_add (fx->tasks, ARN_4, "web", "8", "bridge", "RUNNING", "RUNNING");
-  ecsa_test_tasks_add_container (fx->tasks, ARN_4, "app", ID_4A, "ecs-web-8-app-0f0e0d", 0);
+  fx->tasks = ecsa_test_tasks_new();
+  ecsa_test_tasks_add(fx->tasks, ARN_1, "web", "7", "bridge", "RUNNING", "RUNNING");
+  ecsa_test_tasks_add_container(fx->tasks, ARN_1, "app", ID_1A, "ecs-web-7-app-d4e5f6", 0);
+  ecsa_test_tasks_add_container(fx->tasks, ARN_1, "sidecar", ID_1B, "ecs-web-7-sidecar-a1b2c3", 0);
+  ecsa_test_tasks_add(fx->tasks, ARN_2, "batch", "1", "bridge", "STOPPED", "RUNNING");
+  ecsa_test_tasks_add_container(fx->tasks, ARN_2, "job", ID_2A, "ecs-batch-1-job-0a0b0c", 0);
+  ecsa_test_tasks_add(fx->tasks, ARN_3, "fam<&>", "2", "host", "NONE", "RUNNING");
+  ecsa_test_tasks_add_container(fx->tasks, ARN_3, "a", "", "", 0);
+  ecsa_test_tasks_add_container(fx->tasks, ARN_3, "b", "", "ecs-fam-2-b-1f2e3d", 0);
+  ecsa_test_tasks_add(fx->tasks, ARN_4, "web", "8", "bridge", "RUNNING", "RUNNING");
+  ecsa_test_tasks_add_container(fx->tasks, ARN_4, "app", ID_4A, "ecs-web-8-app-0f0e0d", 0);
 
-  fx->server = ecsa_introspection_server_new (ecsa_test_tasks_source (fx->tasks), "ecsa-cluster", VERSION);
-  g_assert_true (ecsa_introspection_server_listen (fx->server, 0, FALSE, &error));
-  g_assert_no_error (error);
-  fx->port = ecsa_introspection_server_get_port (fx->server);
+  fx->server = ecsa_introspection_server_new(ecsa_test_tasks_source(fx->tasks), "ecsa-cluster", VERSION);
+  g_assert_true(ecsa_introspection_server_listen(fx->server, 0, FALSE, &error));
+  g_assert_no_error(error);
+  fx->port = ecsa_introspection_server_get_port(fx->server);
 }
 
 static void
-fixture_teardown (Fixture *fx, gconstpointer data)
+fixture_teardown(Fixture *fx, gconstpointer data)
 {
-  ecsa_introspection_server_stop (fx->server);
-  g_clear_object (&fx->server);
-  g_clear_pointer (&fx->tasks, ecsa_test_tasks_free);
+  ecsa_introspection_server_stop(fx->server);
+  g_clear_object(&fx->server);
+  g_clear_pointer(&fx->tasks, ecsa_test_tasks_free);
 }
 
 static EcsaTestHttpResult *
-get (Fixture *fx, const char *method, const char *path)
+get(Fixture *fx, const char *method, const char *path)
 {
-  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u%s", fx->port, path);
+  g_autofree char *url = g_strdup_printf("http://127.0.0.1:%u%s", fx->port, path);
 
-  return ecsa_test_http_request (method, url, NULL, TIMEOUT_MS);
+  return ecsa_test_http_request(method, url, NULL, TIMEOUT_MS);
 }
 
 typedef struct
@@ -102,15 +103,16 @@ static const Case cases[] = {
   { "/v1/tasks?taskarn=", 404, TEXT_PLAIN, NOT_FOUND_JSON },
   { "/v1/tasks?dockerid=" ID_1B, 200, TEXT_PLAIN, TASK_1_JSON },
   { "/v1/tasks?dockerid=" ID_2A, 200, TEXT_PLAIN, TASK_2_JSON },
-  { "/v1/tasks?dockerid=9f8e7d6c5b4a", 200, TEXT_PLAIN, TASK_1_JSON },  /* short ID */
-  { "/v1/tasks?dockerid=2222", 200, TEXT_PLAIN, TASK_2_JSON },          /* any prefix up to 12 */
-  { "/v1/tasks?dockerid=1a2b3c4d5e6f", 400, NULL, "" },                 /* tasks 1 and 4 */
-  { "/v1/tasks?dockerid=", 400, NULL, "" },                             /* every container */
+  { "/v1/tasks?dockerid=9f8e7d6c5b4a", 200, TEXT_PLAIN, TASK_1_JSON }, /* short ID */
+  { "/v1/tasks?dockerid=2222", 200, TEXT_PLAIN, TASK_2_JSON },         /* any prefix up to 12 */
+  { "/v1/tasks?dockerid=1a2b3c4d5e6f", 400, NULL, "" },                /* tasks 1 and 4 */
+  { "/v1/tasks?dockerid=", 400, NULL, "" },                            /* every container */
   { "/v1/tasks?dockerid=ffffffffffff", 404, TEXT_PLAIN, NOT_FOUND_JSON },
   { "/v1/tasks?dockerid=1a2b3c4d5e6f0", 404, TEXT_PLAIN, NOT_FOUND_JSON }, /* 13 chars: exact match only */
   { "/v1/tasks?dockerid=" ID_1A "&taskarn=" ARN_1, 400, NULL, "" },
   { "/v1/tasks?taskarn=x&dockerid", 400, NULL, "" },
-  { "/v1/tasks?dockerId=" ID_1A, 200, TEXT_PLAIN, "{\"Tasks\":[" TASK_1_JSON "," TASK_2_JSON "," TASK_3_JSON "," TASK_4_JSON "]}" },
+  { "/v1/tasks?dockerId=" ID_1A, 200, TEXT_PLAIN,
+    "{\"Tasks\":[" TASK_1_JSON "," TASK_2_JSON "," TASK_3_JSON "," TASK_4_JSON "]}" },
   { "/", 200, TEXT_PLAIN, COMMANDS_JSON },
   { "/v1", 200, TEXT_PLAIN, COMMANDS_JSON },
   { "/v1/tasks/", 200, TEXT_PLAIN, COMMANDS_JSON },
@@ -119,130 +121,131 @@ static const Case cases[] = {
 };
 
 static void
-test_cases (Fixture *fx, gconstpointer data)
+test_cases(Fixture *fx, gconstpointer data)
 {
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++)
     {
-      g_autoptr(EcsaTestHttpResult) r = get (fx, "GET", cases[i].path);
+      g_autoptr(EcsaTestHttpResult) r = get(fx, "GET", cases[i].path);
 
-      g_test_message ("GET %s -> %u %s", cases[i].path, r->status, r->body);
-      g_assert_cmpuint (r->status, ==, cases[i].status);
-      g_assert_cmpstr (r->content_type, ==, cases[i].content_type);
-      g_assert_cmpstr (r->body, ==, cases[i].body);
+      g_test_message("GET %s -> %u %s", cases[i].path, r->status, r->body);
+      g_assert_cmpuint(r->status, ==, cases[i].status);
+      g_assert_cmpstr(r->content_type, ==, cases[i].content_type);
+      g_assert_cmpstr(r->body, ==, cases[i].body);
     }
 }
 
 static void
-test_metadata (Fixture *fx, gconstpointer data)
+test_metadata(Fixture *fx, gconstpointer data)
 {
-  g_autoptr(EcsaTestHttpResult) before = get (fx, "GET", "/v1/metadata");
+  g_autoptr(EcsaTestHttpResult) before = get(fx, "GET", "/v1/metadata");
   g_autoptr(EcsaTestHttpResult) after = NULL;
   g_autoptr(EcsaTestHttpResult) post = NULL;
 
   /* before registration v1.16.2 would say null */
-  g_assert_cmpuint (before->status, ==, 200);
-  g_assert_cmpstr (before->content_type, ==, TEXT_PLAIN);
-  g_assert_cmpstr (before->body, ==, "{\"Cluster\":\"ecsa-cluster\",\"ContainerInstanceArn\":null,\"Version\":\"" VERSION "\"}");
+  g_assert_cmpuint(before->status, ==, 200);
+  g_assert_cmpstr(before->content_type, ==, TEXT_PLAIN);
+  g_assert_cmpstr(before->body, ==,
+                  "{\"Cluster\":\"ecsa-cluster\",\"ContainerInstanceArn\":null,\"Version\":\"" VERSION "\"}");
 
-  ecsa_introspection_server_set_container_instance_arn (
+  ecsa_introspection_server_set_container_instance_arn(
     fx->server, "arn:aws:ecs:us-west-2:123456789012:container-instance/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
-  after = get (fx, "GET", "/v1/metadata");
-  g_assert_cmpstr (after->body, ==,
-                   "{\"Cluster\":\"ecsa-cluster\",\"ContainerInstanceArn\":\"arn:aws:ecs:us-west-2:123456789012:"
-                   "container-instance/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0\",\"Version\":\"" VERSION "\"}");
+  after = get(fx, "GET", "/v1/metadata");
+  g_assert_cmpstr(after->body, ==,
+                  "{\"Cluster\":\"ecsa-cluster\",\"ContainerInstanceArn\":\"arn:aws:ecs:us-west-2:123456789012:"
+                  "container-instance/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0\",\"Version\":\"" VERSION "\"}");
   /* v1.16.2 did not look at the method */
-  post = get (fx, "POST", "/v1/metadata");
-  g_assert_cmpuint (post->status, ==, 200);
-  g_assert_cmpstr (post->body, ==, after->body);
+  post = get(fx, "POST", "/v1/metadata");
+  g_assert_cmpuint(post->status, ==, 200);
+  g_assert_cmpstr(post->body, ==, after->body);
 }
 
 static void
-test_license (Fixture *fx, gconstpointer data)
+test_license(Fixture *fx, gconstpointer data)
 {
-  g_autoptr(EcsaTestHttpResult) r = get (fx, "GET", "/license");
-  g_autofree char *rule = g_strnfill (80, '=');
-  g_autofree char *separator = g_strdup_printf ("\n%s\n", rule);
+  g_autoptr(EcsaTestHttpResult) r = get(fx, "GET", "/license");
+  g_autofree char *rule = g_strnfill(80, '=');
+  g_autofree char *separator = g_strdup_printf("\n%s\n", rule);
 
-  g_assert_cmpuint (r->status, ==, 200);
-  g_assert_cmpstr (r->content_type, ==, TEXT_PLAIN);
+  g_assert_cmpuint(r->status, ==, 200);
+  g_assert_cmpstr(r->content_type, ==, TEXT_PLAIN);
   /* LICENSE, a rule of 80 '=', NOTICE: as v1.16.2 joins them */
-  g_assert_true (ecsa_test_contains (r->body, "Apache License"));
-  g_assert_true (ecsa_test_contains (r->body, "Version 2.0, January 2004"));
-  g_assert_true (ecsa_test_contains (r->body, separator));
-  g_assert_true (ecsa_test_contains (strstr (r->body, separator), "ecs-agent"));
+  g_assert_true(ecsa_test_contains(r->body, "Apache License"));
+  g_assert_true(ecsa_test_contains(r->body, "Version 2.0, January 2004"));
+  g_assert_true(ecsa_test_contains(r->body, separator));
+  g_assert_true(ecsa_test_contains(strstr(r->body, separator), "ecs-agent"));
 }
 
 /* The task list follows the engine: a task removed is gone from every answer. */
 static void
-test_follows_tasks (Fixture *fx, gconstpointer data)
+test_follows_tasks(Fixture *fx, gconstpointer data)
 {
   g_autoptr(EcsaTestHttpResult) by_arn = NULL;
   g_autoptr(EcsaTestHttpResult) by_id = NULL;
   g_autoptr(EcsaTestHttpResult) all = NULL;
   g_autoptr(EcsaTestHttpResult) short_id = NULL;
 
-  ecsa_test_tasks_remove (fx->tasks, ARN_4);
-  by_arn = get (fx, "GET", "/v1/tasks?taskarn=" ARN_4);
-  g_assert_cmpuint (by_arn->status, ==, 404);
-  by_id = get (fx, "GET", "/v1/tasks?dockerid=" ID_4A);
-  g_assert_cmpuint (by_id->status, ==, 404);
+  ecsa_test_tasks_remove(fx->tasks, ARN_4);
+  by_arn = get(fx, "GET", "/v1/tasks?taskarn=" ARN_4);
+  g_assert_cmpuint(by_arn->status, ==, 404);
+  by_id = get(fx, "GET", "/v1/tasks?dockerid=" ID_4A);
+  g_assert_cmpuint(by_id->status, ==, 404);
   /* the short ID is no longer ambiguous */
-  short_id = get (fx, "GET", "/v1/tasks?dockerid=1a2b3c4d5e6f");
-  g_assert_cmpuint (short_id->status, ==, 200);
-  g_assert_cmpstr (short_id->body, ==, TASK_1_JSON);
-  all = get (fx, "GET", "/v1/tasks");
-  g_assert_cmpstr (all->body, ==, "{\"Tasks\":[" TASK_1_JSON "," TASK_2_JSON "," TASK_3_JSON "]}");
+  short_id = get(fx, "GET", "/v1/tasks?dockerid=1a2b3c4d5e6f");
+  g_assert_cmpuint(short_id->status, ==, 200);
+  g_assert_cmpstr(short_id->body, ==, TASK_1_JSON);
+  all = get(fx, "GET", "/v1/tasks");
+  g_assert_cmpstr(all->body, ==, "{\"Tasks\":[" TASK_1_JSON "," TASK_2_JSON "," TASK_3_JSON "]}");
 
-  ecsa_test_tasks_remove (fx->tasks, ARN_1);
-  ecsa_test_tasks_remove (fx->tasks, ARN_2);
-  ecsa_test_tasks_remove (fx->tasks, ARN_3);
-  g_clear_pointer (&all, ecsa_test_http_result_free);
-  all = get (fx, "GET", "/v1/tasks");
-  g_assert_cmpstr (all->body, ==, "{\"Tasks\":[]}");
+  ecsa_test_tasks_remove(fx->tasks, ARN_1);
+  ecsa_test_tasks_remove(fx->tasks, ARN_2);
+  ecsa_test_tasks_remove(fx->tasks, ARN_3);
+  g_clear_pointer(&all, ecsa_test_http_result_free);
+  all = get(fx, "GET", "/v1/tasks");
+  g_assert_cmpstr(all->body, ==, "{\"Tasks\":[]}");
 }
 
 /* Like v1.16.2's ":51678": every interface, IPv6 too. */
 static void
-test_listen_all (Fixture *fx, gconstpointer data)
+test_listen_all(Fixture *fx, gconstpointer data)
 {
-  g_autofree char *v6_url = g_strdup_printf ("http://[::1]:%u/v1/metadata", fx->port);
-  g_autoptr(EcsaTestHttpResult) v6 = ecsa_test_http_request ("GET", v6_url, NULL, TIMEOUT_MS);
-  g_autoptr(EcsaTestHttpResult) head = get (fx, "HEAD", "/v1/tasks");
+  g_autofree char *v6_url = g_strdup_printf("http://[::1]:%u/v1/metadata", fx->port);
+  g_autoptr(EcsaTestHttpResult) v6 = ecsa_test_http_request("GET", v6_url, NULL, TIMEOUT_MS);
+  g_autoptr(EcsaTestHttpResult) head = get(fx, "HEAD", "/v1/tasks");
 
-  g_assert_cmpuint (v6->status, ==, 200);
-  g_assert_true (g_str_has_prefix (v6->body, "{\"Cluster\":\"ecsa-cluster\""));
-  g_assert_cmpuint (head->status, ==, 200);
-  g_assert_cmpstr (head->body, ==, "");
+  g_assert_cmpuint(v6->status, ==, 200);
+  g_assert_true(g_str_has_prefix(v6->body, "{\"Cluster\":\"ecsa-cluster\""));
+  g_assert_cmpuint(head->status, ==, 200);
+  g_assert_cmpstr(head->body, ==, "");
 }
 
 static void
-test_raw (Fixture *fx, gconstpointer data)
+test_raw(Fixture *fx, gconstpointer data)
 {
   /* libsoup's quirk: an HTTP/1.0 request without Host still has its query read */
-  g_autofree char *r1 = ecsa_test_http_raw (fx->port, "GET /v1/tasks?taskarn=" ARN_2 " HTTP/1.0\r\n\r\n", TIMEOUT_MS);
-  g_autofree char *r2 = ecsa_test_http_raw (fx->port, "GET /v1/tasks?taskarn=%zz HTTP/1.0\r\n\r\n", TIMEOUT_MS);
-  g_autofree char *r3 = ecsa_test_http_raw (fx->port, "BREW /v1/tasks?taskarn=" ARN_2 " HTTP/1.0\r\n\r\n", TIMEOUT_MS);
+  g_autofree char *r1 = ecsa_test_http_raw(fx->port, "GET /v1/tasks?taskarn=" ARN_2 " HTTP/1.0\r\n\r\n", TIMEOUT_MS);
+  g_autofree char *r2 = ecsa_test_http_raw(fx->port, "GET /v1/tasks?taskarn=%zz HTTP/1.0\r\n\r\n", TIMEOUT_MS);
+  g_autofree char *r3 = ecsa_test_http_raw(fx->port, "BREW /v1/tasks?taskarn=" ARN_2 " HTTP/1.0\r\n\r\n", TIMEOUT_MS);
 
-  g_assert_true (g_str_has_prefix (r1, "HTTP/1.0 200"));
-  g_assert_true (g_str_has_suffix (r1, TASK_2_JSON));
-  g_assert_true (g_str_has_prefix (r2, "HTTP/1.0 400"));
-  g_assert_true (g_str_has_prefix (r3, "HTTP/1.0 200"));
+  g_assert_true(g_str_has_prefix(r1, "HTTP/1.0 200"));
+  g_assert_true(g_str_has_suffix(r1, TASK_2_JSON));
+  g_assert_true(g_str_has_prefix(r2, "HTTP/1.0 400"));
+  g_assert_true(g_str_has_prefix(r3, "HTTP/1.0 200"));
 }
 
 int
-main (int argc, char **argv)
+main(int argc, char **argv)
 {
-  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
-  ecsa_log_init ();
-  ecsa_log_set_console (STDERR_FILENO); /* stdout carries TAP */
+  g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  ecsa_log_init();
+  ecsa_log_set_console(STDERR_FILENO); /* stdout carries TAP */
 
-#define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
-  ADD ("/introspection/cases", test_cases);
-  ADD ("/introspection/metadata", test_metadata);
-  ADD ("/introspection/license", test_license);
-  ADD ("/introspection/follows-tasks", test_follows_tasks);
-  ADD ("/introspection/listen-all", test_listen_all);
-  ADD ("/introspection/raw", test_raw);
+#define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+  ADD("/introspection/cases", test_cases);
+  ADD("/introspection/metadata", test_metadata);
+  ADD("/introspection/license", test_license);
+  ADD("/introspection/follows-tasks", test_follows_tasks);
+  ADD("/introspection/listen-all", test_listen_all);
+  ADD("/introspection/raw", test_raw);
 #undef ADD
-  return g_test_run ();
+  return g_test_run();
 }
