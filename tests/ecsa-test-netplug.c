@@ -7,6 +7,7 @@
 #include <libsoup/soup.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define DOCKER_SOCKET "/var/run/docker.sock"
 
@@ -51,6 +52,7 @@ ecsa_netplug_host_new (guint32 kind, const char *name, const char *const *settin
 
   ecsa_log_init ();
   ecsa_log_set_level (ECSA_LOG_DEBUG);
+  ecsa_log_set_console (STDERR_FILENO); /* stdout is TAP */
   th->logs = g_ptr_array_new_with_free_func (g_free);
   ecsa_log_set_capture (capture_cb, th->logs);
 
@@ -289,4 +291,123 @@ ecsa_netplug_sh (char **out, const char *format, ...)
   if (out != NULL)
     *out = g_steal_pointer (&stdout_text);
   return WIFEXITED (status) ? WEXITSTATUS (status) : 128;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * awsvpc test networks
+ * ------------------------------------------------------------------------------------------- */
+
+static void
+sh_ok (const char *cmd)
+{
+  int rc = ecsa_netplug_sh (NULL, "%s", cmd);
+
+  if (rc != 0)
+    g_error ("'%s' failed with %d", cmd, rc);
+}
+
+static void
+vpc_sweep (const char *area)
+{
+  /* PIDs in names of this area whose process is gone */
+  ecsa_netplug_sh (NULL,
+                   "for pid in $( (ip netns list; iptables-save; docker ps -a --format '{{.Names}}') 2>/dev/null |"
+                   "  sed -n 's/.*ecsa-t\\([0-9]*\\)-%s.*/\\1/p' | sort -u); do"
+                   "  [ -d /proc/$pid ] && continue;"
+                   "  ip netns del ecsa-t$pid-%s-vpc 2>/dev/null; ip link del et${pid}e 2>/dev/null;"
+                   "  ip link del et${pid}b 2>/dev/null;"
+                   "  for c in $(docker ps -aq --filter name=ecsa-t$pid-%s-); do docker rm -f $c >/dev/null; done;"
+                   "  for t in filter nat; do iptables -t $t -S | grep -- \"--comment ecsa-t$pid-%s \" | sed 's/^-A //' |"
+                   "    while read -r rule; do eval iptables -t $t -D $rule; done; done;"
+                   "done",
+                   area, area, area, area);
+}
+
+EcsaNetplugVpc *
+ecsa_netplug_vpc_new (const char *area)
+{
+  EcsaNetplugVpc *v = g_new0 (EcsaNetplugVpc, 1);
+  g_autofree char *routes = NULL;
+  g_autofree char *cmd = NULL;
+
+  vpc_sweep (area);
+  v->pid = (int) getpid ();
+  v->prefix = g_strdup_printf ("ecsa-t%d-%s", v->pid, area);
+  v->netns = g_strdup_printf ("%s-vpc", v->prefix);
+  v->eni = g_strdup_printf ("et%de", v->pid);
+  v->eni_peer = g_strdup_printf ("et%dv", v->pid);
+  v->bridge = g_strdup_printf ("et%db", v->pid);
+  v->eni_mac = g_strdup_printf ("02:ec:5a:%02x:%02x:%02x", (v->pid >> 16) & 0xff, (v->pid >> 8) & 0xff, v->pid & 0xff);
+  /* A bridge subnet no other bridge on this host uses (concurrent runs). */
+  ecsa_netplug_sh (&routes, "ip -4 route show");
+  for (int i = 0; i < 256 && v->subnet == NULL; i++)
+    {
+      g_autofree char *candidate = g_strdup_printf ("198.19.%d.0/24", (v->pid + i) % 256);
+      if (strstr (routes, candidate) == NULL)
+        {
+          v->subnet = g_steal_pointer (&candidate);
+          v->bridge_gw = g_strdup_printf ("198.19.%d.1", (v->pid + i) % 256);
+        }
+    }
+  g_assert_nonnull (v->subnet);
+  cmd = g_strdup_printf ("ip netns add %s && ip link add %s address %s type veth peer name %s && "
+                         "ip link set %s netns %s && ip -n %s addr add %s/24 dev %s && ip -n %s link set %s up && "
+                         "ip -n %s link set lo up",
+                         v->netns, v->eni, v->eni_mac, v->eni_peer, v->eni_peer, v->netns, v->netns,
+                         ECSA_NETPLUG_VPC_GATEWAY, v->eni_peer, v->netns, v->eni_peer, v->netns);
+  sh_ok (cmd);
+  g_clear_pointer (&cmd, g_free);
+  /* Guard: nothing may reach instance metadata, whatever the routes say. */
+  cmd = g_strdup_printf ("iptables -I OUTPUT 1 -d 169.254.169.254/32 -m comment --comment %s -j REJECT && "
+                         "iptables -I FORWARD 1 -d 169.254.169.254/32 -m comment --comment %s -j REJECT",
+                         v->prefix, v->prefix);
+  sh_ok (cmd);
+  return v;
+}
+
+void
+ecsa_netplug_vpc_free (EcsaNetplugVpc *v)
+{
+  g_autofree char *rules = NULL;
+  g_autofree char *left = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  if (v == NULL)
+    return;
+  ecsa_netplug_sh (NULL, "ip link del %s 2>/dev/null; ip link del %s 2>/dev/null; ip netns del %s 2>/dev/null", v->eni,
+                   v->bridge, v->netns);
+  /* every rule carrying this prefix, in both tables */
+  ecsa_netplug_sh (&rules, "iptables -S; iptables -t nat -S | sed 's/^/nat /'");
+  lines = g_strsplit (rules, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      gboolean nat = g_str_has_prefix (lines[i], "nat ");
+      const char *rule = nat ? lines[i] + 4 : lines[i];
+      g_autofree char *needle = g_strdup_printf ("--comment %s ", v->prefix);
+
+      if (strstr (rule, needle) != NULL && g_str_has_prefix (rule, "-A "))
+        g_assert_cmpint (ecsa_netplug_sh (NULL, "iptables %s -D %s", nat ? "-t nat" : "", rule + 3), ==, 0);
+    }
+  ecsa_netplug_sh (&left, "iptables-save; ip -br link; ip netns list");
+  g_assert_null (strstr (left, v->prefix));
+  g_assert_null (strstr (left, v->bridge));
+  g_assert_null (strstr (left, v->eni));
+  g_free (v->prefix);
+  g_free (v->netns);
+  g_free (v->eni);
+  g_free (v->eni_peer);
+  g_free (v->eni_mac);
+  g_free (v->bridge);
+  g_free (v->subnet);
+  g_free (v->bridge_gw);
+  g_free (v);
+}
+
+char *
+ecsa_netplug_netns_links (const char *netns)
+{
+  char *out = NULL;
+
+  ecsa_netplug_sh (&out, "nsenter --net=%s ip -br link | cut -d' ' -f1 | cut -d@ -f1 | sort | tr '\\n' ' '", netns);
+  return out;
 }

@@ -65,4 +65,34 @@ void ecsa_netplug_iterate (guint ms);
 /* Run a command synchronously (set-up and teardown); returns its exit status, stdout in *out. */
 int ecsa_netplug_sh (char **out, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
+/* ---- awsvpc test networks ---------------------------------------------------------------------
+ * A "VPC" network namespace holding the subnet gateway 198.18.77.1/24, an "ENI" veth on the host
+ * (its peer in the VPC) with a MAC derived from the PID, a bridge name and bridge subnet no other
+ * bridge on this host uses, and REJECT guards on anything towards 169.254.169.254. Every name and
+ * iptables comment carries `prefix` ("ecsa-t<pid>-<area>"); interfaces are "et<pid><letter>". */
+#define ECSA_NETPLUG_VPC_GATEWAY "198.18.77.1"
+#define ECSA_NETPLUG_ENI_ADDRESS "198.18.77.10"
+
+typedef struct
+{
+  int pid;
+  char *prefix;    /* ecsa-t<pid>-<area> */
+  char *netns;     /* the VPC */
+  char *eni;       /* host side of the ENI veth */
+  char *eni_peer;  /* its peer in the VPC */
+  char *eni_mac;
+  char *bridge;    /* for ECSA_CNI_BRIDGE */
+  char *subnet;    /* for ECSA_CNI_SUBNET */
+  char *bridge_gw; /* the subnet's .1 */
+} EcsaNetplugVpc;
+
+/* Removes first what a crashed run of the same area left (its PID is gone). */
+EcsaNetplugVpc *ecsa_netplug_vpc_new (const char *area);
+/* Removes the namespace, the interfaces and every iptables rule carrying the prefix, and checks
+ * that none is left. Containers are the caller's. */
+void ecsa_netplug_vpc_free (EcsaNetplugVpc *vpc);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaNetplugVpc, ecsa_netplug_vpc_free)
+/* The links of a namespace, sorted: "ecs-eth0 eth0 lo ". */
+char *ecsa_netplug_netns_links (const char *netns_path);
+
 G_END_DECLS

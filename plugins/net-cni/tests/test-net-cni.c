@@ -19,8 +19,6 @@
 
 const EcsaPluginDescriptor *ecsa_plugin_net_cni_get_descriptor (void);
 
-#define VPC_GATEWAY "198.18.77.1"
-#define ENI_ADDRESS "198.18.77.10"
 #define EXTRA_ROUTE "198.51.100.0/24"
 
 typedef struct
@@ -29,15 +27,7 @@ typedef struct
   const EcsaPluginDescriptor *desc;
   const EcsaNetworkVTable *vt;
   gpointer state;
-  int pid;
-  char *prefix;   /* ecsa-t<pid>-netplug */
-  char *vpc_ns;   /* netns standing in for the VPC */
-  char *eni;      /* host side of the ENI veth */
-  char *eni_peer; /* its peer, in the VPC namespace */
-  char *eni_mac;
-  char *bridge;
-  char *subnet;    /* the bridge subnet, unique on this host */
-  char *bridge_gw; /* its .1 */
+  EcsaNetplugVpc *vpc; /* the VPC, the ENI, the bridge's name and subnet */
   char *state_dir;
   char *pause_id;
   GPtrArray *containers; /* names to remove */
@@ -54,7 +44,7 @@ server_cb (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTa
   const char *token = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
                                                     "X-aws-ec2-metadata-token");
   g_autofree char *imds_path = g_strdup_printf ("/latest/meta-data/network/interfaces/macs/%s/subnet-ipv4-cidr-block",
-                                                fx->eni_mac);
+                                                fx->vpc->eni_mac);
 
   g_ptr_array_add (fx->requests, g_strdup_printf ("%s %s %s", method, path, token ? token : "-"));
   if (g_str_equal (path, "/latest/api/token") && g_str_equal (method, "PUT"))
@@ -82,77 +72,19 @@ fx_seen (Fixture *fx, const char *request)
   return FALSE;
 }
 
-static void
-sh_ok (const char *cmd)
-{
-  int rc = ecsa_netplug_sh (NULL, "%s", cmd);
-
-  if (rc != 0)
-    g_error ("'%s' failed with %d", cmd, rc);
-}
-
 static gboolean check_with (const EcsaNetworkVTable *vt, gpointer state, GError **error);
-
-/* What an earlier run of this test left when it crashed (its PID is gone): removed first. */
-static const char sweep_script[] =
-  "for pid in $( (ip netns list; ip -br link; iptables-save; docker ps -a --format '{{.Names}}') 2>/dev/null |"
-  "  sed -n 's/.*ecsa-t\\([0-9]*\\)-netplug.*/\\1/p; s/^et\\([0-9]*\\)[eb][@ ].*/\\1/p' | sort -u); do"
-  "  [ -d /proc/$pid ] && continue;"
-  "  ip netns del ecsa-t$pid-netplug-vpc 2>/dev/null; ip link del et${pid}e 2>/dev/null; ip link del et${pid}b 2>/dev/null;"
-  "  for c in $(docker ps -aq --filter name=ecsa-t$pid-netplug-); do docker rm -f $c >/dev/null; done;"
-  "  for t in filter nat; do iptables -t $t -S | grep -- \"--comment ecsa-t$pid-netplug \" | sed 's/^-A //' |"
-  "    while read -r rule; do eval iptables -t $t -D $rule; done; done;"
-  "done";
 
 static void
 fixture_setup (Fixture *fx, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *routes = NULL;
   g_autofree char *cmd = NULL;
   GSList *uris;
-  guint i;
 
-  ecsa_netplug_sh (NULL, "%s", sweep_script);
-  fx->pid = (int) getpid ();
-  fx->prefix = g_strdup_printf ("ecsa-t%d-netplug", fx->pid);
-  fx->vpc_ns = g_strdup_printf ("%s-vpc", fx->prefix);
-  fx->eni = g_strdup_printf ("et%de", fx->pid);
-  fx->eni_peer = g_strdup_printf ("et%dv", fx->pid);
-  fx->bridge = g_strdup_printf ("et%db", fx->pid);
-  fx->eni_mac = g_strdup_printf ("02:ec:5a:%02x:%02x:%02x", (fx->pid >> 16) & 0xff, (fx->pid >> 8) & 0xff,
-                                 fx->pid & 0xff);
-  /* A bridge subnet no other bridge on this host uses (concurrent runs). */
-  ecsa_netplug_sh (&routes, "ip -4 route show");
-  for (i = 0; i < 256; i++)
-    {
-      g_autofree char *candidate = g_strdup_printf ("198.19.%d.0/24", (fx->pid + (int) i) % 256);
-      if (strstr (routes, candidate) == NULL)
-        {
-          fx->subnet = g_steal_pointer (&candidate);
-          fx->bridge_gw = g_strdup_printf ("198.19.%d.1", (fx->pid + (int) i) % 256);
-          break;
-        }
-    }
-  g_assert_nonnull (fx->subnet);
+  fx->vpc = ecsa_netplug_vpc_new ("netplug");
   fx->state_dir = ecsa_test_mkdtemp ();
   fx->containers = g_ptr_array_new_with_free_func (g_free);
   fx->requests = g_ptr_array_new_with_free_func (g_free);
-
-  /* the VPC and the ENI */
-  cmd = g_strdup_printf ("ip netns add %s && ip link add %s address %s type veth peer name %s && "
-                         "ip link set %s netns %s && ip -n %s addr add %s/24 dev %s && ip -n %s link set %s up && "
-                         "ip -n %s link set lo up",
-                         fx->vpc_ns, fx->eni, fx->eni_mac, fx->eni_peer, fx->eni_peer, fx->vpc_ns, fx->vpc_ns,
-                         VPC_GATEWAY, fx->eni_peer, fx->vpc_ns, fx->eni_peer, fx->vpc_ns);
-  sh_ok (cmd);
-  g_clear_pointer (&cmd, g_free);
-  /* Guard: nothing may reach instance metadata, whatever the routes say. */
-  cmd = g_strdup_printf ("iptables -I OUTPUT 1 -d 169.254.169.254/32 -m comment --comment %s -j REJECT && "
-                         "iptables -I FORWARD 1 -d 169.254.169.254/32 -m comment --comment %s -j REJECT",
-                         fx->prefix, fx->prefix);
-  sh_ok (cmd);
-  g_clear_pointer (&cmd, g_free);
 
   /* the credentials endpoint and instance metadata, on loopback */
   fx->server = soup_server_new (NULL, NULL);
@@ -165,8 +97,8 @@ fixture_setup (Fixture *fx, gconstpointer data)
   /* what ecs-init does for the agent's credentials endpoint, narrowed to this test's bridge */
   cmd = g_strdup_printf ("iptables -t nat -I PREROUTING 1 -i %s -d 169.254.170.2/32 -p tcp --dport 80 "
                          "-m comment --comment %s -j DNAT --to-destination 127.0.0.1:%u",
-                         fx->bridge, fx->prefix, fx->port);
-  sh_ok (cmd);
+                         fx->vpc->bridge, fx->vpc->prefix, fx->port);
+  g_assert_cmpint (ecsa_netplug_sh (NULL, "%s", cmd), ==, 0);
 
   {
     const char *settings[] = { "ECS_ENABLE_TASK_ENI=true", "ECS_CNI_PLUGINS_PATH=/nonexistent/amazon-ecs-cni-plugins",
@@ -174,8 +106,8 @@ fixture_setup (Fixture *fx, gconstpointer data)
     g_autofree char *endpoint = g_strdup_printf ("http://127.0.0.1:%u/", fx->port);
 
     /* this plugin's own settings and the SDKs' metadata endpoint come from the environment */
-    g_setenv ("ECSA_CNI_BRIDGE", fx->bridge, TRUE);
-    g_setenv ("ECSA_CNI_SUBNET", fx->subnet, TRUE);
+    g_setenv ("ECSA_CNI_BRIDGE", fx->vpc->bridge, TRUE);
+    g_setenv ("ECSA_CNI_SUBNET", fx->vpc->subnet, TRUE);
     g_setenv ("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint, TRUE);
     fx->th = ecsa_netplug_host_new (ECSA_PLUGIN_KIND_NETWORK, "cni", settings, fx->state_dir);
   }
@@ -193,8 +125,6 @@ fixture_setup (Fixture *fx, gconstpointer data)
 static void
 fixture_teardown (Fixture *fx, gconstpointer data)
 {
-  g_autofree char *rules = NULL;
-  g_auto(GStrv) lines = NULL;
   guint i;
 
   if (fx->state != NULL)
@@ -204,37 +134,13 @@ fixture_teardown (Fixture *fx, gconstpointer data)
     }
   for (i = 0; i < fx->containers->len; i++)
     ecsa_netplug_docker_remove (fx->th, g_ptr_array_index (fx->containers, i));
-  ecsa_netplug_sh (NULL, "ip link del %s 2>/dev/null; ip link del %s 2>/dev/null; ip netns del %s 2>/dev/null", fx->eni,
-                fx->bridge, fx->vpc_ns);
-  /* every rule carrying this test's comment, in both tables */
-  ecsa_netplug_sh (&rules, "iptables -S; iptables -t nat -S | sed 's/^/nat /'");
-  lines = g_strsplit (rules, "\n", -1);
-  for (i = 0; lines[i] != NULL; i++)
-    {
-      gboolean nat = g_str_has_prefix (lines[i], "nat ");
-      const char *rule = nat ? lines[i] + 4 : lines[i];
-      if (strstr (rule, fx->prefix) != NULL && g_str_has_prefix (rule, "-A "))
-        g_assert_cmpint (ecsa_netplug_sh (NULL, "iptables %s -D %s", nat ? "-t nat" : "", rule + 3), ==, 0);
-    }
-  g_clear_pointer (&rules, g_free);
-  ecsa_netplug_sh (&rules, "iptables-save; ip -br link; ip netns list");
-  g_assert_null (strstr (rules, fx->prefix));
-  g_assert_null (strstr (rules, fx->bridge));
-  g_assert_null (strstr (rules, fx->eni));
+  ecsa_netplug_vpc_free (fx->vpc);
   soup_server_disconnect (fx->server);
   g_object_unref (fx->server);
   ecsa_netplug_host_free (fx->th);
   ecsa_test_rmdir_recursive (fx->state_dir);
   g_ptr_array_unref (fx->containers);
   g_ptr_array_unref (fx->requests);
-  g_free (fx->prefix);
-  g_free (fx->vpc_ns);
-  g_free (fx->eni);
-  g_free (fx->eni_peer);
-  g_free (fx->eni_mac);
-  g_free (fx->bridge);
-  g_free (fx->subnet);
-  g_free (fx->bridge_gw);
   g_free (fx->state_dir);
   g_free (fx->pause_id);
 }
@@ -242,7 +148,7 @@ fixture_teardown (Fixture *fx, gconstpointer data)
 static char *
 run_container (Fixture *fx, const char *suffix, const char *network_mode, const char *cmd_json)
 {
-  g_autofree char *name = g_strdup_printf ("%s-%s", fx->prefix, suffix);
+  g_autofree char *name = g_strdup_printf ("%s-%s", fx->vpc->prefix, suffix);
   g_autofree char *body = g_strdup_printf ("{\"Image\":\"%s\",\"Cmd\":%s,\"HostConfig\":{\"NetworkMode\":\"%s\"}}",
                                            ECSA_NETPLUG_IMAGE, cmd_json, network_mode);
 
@@ -272,7 +178,7 @@ static void
 request_init (Request *rq, const char *sandbox_id, const char *netns, const char *mac, const char *gateway)
 {
   memset (rq, 0, sizeof *rq);
-  rq->ipv4[0] = ENI_ADDRESS;
+  rq->ipv4[0] = ECSA_NETPLUG_ENI_ADDRESS;
   rq->routes[0] = EXTRA_ROUTE;
   rq->task.struct_size = sizeof (EcsaTaskView);
   rq->task.arn = "arn:aws:ecs:us-west-2:123456789012:task/netplug-1";
@@ -384,15 +290,6 @@ reserved_addresses (Fixture *fx)
   return n;
 }
 
-static char *
-netns_links (const char *netns)
-{
-  char *out = NULL;
-
-  ecsa_netplug_sh (&out, "nsenter --net=%s ip -br link | cut -d' ' -f1 | cut -d@ -f1 | sort | tr '\\n' ' '", netns);
-  return out;
-}
-
 static void
 test_setup_teardown (Fixture *fx, gconstpointer data)
 {
@@ -409,11 +306,11 @@ test_setup_teardown (Fixture *fx, gconstpointer data)
   Request rq;
   gint rc;
 
-  request_init (&rq, fx->pause_id, netns, fx->eni_mac, VPC_GATEWAY "/24");
+  request_init (&rq, fx->pause_id, netns, fx->vpc->eni_mac, ECSA_NETPLUG_VPC_GATEWAY "/24");
   res = setup (fx, &rq.req, &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (res->ipv4_address, ==, ENI_ADDRESS);
-  g_assert_cmpstr (res->mac_address, ==, fx->eni_mac);
+  g_assert_cmpstr (res->ipv4_address, ==, ECSA_NETPLUG_ENI_ADDRESS);
+  g_assert_cmpstr (res->mac_address, ==, fx->vpc->eni_mac);
   g_assert_null (res->ipv6_address);
   g_assert_cmpuint (reserved_addresses (fx), ==, 1);
 
@@ -424,29 +321,29 @@ test_setup_teardown (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (g_ptr_array_index (attrs, 1), !=, "");
 
   /* The ENI left the host for the task's namespace, as eth0; the bridge leg is ecs-eth0. */
-  g_assert_cmpint (ecsa_netplug_sh (NULL, "ip link show %s", fx->eni), !=, 0);
-  links = netns_links (netns);
+  g_assert_cmpint (ecsa_netplug_sh (NULL, "ip link show %s", fx->vpc->eni), !=, 0);
+  links = ecsa_netplug_netns_links (netns);
   g_assert_cmpstr (links, ==, "ecs-eth0 eth0 lo ");
 
   /* A container joining the namespace (as the task's containers do) sees it all. */
   probe = run_container (fx, "probe", mode,
                          "[\"sh\",\"-c\",\"ip -4 -o addr show; ip route show; "
-                         "ping -c 1 -W 3 " VPC_GATEWAY " >/dev/null && echo GATEWAY-OK; "
+                         "ping -c 1 -W 3 " ECSA_NETPLUG_VPC_GATEWAY " >/dev/null && echo GATEWAY-OK; "
                          "printf 'GET /v2/credentials/test-id HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc -w 3 169.254.170.2 80; echo; "
                          "nc -w 2 169.254.169.254 80 </dev/null; echo IMDS-RC=$?\"]");
   rc = ecsa_netplug_docker_wait (fx->th, probe, 30);
   logs = ecsa_netplug_docker_logs (fx->th, probe);
   g_test_message ("probe (rc %d):\n%s", rc, logs);
   g_assert_cmpint (rc, ==, 0);
-  g_assert_nonnull (strstr (logs, "eth0    inet " ENI_ADDRESS "/24"));
+  g_assert_nonnull (strstr (logs, "eth0    inet " ECSA_NETPLUG_ENI_ADDRESS "/24"));
   expect = g_strdup_printf ("ecs-eth0    inet 198.19.");
   g_assert_nonnull (strstr (logs, expect));
-  g_assert_nonnull (strstr (logs, "default via " VPC_GATEWAY " dev eth0"));
+  g_assert_nonnull (strstr (logs, "default via " ECSA_NETPLUG_VPC_GATEWAY " dev eth0"));
   g_clear_pointer (&expect, g_free);
-  expect = g_strdup_printf ("169.254.170.2 via %s dev ecs-eth0", fx->bridge_gw);
+  expect = g_strdup_printf ("169.254.170.2 via %s dev ecs-eth0", fx->vpc->bridge_gw);
   g_assert_nonnull (strstr (logs, expect));
   g_clear_pointer (&expect, g_free);
-  expect = g_strdup_printf (EXTRA_ROUTE " via %s dev ecs-eth0", fx->bridge_gw);
+  expect = g_strdup_printf (EXTRA_ROUTE " via %s dev ecs-eth0", fx->vpc->bridge_gw);
   g_assert_nonnull (strstr (logs, expect));
   g_assert_nonnull (strstr (logs, "blackhole 169.254.169.254"));
   g_assert_nonnull (strstr (logs, "GATEWAY-OK"));
@@ -460,10 +357,10 @@ test_setup_teardown (Fixture *fx, gconstpointer data)
   g_assert_true (teardown (fx, &rq.req, &error));
   g_assert_no_error (error);
   g_clear_pointer (&links, g_free);
-  links = netns_links (netns);
+  links = ecsa_netplug_netns_links (netns);
   g_assert_cmpstr (links, ==, "lo ");
-  ecsa_netplug_sh (&host_links, "ip -br link show %s", fx->eni);
-  g_assert_nonnull (strstr (host_links, fx->eni));
+  ecsa_netplug_sh (&host_links, "ip -br link show %s", fx->vpc->eni);
+  g_assert_nonnull (strstr (host_links, fx->vpc->eni));
   g_assert_cmpuint (reserved_addresses (fx), ==, 1);
   g_assert_true (teardown (fx, &rq.req, &error));
   g_assert_no_error (error);
@@ -491,7 +388,7 @@ test_failed_add_rolls_back (Fixture *fx, gconstpointer data)
   Request rq;
 
   /* An ENI that is not on this host: host-device's ADD fails after the bridge's succeeded. */
-  request_init (&rq, fx->pause_id, netns, "02:ec:5a:ff:ff:fe", VPC_GATEWAY "/24");
+  request_init (&rq, fx->pause_id, netns, "02:ec:5a:ff:ff:fe", ECSA_NETPLUG_VPC_GATEWAY "/24");
   res = setup (fx, &rq.req, &error);
   g_assert_null (res);
   g_assert_error (error, ECSA_ERROR, ECSA_ERROR_FAILED);
@@ -499,10 +396,10 @@ test_failed_add_rolls_back (Fixture *fx, gconstpointer data)
   g_assert_nonnull (strstr (error->message, "host-device ADD failed"));
   g_test_message ("%s", error->message);
   /* DEL ran for both plugins: nothing is left in the namespace or in IPAM */
-  links = netns_links (netns);
+  links = ecsa_netplug_netns_links (netns);
   g_assert_cmpstr (links, ==, "lo ");
   g_assert_cmpuint (reserved_addresses (fx), ==, 0);
-  g_assert_cmpint (ecsa_netplug_sh (NULL, "ip link show %s", fx->eni), ==, 0);
+  g_assert_cmpint (ecsa_netplug_sh (NULL, "ip link show %s", fx->vpc->eni), ==, 0);
 }
 
 static void
@@ -518,17 +415,17 @@ test_gateway_from_imds_and_netns_gone (Fixture *fx, gconstpointer data)
   Request rq;
 
   /* ACS of v1.16.2's time sent no subnet gateway: it comes from instance metadata (IMDSv2). */
-  request_init (&rq, fx->pause_id, netns, fx->eni_mac, NULL);
+  request_init (&rq, fx->pause_id, netns, fx->vpc->eni_mac, NULL);
   rq.req.block_instance_metadata = FALSE;
   rq.routes[0] = NULL;
   res = setup (fx, &rq.req, &error);
   g_assert_no_error (error);
   g_assert_true (fx_seen (fx, "PUT /latest/api/token -"));
   imds_get = g_strdup_printf ("GET /latest/meta-data/network/interfaces/macs/%s/subnet-ipv4-cidr-block tok-123",
-                              fx->eni_mac);
+                              fx->vpc->eni_mac);
   g_assert_true (fx_seen (fx, imds_get));
   probe = run_container (fx, "probe2", mode,
-                         "[\"sh\",\"-c\",\"ip route show; ping -c 1 -W 3 " VPC_GATEWAY " >/dev/null && echo GATEWAY-OK\"]");
+                         "[\"sh\",\"-c\",\"ip route show; ping -c 1 -W 3 " ECSA_NETPLUG_VPC_GATEWAY " >/dev/null && echo GATEWAY-OK\"]");
   g_assert_cmpint (ecsa_netplug_docker_wait (fx->th, probe, 30), ==, 0);
   logs = ecsa_netplug_docker_logs (fx->th, probe);
   g_assert_nonnull (strstr (logs, "GATEWAY-OK"));
@@ -556,33 +453,33 @@ test_bad_requests (Fixture *fx, gconstpointer data)
   const char *bad_routes[] = { "10.0.0.0/33", NULL };
 
   fx->pause_id = g_strdup ("0123456789ab");
-  request_init (&rq, fx->pause_id, "/proc/self/ns/net", "not-a-mac", VPC_GATEWAY "/24");
+  request_init (&rq, fx->pause_id, "/proc/self/ns/net", "not-a-mac", ECSA_NETPLUG_VPC_GATEWAY "/24");
   res = setup (fx, &rq.req, &error);
   g_assert_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
   g_assert_nonnull (strstr (error->message, "invalid MAC address 'not-a-mac'"));
   g_clear_error (&error);
 
-  request_init (&rq, fx->pause_id, "/proc/self/ns/net", fx->eni_mac, "198.18.77.1");
+  request_init (&rq, fx->pause_id, "/proc/self/ns/net", fx->vpc->eni_mac, "198.18.77.1");
   res = setup (fx, &rq.req, &error);
   g_assert_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
   g_assert_nonnull (strstr (error->message, "invalid subnet gateway '198.18.77.1'"));
   g_clear_error (&error);
 
-  request_init (&rq, fx->pause_id, "/proc/self/ns/net", fx->eni_mac, VPC_GATEWAY "/24");
+  request_init (&rq, fx->pause_id, "/proc/self/ns/net", fx->vpc->eni_mac, ECSA_NETPLUG_VPC_GATEWAY "/24");
   rq.req.additional_local_routes = bad_routes;
   res = setup (fx, &rq.req, &error);
   g_assert_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
   g_assert_nonnull (strstr (error->message, "ECS_AWSVPC_ADDITIONAL_LOCAL_ROUTES: '10.0.0.0/33'"));
   g_clear_error (&error);
 
-  request_init (&rq, fx->pause_id, "/proc/self/ns/net", fx->eni_mac, VPC_GATEWAY "/24");
+  request_init (&rq, fx->pause_id, "/proc/self/ns/net", fx->vpc->eni_mac, ECSA_NETPLUG_VPC_GATEWAY "/24");
   rq.req.eni = NULL;
   res = setup (fx, &rq.req, &error);
   g_assert_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
   g_assert_nonnull (strstr (error->message, "awsvpc without an ENI"));
   g_clear_error (&error);
 
-  request_init (&rq, fx->pause_id, "", fx->eni_mac, VPC_GATEWAY "/24");
+  request_init (&rq, fx->pause_id, "", fx->vpc->eni_mac, ECSA_NETPLUG_VPC_GATEWAY "/24");
   res = setup (fx, &rq.req, &error);
   g_assert_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
   g_assert_nonnull (strstr (error->message, "no network namespace"));
@@ -727,7 +624,7 @@ test_ecs_flavour (EcsFixture *fx, gconstpointer data)
   res = setup_with (fx->vt, fx->state, &rq.req, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (res->struct_size, ==, sizeof (EcsaNetworkResult));
-  g_assert_cmpstr (res->ipv4_address, ==, ENI_ADDRESS);
+  g_assert_cmpstr (res->ipv4_address, ==, ECSA_NETPLUG_ENI_ADDRESS);
   g_assert_cmpstr (res->mac_address, ==, "0a:1b:2c:3d:4e:5f");
 
   /* v1.16.2's getTaskENIPluginVersionAttribute: "[@]<hash>-<version>" of ecs-eni */
@@ -757,7 +654,7 @@ test_ecs_flavour (EcsFixture *fx, gconstpointer data)
   expect_call (calls, &i, head, p2, &o);
   g_assert_cmpstr (json_object_get_string_member (o, "type"), ==, "ecs-eni");
   g_assert_cmpstr (json_object_get_string_member (o, "eni"), ==, "eni-0123456789abcdef0");
-  g_assert_cmpstr (json_object_get_string_member (o, "ipv4-address"), ==, ENI_ADDRESS);
+  g_assert_cmpstr (json_object_get_string_member (o, "ipv4-address"), ==, ECSA_NETPLUG_ENI_ADDRESS);
   g_assert_cmpstr (json_object_get_string_member (o, "ipv6-address"), ==, "");
   g_assert_cmpstr (json_object_get_string_member (o, "mac"), ==, "0a:1b:2c:3d:4e:5f");
   g_assert_true (json_object_get_boolean_member (o, "block-instance-metadata"));
