@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-test-plugins.h"
 
+#include "ecsa-log.h"
 #include "ecsa-sigv4.h"
 
 #include <errno.h>
@@ -9,7 +10,6 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #define TEST_IMAGE_DEFAULT "ecsa-test/busybox:latest"
@@ -52,10 +52,19 @@ capture_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, g
   return g_log_writer_default (level, fields, n_fields, user_data);
 }
 
+/* The agent's own log (ecsa-log), as it would be written: after redaction. */
+static void
+capture_agent_log (EcsaLogLevel level, const char *line, gpointer user_data)
+{
+  capture_line (line);
+}
+
 void
 ecsa_test_plugins_init (int *argc, char ***argv)
 {
   g_log_set_writer_func (capture_writer, NULL, NULL);
+  ecsa_log_set_capture (capture_agent_log, NULL);
+  ecsa_log_set_level (ECSA_LOG_DEBUG);
   g_test_init (argc, argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
   prefix = g_strdup_printf ("ecsa-t%d-plugins", (int) getpid ());
 }
@@ -1578,17 +1587,4 @@ ecsa_test_unredirect_credentials_endpoint (void)
 
   RUN_MAY_FAIL ("iptables", "-w", "-t", "nat", "-D", "OUTPUT", "-d", "169.254.170.2/32", "-p", "tcp", "--dport", "80",
                 "-m", "comment", "--comment", comment, "-j", "REDIRECT", "--to-ports", "51679");
-}
-
-void
-ecsa_test_lock_fixed_ports (void)
-{
-  static int fd = -1;
-
-  if (fd >= 0)
-    return;
-  fd = open ("/tmp/ecsa-fixed-ports.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-  g_assert_cmpint (fd, >=, 0);
-  if (flock (fd, LOCK_EX) != 0) /* held until the process exits */
-    g_error ("flock /tmp/ecsa-fixed-ports.lock: %s", g_strerror (errno));
 }

@@ -198,8 +198,6 @@ void ecsa_test_unguard_link_local (void);
 /* Redirect 169.254.170.2:80 (the credentials endpoint) to 127.0.0.1:51679 for host processes. */
 void ecsa_test_redirect_credentials_endpoint (void);
 void ecsa_test_unredirect_credentials_endpoint (void);
-/* flock /tmp/ecsa-fixed-ports.lock (ports 51678/51679) for the life of the process. */
-void ecsa_test_lock_fixed_ports (void);
 
 /* Run `script` (sh) when this process ends, however it ends (an assertion, a kill, a meson
  * timeout): a watchdog in its own session waits on a pipe that only this process holds open.

@@ -1,14 +1,20 @@
 /* test-log-awslogs.c: awslogs as the plugin prepares it, delivered by the real dockerd to a
  * CloudWatch Logs listener on loopback, with the task's execution-role credentials read by dockerd
- * through the credentials endpoint 169.254.170.2 (redirected here to 127.0.0.1:51679, where this
- * test answers until the agent's own credentials endpoint does). The listener verifies every
- * request's SigV4 signature against the credentials served. 169.254.0.0/16 is rejected meanwhile,
+ * through 169.254.170.2 (redirected to 127.0.0.1:51679) from the agent's own credentials endpoint
+ * (EcsaCredentialsServer, fed by the credentials manager as ACS would feed it, running in its own
+ * thread while the test drives Docker). The listener verifies every request's SigV4 signature
+ * against the credentials served. 169.254.0.0/16 is rejected meanwhile,
  * so nothing can reach an instance metadata service: without the endpoint, dockerd finds no
  * credentials and the container fails to start.
  * Port 51679 is fixed: this test takes /tmp/ecsa-fixed-ports.lock and does not run in parallel.
  * SPDX-License-Identifier: Apache-2.0 */
+#include "ecsa-audit-log.h"
+#include "ecsa-credentials-manager.h"
+#include "ecsa-credentials-server.h"
 #include "ecsa-sigv4.h"
+#include "ecsa-test-iam.h"
 #include "ecsa-test-plugins.h"
+#include "ecsa-test-utils.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -33,31 +39,112 @@ typedef struct
 
 static Cloudwatch cloudwatch;
 
-/* The credentials endpoint, as the agent serves it (agent/handlers/credentials). */
-static void
-credentials_handler (const EcsaTestHttpRequest *req, guint *out_status, char **out_content_type, GBytes **out_body,
-                     gpointer user_data)
+/* The agent's credentials endpoint on 127.0.0.1:51679, in a thread with its own main context (the
+ * test's Docker calls block the main thread while dockerd asks for the credentials). */
+typedef struct
 {
+  GThread *thread;
+  GMainContext *context;
+  GMainLoop *loop;
+  GMutex lock;
+  GCond cond;
+  gboolean ready;
+  char *error;
+  char *dir;
+} Endpoint;
+
+static gpointer
+endpoint_thread (gpointer user_data)
+{
+  Endpoint *ep = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EcsaCredentialsManager) manager = NULL;
+  g_autoptr(EcsaAuditLog) audit = NULL;
+  g_autoptr(EcsaTestTasks) tasks = NULL;
+  g_autoptr(EcsaCredentialsServer) server = NULL;
+  g_autoptr(JsonNode) acs = NULL;
   g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
   g_autoptr(GDateTime) expiry = g_date_time_add_hours (now, 1);
   g_autofree char *expiration = g_date_time_format_iso8601 (expiry);
-  char *body;
+  g_autofree char *audit_path = g_build_filename (ep->dir, "audit.log", NULL);
+  g_autofree char *json = NULL;
 
-  *out_content_type = g_strdup ("application/json");
-  if (g_strcmp0 (req->path, "/v2/credentials/" EXEC_ID) != 0)
-    {
-      *out_status = 400;
-      body = g_strdup ("{\"code\":\"InvalidIdInRequest\",\"message\":\"CredentialsV2Request: Credentials not found\"}");
-    }
-  else
-    {
-      *out_status = 200;
-      body = g_strdup_printf ("{\"RoleArn\":\"arn:aws:iam::123456789012:role/exec\",\"AccessKeyId\":\"" LOGS_KEY "\","
-                              "\"SecretAccessKey\":\"" LOGS_SECRET "\",\"Token\":\"" LOGS_TOKEN "\","
-                              "\"Expiration\":\"%s\"}",
-                              expiration);
-    }
-  *out_body = g_bytes_new_take (body, strlen (body));
+  g_main_context_push_thread_default (ep->context);
+  /* what ACS sends for the task's execution role (IAMRoleCredentials) */
+  json = g_strdup_printf ("{\"credentialsId\":\"" EXEC_ID "\",\"roleArn\":\"arn:aws:iam::123456789012:role/exec\","
+                          "\"accessKeyId\":\"" LOGS_KEY "\",\"secretAccessKey\":\"" LOGS_SECRET "\","
+                          "\"sessionToken\":\"" LOGS_TOKEN "\",\"expiration\":\"%s\"}",
+                          expiration);
+  acs = json_from_string (json, &error);
+  manager = ecsa_credentials_manager_new ();
+  if (acs != NULL)
+    ecsa_credentials_manager_set_from_acs (manager, json_node_get_object (acs), TASK_ARN,
+                                           ECSA_CREDENTIALS_ROLE_EXECUTION, &error);
+  audit = ecsa_audit_log_new (audit_path, FALSE, "ecsa-awslogs-cluster");
+  tasks = ecsa_test_tasks_new ();
+  ecsa_test_tasks_add (tasks, TASK_ARN, "ecsa-awslogs", "1", "bridge", "RUNNING", "RUNNING");
+  ecsa_test_tasks_set_credentials (tasks, TASK_ARN, NULL, EXEC_ID);
+  server = ecsa_credentials_server_new (manager, audit, ecsa_test_tasks_source (tasks), FALSE);
+  if (error == NULL)
+    ecsa_credentials_server_listen (server, ECSA_CREDENTIALS_PORT, &error);
+
+  g_mutex_lock (&ep->lock);
+  ep->error = error != NULL ? g_strdup (error->message) : NULL;
+  ep->ready = TRUE;
+  g_cond_broadcast (&ep->cond);
+  g_mutex_unlock (&ep->lock);
+  if (error == NULL)
+    g_main_loop_run (ep->loop);
+
+  ecsa_credentials_server_stop (server);
+  g_clear_object (&server);
+  while (g_main_context_iteration (ep->context, FALSE))
+    ;
+  g_main_context_pop_thread_default (ep->context);
+  return NULL;
+}
+
+static Endpoint *
+endpoint_start (void)
+{
+  Endpoint *ep = g_new0 (Endpoint, 1);
+
+  g_mutex_init (&ep->lock);
+  g_cond_init (&ep->cond);
+  ep->dir = g_dir_make_tmp ("ecsa-awslogs-XXXXXX", NULL);
+  g_assert_nonnull (ep->dir);
+  ep->context = g_main_context_new ();
+  ep->loop = g_main_loop_new (ep->context, FALSE);
+  ep->thread = g_thread_new ("ecsa-credentials", endpoint_thread, ep);
+  g_mutex_lock (&ep->lock);
+  while (!ep->ready)
+    g_cond_wait (&ep->cond, &ep->lock);
+  g_mutex_unlock (&ep->lock);
+  if (ep->error != NULL)
+    g_error ("the agent's credentials endpoint on 127.0.0.1:%d: %s", ECSA_CREDENTIALS_PORT, ep->error);
+  return ep;
+}
+
+static gboolean
+quit_cb (gpointer user_data)
+{
+  g_main_loop_quit (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+endpoint_stop (Endpoint *ep)
+{
+  g_main_context_invoke (ep->context, quit_cb, ep->loop);
+  g_thread_join (ep->thread);
+  g_main_loop_unref (ep->loop);
+  g_main_context_unref (ep->context);
+  ecsa_test_rmdir_recursive (ep->dir);
+  g_free (ep->dir);
+  g_free (ep->error);
+  g_mutex_clear (&ep->lock);
+  g_cond_clear (&ep->cond);
+  g_free (ep);
 }
 
 /* CloudWatch Logs (JSON 1.1, Logs_20140328.<Operation>), enough for dockerd's awslogs driver. */
@@ -241,28 +328,30 @@ test_no_secret_logged (void)
 int
 main (int argc, char **argv)
 {
-  g_autoptr(EcsaTestHttpServer) credentials = NULL;
+  Endpoint *endpoint;
+  int lock;
   int rc;
 
   ecsa_test_plugins_init (&argc, &argv);
   ecsa_test_require_docker ();
-  ecsa_test_lock_fixed_ports ();
+  lock = ecsa_test_lock_fixed_ports (60000);
   ecsa_test_remove_containers_on_exit ();
   ecsa_test_guard_link_local ();
   ecsa_test_redirect_credentials_endpoint ();
   g_mutex_init (&cloudwatch.lock);
   cloudwatch.secrets = g_hash_table_new (g_str_hash, g_str_equal);
   g_hash_table_insert (cloudwatch.secrets, LOGS_KEY, LOGS_SECRET "\n" LOGS_TOKEN);
-  credentials = ecsa_test_http_server_new (51679, NULL, NULL, credentials_handler, NULL);
+  endpoint = endpoint_start ();
 
   g_test_add ("/log-awslogs/delivery", Fixture, NULL, fixture_setup, test_delivery, fixture_teardown);
   g_test_add ("/log-awslogs/no-credentials", Fixture, NULL, fixture_setup, test_no_credentials, fixture_teardown);
   g_test_add_func ("/log-awslogs/zz/no-secret-logged", test_no_secret_logged);
   rc = g_test_run ();
 
-  g_clear_pointer (&credentials, ecsa_test_http_server_free);
+  endpoint_stop (endpoint);
   ecsa_test_unredirect_credentials_endpoint ();
   ecsa_test_unguard_link_local ();
   g_hash_table_unref (cloudwatch.secrets);
+  ecsa_test_unlock_fixed_ports (lock);
   return rc;
 }
