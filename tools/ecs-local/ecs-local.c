@@ -57,27 +57,6 @@ log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoin
   return G_LOG_WRITER_HANDLED;
 }
 
-void
-ecsl_config_clear (EcslConfig *c)
-{
-  g_free (c->state_dir);
-  g_free (c->listen_address);
-  g_free (c->advertise_host);
-  g_strfreev (c->hostnames);
-  g_free (c->region);
-  g_free (c->account_id);
-  g_free (c->ecr_registry);
-  if (c->ecr_password != NULL)
-    memset (c->ecr_password, 0, strlen (c->ecr_password));
-  g_free (c->ecr_password);
-  g_free (c->instance_role);
-  g_free (c->instance_id);
-  g_free (c->instance_type);
-  g_free (c->availability_zone);
-  g_free (c->ami_id);
-  g_free (c->trace_file);
-}
-
 static gboolean
 quit_cb (gpointer user_data)
 {
@@ -322,7 +301,7 @@ main (int argc, char **argv)
     }
   if ((ecr_password_file != NULL && !read_secret_file (ecr_password_file, &c->ecr_password, &error))
       || !load_instance_id (c, &error) || (ctx.tls = ecsl_tls_new (c->state_dir, (const char *const *) c->hostnames,
-                                                                   &error)) == NULL
+                                                                   TRUE, &error)) == NULL
       || (ctx.creds = ecsl_credentials_new (c->state_dir, c->region, &error)) == NULL
       || (ctx.state = ecsl_state_new (&ctx, &error)) == NULL)
     {

@@ -414,7 +414,7 @@ ecsl_task_stop_refresh (EcslContext *ctx, EcslTask *task)
 /* sessions */
 
 static void
-handle_ack (AcsConn *conn, EcslInstance *inst, const char *type, JsonObject *message)
+handle_ack (EcslContext *ctx, AcsConn *conn, EcslInstance *inst, const char *type, JsonObject *message)
 {
   const char *id = ecsl_json_object_string (message, "messageId");
   gboolean is_ack = strcmp (type, "AckRequest") == 0;
@@ -440,8 +440,9 @@ handle_ack (AcsConn *conn, EcslInstance *inst, const char *type, JsonObject *mes
       else if (is_ack || e->kind != ECSL_OUTBOX_CREDENTIALS)
         return; /* the ack of the other kind of message: the entry waits for its own */
       g_ptr_array_remove_index (inst->outbox, i);
-      ecsl_state_changed (conn->ctx->state);
-      schedule_resend (conn);
+      ecsl_state_changed (ctx->state);
+      if (conn != NULL)
+        schedule_resend (conn);
       return;
     }
   if (is_ack)
@@ -453,13 +454,20 @@ message_cb (SoupWebsocketConnection *ws, gint kind, GBytes *data, gpointer user_
 {
   AcsConn *conn = user_data;
   EcslInstance *inst = conn_instance (conn);
+
+  if (inst != NULL)
+    ecsl_acs_handle_frame (conn->ctx, inst, conn, data);
+}
+
+void
+ecsl_acs_handle_frame (EcslContext *ctx, EcslInstance *inst, gpointer conn_or_null, GBytes *data)
+{
+  AcsConn *conn = conn_or_null;
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) root = NULL;
   JsonObject *frame, *message;
   const char *type;
 
-  if (inst == NULL)
-    return;
   root = ecsl_json_parse (g_bytes_get_data (data, NULL), (gssize) g_bytes_get_size (data), "ACS frame", &error);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
@@ -476,12 +484,15 @@ message_cb (SoupWebsocketConnection *ws, gint kind, GBytes *data, gpointer user_
       return;
     }
   if (strcmp (type, "AckRequest") == 0 || strcmp (type, "IAMRoleCredentialsAckRequest") == 0)
-    handle_ack (conn, inst, type, message);
+    handle_ack (ctx, conn, inst, type, message);
   else if (strcmp (type, "HeartbeatAckRequest") == 0)
     inst->heartbeat_acks++;
   else if (strcmp (type, "NackRequest") == 0)
-    g_warning ("%s refused message %s: %s", inst->arn, ecsl_json_object_string (message, "messageId"),
-               ecsl_json_object_string (message, "reason"));
+    g_warning ("%s refused message %s: %s", inst->arn,
+               ecsl_json_object_string (message, "messageId") != NULL ? ecsl_json_object_string (message, "messageId")
+                                                                       : "(no messageId)",
+               ecsl_json_object_string (message, "reason") != NULL ? ecsl_json_object_string (message, "reason")
+                                                                    : "(no reason)");
   else
     g_message ("%s sent an ACS message of type %s: ignored", inst->arn, type);
 }

@@ -31,6 +31,10 @@ gboolean ecsl_acs_check_handshake (EcslContext *ctx, SoupServerMessage *msg);
 /* The websocket is open. */
 void ecsl_acs_connected (EcslContext *ctx, SoupServerMessage *msg, SoupWebsocketConnection *conn);
 
+/* Handle a frame the agent of `inst` sent (conn_or_null: its session). Malformed frames are
+ * logged and ignored. */
+void ecsl_acs_handle_frame (EcslContext *ctx, EcslInstance *inst, gpointer conn_or_null, GBytes *data);
+
 /* Queue a PayloadMessage with these tasks (EcslTask*) at the desired status for their instance
  * and send it when the agent is connected. */
 void ecsl_acs_queue_payload (EcslContext *ctx, EcslInstance *inst, GPtrArray *tasks, const char *desired);

@@ -172,29 +172,25 @@ reject (TcsConn *conn, const char *reason)
   soup_websocket_connection_close (conn->ws, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, "frame refused");
 }
 
-/* A frame: "Name: value\r\n"… "\r\n" then the JSON envelope. */
-static void
-message_cb (SoupWebsocketConnection *ws, gint kind, GBytes *data, gpointer user_data)
+gboolean
+ecsl_tcs_parse_frame (const char *data, gsize len, SoupMessageHeaders *headers, GBytes **out_body, GError **error)
 {
-  TcsConn *conn = user_data;
-  EcslTcs *self = conn->ctx->tcs;
-  gsize len = 0;
-  const char *text = g_bytes_get_data (data, &len);
-  g_autofree char *copy = g_strndup (text, len);
-  char *sep = strstr (copy, "\r\n\r\n");
-  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
-  g_autoptr(GBytes) body = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *copy = NULL;
   g_auto (GStrv) lines = NULL;
-  const char *type;
-  JsonObject *frame;
-  JsonNode *message;
+  char *sep;
 
-  if (sep == NULL || memchr (text, '\0', len) != NULL)
+  if (memchr (data, '\0', len) != NULL)
     {
-      reject (conn, "the frame is not signed headers, a blank line and a JSON message");
-      return;
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "the frame holds a NUL byte");
+      return FALSE;
+    }
+  copy = g_strndup (data, len);
+  sep = strstr (copy, "\r\n\r\n");
+  if (sep == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "the frame is not signed headers, a blank line and a JSON message");
+      return FALSE;
     }
   *sep = '\0';
   lines = g_strsplit (copy, "\r\n", -1);
@@ -203,13 +199,74 @@ message_cb (SoupWebsocketConnection *ws, gint kind, GBytes *data, gpointer user_
       char *colon = strchr (lines[i], ':');
       if (colon == NULL || colon == lines[i])
         {
-          reject (conn, "a header line of the frame has no name");
-          return;
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "header line %u of the frame has no name", i + 1);
+          return FALSE;
         }
       *colon = '\0';
       soup_message_headers_append (headers, g_strstrip (lines[i]), g_strstrip (colon + 1));
     }
-  body = g_bytes_new (sep + 4, strlen (sep + 4));
+  *out_body = g_bytes_new (sep + 4, strlen (sep + 4));
+  return TRUE;
+}
+
+void
+ecsl_tcs_handle_message (EcslContext *ctx, const char *instance_arn, const char *type, JsonNode *message,
+                         gpointer conn_or_null)
+{
+  EcslTcs *self = ctx->tcs;
+  TcsConn *conn = conn_or_null;
+
+  if (strcmp (type, "PublishMetricsRequest") == 0)
+    {
+      JsonObject *meta = ecsl_json_object_object (json_node_get_object (message), "metadata");
+      JsonArray *tasks = ecsl_json_object_array (json_node_get_object (message), "taskMetrics");
+      const char *instance = meta != NULL ? ecsl_json_object_string (meta, "containerInstance") : NULL;
+      if (instance != NULL && strcmp (instance, instance_arn) != 0)
+        {
+          g_autofree char *reason = g_strdup_printf ("metadata.containerInstance %s is not this session's %s",
+                                                     instance, instance_arn);
+          if (conn != NULL)
+            reject (conn, reason);
+          return;
+        }
+      if (tasks != NULL && json_array_get_length (tasks) > 10)
+        g_warning ("TCS: %s published metrics of %u tasks in one message (the agent sends at most 10)", instance_arn,
+                   json_array_get_length (tasks));
+      record (self, &self->metrics, instance_arn, type, message, NULL);
+      g_debug ("TCS: metrics from %s (%u tasks)", instance_arn, tasks != NULL ? json_array_get_length (tasks) : 0);
+      if (conn != NULL)
+        send_frame (conn, "AckPublishMetric", empty_message (NULL));
+    }
+  else if (strcmp (type, "PublishHealthRequest") == 0 || strcmp (type, "PublishInstanceStatusRequest") == 0)
+    {
+      record (self, &self->metrics, instance_arn, type, message, NULL);
+      if (conn != NULL)
+        send_frame (conn, strcmp (type, "PublishHealthRequest") == 0 ? "AckPublishHealth" : "AckPublishInstanceStatus",
+                    empty_message (NULL));
+    }
+  else
+    g_message ("TCS: %s sent a message of type %s: ignored", instance_arn, type);
+}
+
+static void
+message_cb (SoupWebsocketConnection *ws, gint kind, GBytes *data, gpointer user_data)
+{
+  TcsConn *conn = user_data;
+  gsize len = 0;
+  const char *text = g_bytes_get_data (data, &len);
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  const char *type;
+  JsonObject *frame;
+  JsonNode *message;
+
+  if (!ecsl_tcs_parse_frame (text, len, headers, &body, &error))
+    {
+      reject (conn, error->message);
+      return;
+    }
   if (!ecsl_verify_signature (conn->ctx, "GET", conn->path, conn->query, headers, body, "ecs", NULL, &error))
     {
       g_autofree char *reason = g_strdup_printf ("%s: %s", ecsl_api_error_type (error), error->message);
@@ -230,37 +287,7 @@ message_cb (SoupWebsocketConnection *ws, gint kind, GBytes *data, gpointer user_
       reject (conn, "the message has no type or no message object");
       return;
     }
-  if (strcmp (type, "PublishMetricsRequest") == 0)
-    {
-      JsonObject *meta = ecsl_json_object_object (json_node_get_object (message), "metadata");
-      JsonArray *tasks = ecsl_json_object_array (json_node_get_object (message), "taskMetrics");
-      const char *instance = meta != NULL ? ecsl_json_object_string (meta, "containerInstance") : NULL;
-      if (instance != NULL && strcmp (instance, conn->instance_arn) != 0)
-        {
-          g_autofree char *reason = g_strdup_printf ("metadata.containerInstance %s is not this session's %s",
-                                                     instance, conn->instance_arn);
-          reject (conn, reason);
-          return;
-        }
-      if (tasks != NULL && json_array_get_length (tasks) > 10)
-        g_warning ("TCS: %s published metrics of %u tasks in one message (the agent sends at most 10)",
-                   conn->instance_arn, json_array_get_length (tasks));
-      record (self, &self->metrics, conn->instance_arn, type, message, NULL);
-      g_debug ("TCS: metrics from %s (%u tasks)", conn->instance_arn, tasks != NULL ? json_array_get_length (tasks) : 0);
-      send_frame (conn, "AckPublishMetric", empty_message (NULL));
-    }
-  else if (strcmp (type, "PublishHealthRequest") == 0)
-    {
-      record (self, &self->metrics, conn->instance_arn, type, message, NULL);
-      send_frame (conn, "AckPublishHealth", empty_message (NULL));
-    }
-  else if (strcmp (type, "PublishInstanceStatusRequest") == 0)
-    {
-      record (self, &self->metrics, conn->instance_arn, type, message, NULL);
-      send_frame (conn, "AckPublishInstanceStatus", empty_message (NULL));
-    }
-  else
-    g_message ("TCS: %s sent a message of type %s: ignored", conn->instance_arn, type);
+  ecsl_tcs_handle_message (conn->ctx, conn->instance_arn, type, message, conn);
 }
 
 static void

@@ -25,6 +25,14 @@ void ecsl_tcs_close_all (EcslTcs *self);
 gboolean ecsl_tcs_check_handshake (EcslContext *ctx, SoupServerMessage *msg);
 void ecsl_tcs_connected (EcslContext *ctx, SoupServerMessage *msg, SoupWebsocketConnection *conn);
 
+/* Split a frame into its headers (appended to `headers`) and body; FALSE with an error when it is
+ * not headers, a blank line and a body. */
+gboolean ecsl_tcs_parse_frame (const char *data, gsize len, SoupMessageHeaders *headers, GBytes **out_body,
+                               GError **error);
+/* Handle a verified message of a session of `instance_arn` (conn_or_null: the session, to answer). */
+void ecsl_tcs_handle_message (EcslContext *ctx, const char *instance_arn, const char *type, JsonNode *message,
+                              gpointer conn_or_null);
+
 /* {"metrics":[{"receivedAt","containerInstance","type","message"}…], "rejected":[…]} */
 JsonNode *ecsl_tcs_metrics_view (EcslTcs *self);
 

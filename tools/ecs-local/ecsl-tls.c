@@ -278,7 +278,8 @@ load_or_create_identity_key (EcslTls *self, const char *key_path, const char *ce
 }
 
 EcslTls *
-ecsl_tls_new (const char *state_dir, const char *const *extra_names, GError **error)
+ecsl_tls_new (const char *state_dir, const char *const *extra_names, gboolean with_server_certificate,
+              GError **error)
 {
   g_autoptr(EcslTls) self = g_new0 (EcslTls, 1);
   g_autofree char *key_path = g_build_filename (state_dir, "ca.key", NULL);
@@ -291,7 +292,7 @@ ecsl_tls_new (const char *state_dir, const char *const *extra_names, GError **er
       g_prefix_error (error, "CA in %s: ", state_dir);
       return NULL;
     }
-  if (!create_server_cert (self, extra_names, error))
+  if (with_server_certificate && !create_server_cert (self, extra_names, error))
     {
       g_prefix_error (error, "server certificate: ");
       return NULL;

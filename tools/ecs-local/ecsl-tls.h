@@ -16,7 +16,9 @@ G_BEGIN_DECLS
 
 typedef struct _EcslTls EcslTls;
 
-EcslTls *ecsl_tls_new (const char *state_dir, const char *const *extra_names, GError **error);
+/* with_server_certificate FALSE: only the CA and the identity key (no TLS backend needed). */
+EcslTls *ecsl_tls_new (const char *state_dir, const char *const *extra_names, gboolean with_server_certificate,
+                       GError **error);
 void ecsl_tls_free (EcslTls *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcslTls, ecsl_tls_free)
 

@@ -1,6 +1,7 @@
 /* ecsl-util.c: small helpers of ecs-local (see ecsl-util.h).
  * SPDX-License-Identifier: Apache-2.0 */
 #include "ecsl-util.h"
+#include "ecsl-context.h"
 
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
@@ -416,4 +417,27 @@ ecsl_write_file (const char *path, const char *contents, gssize len, int mode, G
 {
   return g_file_set_contents_full (path, contents, len,
                                    G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE, mode, error);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+
+void
+ecsl_config_clear (EcslConfig *c)
+{
+  g_free (c->state_dir);
+  g_free (c->listen_address);
+  g_free (c->advertise_host);
+  g_strfreev (c->hostnames);
+  g_free (c->region);
+  g_free (c->account_id);
+  g_free (c->ecr_registry);
+  if (c->ecr_password != NULL)
+    memset (c->ecr_password, 0, strlen (c->ecr_password));
+  g_free (c->ecr_password);
+  g_free (c->instance_role);
+  g_free (c->instance_id);
+  g_free (c->instance_type);
+  g_free (c->availability_zone);
+  g_free (c->ami_id);
+  g_free (c->trace_file);
 }
