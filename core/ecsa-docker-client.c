@@ -557,6 +557,7 @@ call_read_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   cd->status = soup_message_get_status (cd->msg);
+  g_debug ("docker %s: HTTP %u in %.3fs", cd->what, cd->status, (g_get_monotonic_time () - cd->started) / 1e6);
   call_finish_response (task, body);
 }
 
@@ -716,6 +717,7 @@ call_send (GTask *task)
                                task);
       return;
     }
+  g_debug ("docker %s: %s %s", cd->what, cd->method, uri);
   soup_session_send_and_read_async (self->session, cd->msg, G_PRIORITY_DEFAULT, cd->cancellable,
                                     call_read_ready_cb, task);
 }

@@ -142,7 +142,8 @@ typedef struct
   EcsaContainerStatus applying;        /* the transition in flight, NONE when idle */
   gboolean unexpected_restart_handled; /* "came back after STOPPED" is re-stopped once */
   gint64 retry_at;                     /* monotonic: do not retry a failed stop before */
-  guint pull_attempts;
+  guint stop_failures;                 /* consecutive failed stops, for the retry backoff */
+  int pid;                             /* the main process while RUNNING (from inspect), else 0 */
 } EcsaContainer;
 
 struct _EcsaTask

@@ -30,13 +30,14 @@ cleanup_stale (const char *area)
       for (guint i = 0; lines != NULL && lines[i] != NULL; i++)
         {
           const char *n = lines[i];
+          const char *p = g_str_has_prefix (n, "ecs-") ? n + 4 : n; /* the engine's Docker names */
           char *end = NULL;
           guint64 pid;
           g_autofree char *proc = NULL;
 
-          if (!g_str_has_prefix (n, "ecsa-t"))
+          if (!g_str_has_prefix (p, "ecsa-t"))
             continue;
-          pid = g_ascii_strtoull (n + strlen ("ecsa-t"), &end, 10);
+          pid = g_ascii_strtoull (p + strlen ("ecsa-t"), &end, 10);
           if (end == NULL || !g_str_has_prefix (end, suffix) || pid == 0)
             continue;
           proc = g_strdup_printf ("/proc/%" G_GUINT64_FORMAT, pid);
