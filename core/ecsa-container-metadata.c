@@ -281,10 +281,37 @@ ecsa_container_metadata_render (EcsaContainerMetadata *self, const char *task_ar
 /* ------------------------------------------------------------------------------------------- */
 /* host path of the bind */
 
+/* Is `dir` inside a bind mount of some other directory (root field of mountinfo not "/"), as the
+ * data directory of an agent running in a container is? */
 static gboolean
-in_container (void)
+bind_mounted (const char *dir)
 {
-  return g_file_test ("/.dockerenv", G_FILE_TEST_EXISTS);
+  g_autofree char *contents = NULL;
+  g_auto(GStrv) lines = NULL;
+  gsize best_len = 0;
+  gboolean best_is_bind = FALSE;
+
+  if (!g_file_get_contents ("/proc/self/mountinfo", &contents, NULL, NULL))
+    return FALSE;
+  lines = g_strsplit (contents, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) f = g_strsplit (lines[i], " ", 6);
+      gsize len;
+
+      if (g_strv_length (f) < 6)
+        continue;
+      /* f[3]: the root of the mount within its filesystem, f[4]: the mount point */
+      len = strlen (f[4]);
+      if (!g_str_has_prefix (dir, f[4]) || (dir[len] != '/' && dir[len] != '\0' && strcmp (f[4], "/") != 0))
+        continue;
+      if (len >= best_len)
+        {
+          best_len = len;
+          best_is_bind = strcmp (f[3], "/") != 0;
+        }
+    }
+  return best_is_bind;
 }
 
 static char *
@@ -299,7 +326,9 @@ host_dir_for (EcsaContainerMetadata *self, const char *dir)
   prefixed = g_strdup_printf ("%s/%s", self->data_dir_on_host, dir);
   if (g_stat (prefixed, &a) == 0 && g_stat (dir, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
     return g_steal_pointer (&prefixed);
-  if (in_container ())
+  /* an agent in a container sees its data directory through a bind mount: the host path is then
+   * ECS_HOST_DATA_DIR's; an agent on the host sees the host path itself */
+  if (bind_mounted (dir))
     return g_steal_pointer (&prefixed);
   return g_strdup (dir);
 }

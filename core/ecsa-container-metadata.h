@@ -12,8 +12,9 @@
  *
  * The bind's host path: v1.16.2 runs in a container and prefixes the data directory with
  * ECS_HOST_DATA_DIR. This agent may run on the host itself; then the data directory already is the
- * host path. The prefixed path is used when it names the same directory, or when the agent runs
- * in a container (/.dockerenv); otherwise the data directory's own path.
+ * host path. The prefixed path is used when it names the same directory, or when the data
+ * directory is seen through a bind mount (an agent in a container); otherwise the data
+ * directory's own path.
  *
  * SPDX-License-Identifier: Apache-2.0
  */

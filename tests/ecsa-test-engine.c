@@ -51,6 +51,15 @@ wait_done (gpointer user_data)
 }
 
 static void
+cgroups_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Wait *w = user_data;
+
+  w->ok = ecsa_task_engine_init_cgroups_finish (ECSA_TASK_ENGINE (source), result, &w->error);
+  w->done = TRUE;
+}
+
+static void
 started_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Wait *w = user_data;
@@ -78,6 +87,13 @@ ecsa_test_engine_start (EcsaTestEngine *te, const char *docker_host)
   te->engine = ecsa_task_engine_new (te->config, te->docker, te->store);
   g_signal_connect (te->engine, "state-change", G_CALLBACK (state_change_cb), te);
   ecsa_task_engine_restore (te->engine);
+  if (te->config->task_cpu_mem_limit != ECSA_CONDITIONAL_DISABLED)
+    {
+      ecsa_task_engine_init_cgroups_async (te->engine, NULL, cgroups_cb, &w);
+      ecsa_test_wait_until (NULL, wait_done, &w, 30000, "task cgroups set up");
+      g_assert_no_error (w.error);
+      w.done = FALSE;
+    }
   ecsa_task_engine_start_async (te->engine, NULL, started_cb, &w);
   ecsa_test_wait_until (NULL, wait_done, &w, 60000, "engine started");
   g_assert_no_error (w.error);
