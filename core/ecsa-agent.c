@@ -23,8 +23,12 @@
 #include "ecsa-agent.h"
 #include "ecsa-credentials-manager.h"
 
+#include "ecsa-docker-client.h"
 #include "ecsa-log.h"
 #include "ecsa-plugin-loader.h"
+#include "ecsa-state-store.h"
+#include "ecsa-task-engine.h"
+#include "ecsa-task-view.h"
 #include "ecsa-utils.h"
 
 #include <libsoup/soup.h>
@@ -67,6 +71,9 @@ struct _EcsaAgent
   EcsaPluginHostServices *plugin_services; /* created with the agent: backends may be set any time */
   EcsaPluginRegistry *plugins;             /* filled by the "plugins" step */
   EcsaCredentialsManager *credentials;     /* task IAM role credentials, in memory (ACS fills, engine expects) */
+  EcsaDockerClient *docker;                /* "docker" step */
+  EcsaStateStore *store;                   /* "checkpoint" step */
+  EcsaTaskEngine *engine;                  /* "checkpoint" step; started by the "engine" step */
 };
 
 G_DEFINE_FINAL_TYPE(EcsaAgent, ecsa_agent, G_TYPE_OBJECT)
@@ -132,15 +139,220 @@ step_plugins_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
   return g_task_propagate_boolean(G_TASK(result), error);
 }
 
+/* 2. docker: the Engine API client; the API version is negotiated now, so a Docker that does not
+ * answer stops the start-up (v1.16.2: exit 1, Docker may come up later). */
+static void
+docker_negotiated_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!ecsa_docker_client_negotiate_finish(ECSA_DOCKER_CLIENT(source), result, &error))
+    {
+      g_task_return_new_error(task, ECSA_EXIT_CODE_ERROR, ECSA_EXIT_ERROR, "Error creating Docker client: %s",
+                              error->message);
+      return;
+    }
+  g_task_return_boolean(task, TRUE);
+}
+
+static void
+step_docker_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+  g_autoptr(GError) error = NULL;
+
+  g_task_set_source_tag(task, step_docker_async);
+  self->docker = ecsa_docker_client_new(self->config->docker_endpoint, &error);
+  if (self->docker == NULL)
+    {
+      g_task_return_new_error(task, ECSA_EXIT_CODE_ERROR, ECSA_EXIT_ERROR, "Error creating Docker client: %s",
+                              error->message);
+      return;
+    }
+  ecsa_plugin_host_services_use_docker_client(self->plugin_services, self->docker);
+  ecsa_docker_client_negotiate_async(self->docker, cancellable, docker_negotiated_cb, g_steal_pointer(&task));
+}
+
+static gboolean
+step_docker_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+/* Task views for plugins (EcsaPluginHost.task_view_lookup). */
+static EcsaTaskView *
+agent_task_view_lookup(gpointer backend, const char *task_arn)
+{
+  return ecsa_task_engine_get_task_view(backend, task_arn);
+}
+
+static EcsaTaskView *
+agent_task_view_lookup_by_docker_id(gpointer backend, const char *docker_id)
+{
+  return ecsa_task_engine_get_task_view_by_docker_id(backend, docker_id);
+}
+
+static void
+agent_task_view_free(gpointer backend, EcsaTaskView *view)
+{
+  ecsa_task_view_free(view);
+}
+
+/* 4. checkpoint: load the state file and restore the engine's tasks. v1.16.2 exits terminally on a
+ * state file it cannot read; this agent keeps the file aside, says so, and recovers the tasks from
+ * their Docker labels when the engine starts. (The "agent" section, with the container instance
+ * and the cluster check, belongs to the ECS client.) */
+static void
+step_checkpoint_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  static const EcsaPluginTaskViewBackend views = { agent_task_view_lookup, agent_task_view_lookup_by_docker_id,
+                                                   agent_task_view_free };
+  g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+  g_autoptr(GError) error = NULL;
+
+  g_task_set_source_tag(task, step_checkpoint_async);
+  self->store = ecsa_state_store_new(self->config->data_dir, self->config->checkpoint);
+  if (!ecsa_state_store_load(self->store, &error))
+    {
+      if (!g_error_matches(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA)
+          && !g_error_matches(error, ECSA_ERROR, ECSA_ERROR_NOT_SUPPORTED))
+        {
+          g_task_return_new_error(task, ECSA_EXIT_CODE_ERROR, ECSA_EXIT_TERMINAL, "%s", error->message);
+          return;
+        }
+      ecsa_log_crit("%s", error->message);
+    }
+  if (!self->config->checkpoint)
+    ecsa_log_info("Checkpointing not enabled; a new container instance will be created each time the agent is run");
+  self->engine = ecsa_task_engine_new(self->config, self->docker, self->store);
+  ecsa_task_engine_set_plugin_registry(self->engine, self->plugins);
+  ecsa_task_engine_restore(self->engine);
+  ecsa_plugin_host_services_set_task_view_backend(self->plugin_services, &views, self->engine);
+  g_task_return_boolean(task, TRUE);
+}
+
+static gboolean
+step_checkpoint_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+/* 5. cgroups: '/ecs' when ECS_ENABLE_TASK_CPU_MEM_LIMIT allows it (terminal when explicitly
+ * enabled and impossible, as v1.16.2). */
+static void
+cgroups_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!ecsa_task_engine_init_cgroups_finish(ECSA_TASK_ENGINE(source), result, &error))
+    {
+      g_task_return_new_error(task, ECSA_EXIT_CODE_ERROR, ECSA_EXIT_TERMINAL, "Unable to setup '/ecs' cgroup: %s",
+                              error->message);
+      return;
+    }
+  g_task_return_boolean(task, TRUE);
+}
+
+static void
+step_cgroups_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new(self, cancellable, callback, user_data);
+
+  g_task_set_source_tag(task, step_cgroups_async);
+  ecsa_task_engine_init_cgroups_async(self->engine, cancellable, cgroups_ready_cb, task);
+}
+
+static gboolean
+step_cgroups_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+/* 8. engine: follow Docker's events and reconcile the restored tasks with Docker. */
+static void
+engine_started_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!ecsa_task_engine_start_finish(ECSA_TASK_ENGINE(source), result, &error))
+    g_task_return_error(task, g_steal_pointer(&error));
+  else
+    g_task_return_boolean(task, TRUE);
+}
+
+static void
+step_engine_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new(self, cancellable, callback, user_data);
+
+  g_task_set_source_tag(task, step_engine_async);
+  ecsa_task_engine_start_async(self->engine, cancellable, engine_started_cb, task);
+}
+
+static gboolean
+step_engine_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+/* Shutdown: the engine's final checkpoint (v1.16.2's FinalSave). */
+static void
+engine_shut_down_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!ecsa_task_engine_shutdown_finish(ECSA_TASK_ENGINE(source), result, &error))
+    g_task_return_error(task, g_steal_pointer(&error));
+  else
+    g_task_return_boolean(task, TRUE);
+}
+
+static void
+shutdown_engine_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new(self, cancellable, callback, user_data);
+
+  g_task_set_source_tag(task, shutdown_engine_async);
+  if (self->engine == NULL)
+    {
+      g_task_return_boolean(task, TRUE);
+      g_object_unref(task);
+      return;
+    }
+  ecsa_task_engine_shutdown_async(self->engine, engine_shut_down_cb, task);
+}
+
+static gboolean
+shutdown_engine_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
+}
+
 static const AgentStep startup_steps[] = {
-  { "region", step_region_async, step_region_finish }, { "plugins", step_plugins_async, step_plugins_finish },
-  /* docker (before plugins), checkpoint, cgroups, task-eni, register, engine, servers, sessions: see top */
+  { "region", step_region_async, step_region_finish },
+  { "docker", step_docker_async, step_docker_finish },
+  { "plugins", step_plugins_async, step_plugins_finish },
+  { "checkpoint", step_checkpoint_async, step_checkpoint_finish },
+  { "cgroups", step_cgroups_async, step_cgroups_finish },
+  /* task-eni, register: see top */
+  { "engine", step_engine_async, step_engine_finish },
+  /* servers, sessions: see top */
 };
 
 /* Run after every part released its hold, before exiting: the engine's last state and the final
  * checkpoint save (v1.16.2 FinalSave). Same shape as start-up steps; each is bounded by the
  * shutdown deadline. */
 static const AgentStep shutdown_steps[] = {
+  { "engine", shutdown_engine_async, shutdown_engine_finish },
   { NULL, NULL, NULL }, /* placeholder terminator; real steps go before it */
 };
 
@@ -413,6 +625,27 @@ ecsa_agent_get_plugin_registry(EcsaAgent *self)
   return self->plugins;
 }
 
+EcsaDockerClient *
+ecsa_agent_get_docker_client(EcsaAgent *self)
+{
+  g_return_val_if_fail(ECSA_IS_AGENT(self), NULL);
+  return self->docker;
+}
+
+EcsaStateStore *
+ecsa_agent_get_state_store(EcsaAgent *self)
+{
+  g_return_val_if_fail(ECSA_IS_AGENT(self), NULL);
+  return self->store;
+}
+
+EcsaTaskEngine *
+ecsa_agent_get_task_engine(EcsaAgent *self)
+{
+  g_return_val_if_fail(ECSA_IS_AGENT(self), NULL);
+  return self->engine;
+}
+
 SoupSession *
 ecsa_agent_get_http_session(EcsaAgent *self)
 {
@@ -470,6 +703,11 @@ ecsa_agent_dispose(GObject *object)
   EcsaAgent *self = ECSA_AGENT(object);
 
   /* parts are released here in reverse start-up order */
+  if (self->plugin_services != NULL)
+    ecsa_plugin_host_services_set_task_view_backend(self->plugin_services, NULL, NULL);
+  g_clear_object(&self->engine);
+  g_clear_object(&self->store);
+  g_clear_object(&self->docker);
   g_clear_object(&self->credentials); /* wipes every secret */
   g_clear_pointer(&self->plugins, ecsa_plugin_registry_free); /* plugins' shutdown() */
   g_clear_pointer(&self->plugin_services, ecsa_plugin_host_services_free);

@@ -19,9 +19,12 @@
 #include <gio/gio.h>
 
 #include "ecsa-config.h"
+#include "ecsa-docker-client.h"
 #include "ecsa-exit-codes.h"
 #include "ecsa-plugin-host.h"
 #include "ecsa-plugin-registry.h"
+#include "ecsa-state-store.h"
+#include "ecsa-task-engine.h"
 
 G_BEGIN_DECLS
 
@@ -42,6 +45,11 @@ GMainContext *ecsa_agent_get_main_context(EcsaAgent *self);
 /* The loaded plugins (filled by the "plugins" start-up step) and the services they are lent: set
  * your module's backend there when you create it (ecsa_plugin_host_services_set_docker_backend()...). */
 EcsaPluginRegistry *ecsa_agent_get_plugin_registry(EcsaAgent *self);
+/* The Docker client ("docker" step), the state store and the task engine ("checkpoint" step; the
+ * engine runs from the "engine" step). NULL before their step. */
+EcsaDockerClient *ecsa_agent_get_docker_client(EcsaAgent *self);
+EcsaStateStore *ecsa_agent_get_state_store(EcsaAgent *self);
+EcsaTaskEngine *ecsa_agent_get_task_engine(EcsaAgent *self);
 /* The shared HTTPS session for AWS calls, lent to plugins as host->http_session. */
 SoupSession *ecsa_agent_get_http_session(EcsaAgent *self);
 EcsaPluginHostServices *ecsa_agent_get_plugin_host_services(EcsaAgent *self);

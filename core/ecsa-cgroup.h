@@ -27,48 +27,48 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  gint64 cpu_quota_us;  /* > 0: CFS quota over cpu_period_us; 0: use cpu_shares */
+  gint64 cpu_quota_us; /* > 0: CFS quota over cpu_period_us; 0: use cpu_shares */
   guint64 cpu_period_us;
   guint64 cpu_shares;
-  gint64 memory_bytes;  /* 0: no memory limit */
+  gint64 memory_bytes; /* 0: no memory limit */
 } EcsaCgroupSpec;
 
 typedef struct _EcsaCgroup EcsaCgroup;
 
 /* Find the cgroup hierarchies from `mountinfo` (NULL: /proc/self/mountinfo). Fails with
  * ECSA_ERROR_NOT_SUPPORTED when none is mounted. */
-EcsaCgroup *ecsa_cgroup_new (const char *mountinfo, GError **error);
+EcsaCgroup *ecsa_cgroup_new(const char *mountinfo, GError **error);
 /* A unified (v2) or v1-style layout under `root`, for tests of a layout this host lacks: v1 takes
  * one directory per controller (root/cpu, root/memory, ...). */
-EcsaCgroup *ecsa_cgroup_new_for_root (const char *root, gboolean v2);
-void ecsa_cgroup_free (EcsaCgroup *cgroup);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaCgroup, ecsa_cgroup_free)
+EcsaCgroup *ecsa_cgroup_new_for_root(const char *root, gboolean v2);
+void ecsa_cgroup_free(EcsaCgroup *cgroup);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EcsaCgroup, ecsa_cgroup_free)
 
-gboolean ecsa_cgroup_is_v2 (EcsaCgroup *cgroup);
+gboolean ecsa_cgroup_is_v2(EcsaCgroup *cgroup);
 
 /* "/ecs/<task-id>": the CgroupParent of the task's containers. */
-char *ecsa_cgroup_task_path (const char *task_id);
+char *ecsa_cgroup_task_path(const char *task_id);
 
 /* v1.16.2's BuildLinuxResourceSpec: fails with ECSA_ERROR_INVALID_DATA when the task asks for more
  * than 10 vCPU, or a container asks for more memory than the task. */
-gboolean ecsa_cgroup_spec_for_task (const EcsaTask *task, EcsaCgroupSpec *out_spec, GError **error);
+gboolean ecsa_cgroup_spec_for_task(const EcsaTask *task, EcsaCgroupSpec *out_spec, GError **error);
 
 /* Create /ecs (at start-up). */
-void ecsa_cgroup_init_async (EcsaCgroup *cgroup, GCancellable *cancellable, GAsyncReadyCallback callback,
-                             gpointer user_data);
-gboolean ecsa_cgroup_init_finish (EcsaCgroup *cgroup, GAsyncResult *result, GError **error);
+void ecsa_cgroup_init_async(EcsaCgroup *cgroup, GCancellable *cancellable, GAsyncReadyCallback callback,
+                            gpointer user_data);
+gboolean ecsa_cgroup_init_finish(EcsaCgroup *cgroup, GAsyncResult *result, GError **error);
 
 /* Create /ecs/<task-id> (or keep the existing one) and apply the limits. */
-void ecsa_cgroup_setup_task_async (EcsaCgroup *cgroup, const char *task_id, const EcsaCgroupSpec *spec,
-                                   GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
-gboolean ecsa_cgroup_setup_task_finish (EcsaCgroup *cgroup, GAsyncResult *result, GError **error);
+void ecsa_cgroup_setup_task_async(EcsaCgroup *cgroup, const char *task_id, const EcsaCgroupSpec *spec,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+gboolean ecsa_cgroup_setup_task_finish(EcsaCgroup *cgroup, GAsyncResult *result, GError **error);
 
 /* Remove /ecs/<task-id> and what runc left inside, in every hierarchy; a missing one is fine. */
-void ecsa_cgroup_remove_task_async (EcsaCgroup *cgroup, const char *task_id, GCancellable *cancellable,
-                                    GAsyncReadyCallback callback, gpointer user_data);
-gboolean ecsa_cgroup_remove_task_finish (EcsaCgroup *cgroup, GAsyncResult *result, GError **error);
+void ecsa_cgroup_remove_task_async(EcsaCgroup *cgroup, const char *task_id, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data);
+gboolean ecsa_cgroup_remove_task_finish(EcsaCgroup *cgroup, GAsyncResult *result, GError **error);
 
 /* The directories of /ecs/<task-id> (one per hierarchy), for tests and diagnostics. */
-GPtrArray *ecsa_cgroup_task_dirs (EcsaCgroup *cgroup, const char *task_id);
+GPtrArray *ecsa_cgroup_task_dirs(EcsaCgroup *cgroup, const char *task_id);
 
 G_END_DECLS

@@ -31,39 +31,37 @@ G_BEGIN_DECLS
 
 typedef struct _EcsaContainerMetadata EcsaContainerMetadata;
 
-EcsaContainerMetadata *ecsa_container_metadata_new (const char *data_dir, const char *data_dir_on_host,
-                                                    const char *cluster);
-void ecsa_container_metadata_free (EcsaContainerMetadata *self);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaContainerMetadata, ecsa_container_metadata_free)
+EcsaContainerMetadata *ecsa_container_metadata_new(const char *data_dir, const char *data_dir_on_host,
+                                                   const char *cluster);
+void ecsa_container_metadata_free(EcsaContainerMetadata *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EcsaContainerMetadata, ecsa_container_metadata_free)
 
-void ecsa_container_metadata_set_container_instance_arn (EcsaContainerMetadata *self, const char *arn);
+void ecsa_container_metadata_set_container_instance_arn(EcsaContainerMetadata *self, const char *arn);
 
 /* "<data_dir>/metadata/<task_id>/<container_name>" */
-char *ecsa_container_metadata_dir (EcsaContainerMetadata *self, const char *task_id, const char *container_name);
+char *ecsa_container_metadata_dir(EcsaContainerMetadata *self, const char *task_id, const char *container_name);
 
 /* Before create: write the initial file. Results: the bind ("<host dir>:/opt/ecs/metadata/<uuid>")
  * and the environment entry ("ECS_CONTAINER_METADATA_FILE=/opt/ecs/metadata/<uuid>/...") to add. */
-void ecsa_container_metadata_create_async (EcsaContainerMetadata *self, const char *task_arn, const char *task_id,
-                                           const char *container_name, GCancellable *cancellable,
-                                           GAsyncReadyCallback callback, gpointer user_data);
-gboolean ecsa_container_metadata_create_finish (EcsaContainerMetadata *self, GAsyncResult *result, char **out_bind,
-                                                char **out_env, GError **error);
+void ecsa_container_metadata_create_async(EcsaContainerMetadata *self, const char *task_arn, const char *task_id,
+                                          const char *container_name, GCancellable *cancellable,
+                                          GAsyncReadyCallback callback, gpointer user_data);
+gboolean ecsa_container_metadata_create_finish(EcsaContainerMetadata *self, GAsyncResult *result, char **out_bind,
+                                               char **out_env, GError **error);
 
 /* Once running: rewrite the file from `inspect` (Docker's inspect document of the container). */
-void ecsa_container_metadata_update_async (EcsaContainerMetadata *self, const char *task_arn, const char *task_id,
-                                           const char *container_name, JsonObject *inspect,
-                                           GCancellable *cancellable, GAsyncReadyCallback callback,
-                                           gpointer user_data);
-gboolean ecsa_container_metadata_update_finish (EcsaContainerMetadata *self, GAsyncResult *result, GError **error);
+void ecsa_container_metadata_update_async(EcsaContainerMetadata *self, const char *task_arn, const char *task_id,
+                                          const char *container_name, JsonObject *inspect, GCancellable *cancellable,
+                                          GAsyncReadyCallback callback, gpointer user_data);
+gboolean ecsa_container_metadata_update_finish(EcsaContainerMetadata *self, GAsyncResult *result, GError **error);
 
 /* At cleanup: remove <data_dir>/metadata/<task_id>. */
-void ecsa_container_metadata_clean_async (EcsaContainerMetadata *self, const char *task_id,
-                                          GCancellable *cancellable, GAsyncReadyCallback callback,
-                                          gpointer user_data);
-gboolean ecsa_container_metadata_clean_finish (EcsaContainerMetadata *self, GAsyncResult *result, GError **error);
+void ecsa_container_metadata_clean_async(EcsaContainerMetadata *self, const char *task_id, GCancellable *cancellable,
+                                         GAsyncReadyCallback callback, gpointer user_data);
+gboolean ecsa_container_metadata_clean_finish(EcsaContainerMetadata *self, GAsyncResult *result, GError **error);
 
 /* The document as v1.16.2 serialises it (for tests): inspect NULL gives the initial form. */
-char *ecsa_container_metadata_render (EcsaContainerMetadata *self, const char *task_arn, const char *container_name,
-                                      JsonObject *inspect);
+char *ecsa_container_metadata_render(EcsaContainerMetadata *self, const char *task_arn, const char *container_name,
+                                     JsonObject *inspect);
 
 G_END_DECLS

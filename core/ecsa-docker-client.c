@@ -60,7 +60,7 @@ struct _EcsaDockerClient
   gint64 events_last_nano;
 };
 
-G_DEFINE_TYPE (EcsaDockerClient, ecsa_docker_client, G_TYPE_OBJECT)
+G_DEFINE_TYPE(EcsaDockerClient, ecsa_docker_client, G_TYPE_OBJECT)
 
 enum
 {
@@ -74,35 +74,35 @@ static guint signals[N_SIGNALS];
 /* helpers */
 
 static char *
-format_duration (guint ms)
+format_duration(guint ms)
 {
   guint s = ms / 1000;
 
   if (ms % 1000 != 0)
-    return g_strdup_printf ("%.1fs", ms / 1000.0);
+    return g_strdup_printf("%.1fs", ms / 1000.0);
   if (s >= 3600 && s % 3600 == 0)
-    return g_strdup_printf ("%uh", s / 3600);
+    return g_strdup_printf("%uh", s / 3600);
   if (s >= 60 && s % 60 == 0)
-    return g_strdup_printf ("%um", s / 60);
+    return g_strdup_printf("%um", s / 60);
   if (s >= 60)
-    return g_strdup_printf ("%um%us", s / 60, s % 60);
-  return g_strdup_printf ("%us", s);
+    return g_strdup_printf("%um%us", s / 60, s % 60);
+  return g_strdup_printf("%us", s);
 }
 
 int
-ecsa_docker_api_version_compare (const char *a, const char *b)
+ecsa_docker_api_version_compare(const char *a, const char *b)
 {
   guint64 amaj = 0, amin = 0, bmaj = 0, bmin = 0;
   const char *dot;
 
-  amaj = g_ascii_strtoull (a, NULL, 10);
-  dot = strchr (a, '.');
+  amaj = g_ascii_strtoull(a, NULL, 10);
+  dot = strchr(a, '.');
   if (dot != NULL)
-    amin = g_ascii_strtoull (dot + 1, NULL, 10);
-  bmaj = g_ascii_strtoull (b, NULL, 10);
-  dot = strchr (b, '.');
+    amin = g_ascii_strtoull(dot + 1, NULL, 10);
+  bmaj = g_ascii_strtoull(b, NULL, 10);
+  dot = strchr(b, '.');
   if (dot != NULL)
-    bmin = g_ascii_strtoull (dot + 1, NULL, 10);
+    bmin = g_ascii_strtoull(dot + 1, NULL, 10);
   if (amaj != bmaj)
     return amaj < bmaj ? -1 : 1;
   if (amin != bmin)
@@ -111,100 +111,100 @@ ecsa_docker_api_version_compare (const char *a, const char *b)
 }
 
 static gboolean
-api_version_valid (const char *v)
+api_version_valid(const char *v)
 {
   const char *p = v;
 
-  if (v == NULL || !g_ascii_isdigit (*p))
+  if (v == NULL || !g_ascii_isdigit(*p))
     return FALSE;
-  while (g_ascii_isdigit (*p))
+  while (g_ascii_isdigit(*p))
     p++;
-  if (*p++ != '.' || !g_ascii_isdigit (*p))
+  if (*p++ != '.' || !g_ascii_isdigit(*p))
     return FALSE;
-  while (g_ascii_isdigit (*p))
+  while (g_ascii_isdigit(*p))
     p++;
   return *p == '\0';
 }
 
 char *
-ecsa_docker_image_reference_with_tag (const char *image)
+ecsa_docker_image_reference_with_tag(const char *image)
 {
   const char *slash, *colon;
 
-  g_return_val_if_fail (image != NULL, NULL);
+  g_return_val_if_fail(image != NULL, NULL);
 
-  if (strchr (image, '@') != NULL)
-    return g_strdup (image);
-  slash = strrchr (image, '/');
-  colon = strrchr (image, ':');
+  if (strchr(image, '@') != NULL)
+    return g_strdup(image);
+  slash = strrchr(image, '/');
+  colon = strrchr(image, ':');
   if (colon != NULL && (slash == NULL || colon > slash))
-    return g_strdup (image);
-  return g_strconcat (image, ":latest", NULL);
+    return g_strdup(image);
+  return g_strconcat(image, ":latest", NULL);
 }
 
 char *
-ecsa_docker_image_registry (const char *image)
+ecsa_docker_image_registry(const char *image)
 {
   const char *slash;
   g_autofree char *first = NULL;
 
-  g_return_val_if_fail (image != NULL, NULL);
+  g_return_val_if_fail(image != NULL, NULL);
 
-  slash = strchr (image, '/');
+  slash = strchr(image, '/');
   if (slash == NULL)
-    return g_strdup ("index.docker.io");
-  first = g_strndup (image, slash - image);
+    return g_strdup("index.docker.io");
+  first = g_strndup(image, slash - image);
   /* Docker's rule: the first component is a registry when it has a '.' or a ':' or is "localhost". */
-  if (strchr (first, '.') == NULL && strchr (first, ':') == NULL && strcmp (first, "localhost") != 0)
-    return g_strdup ("index.docker.io");
-  if (strcmp (first, "docker.io") == 0 || strcmp (first, "registry-1.docker.io") == 0)
-    return g_strdup ("index.docker.io");
-  return g_steal_pointer (&first);
+  if (strchr(first, '.') == NULL && strchr(first, ':') == NULL && strcmp(first, "localhost") != 0)
+    return g_strdup("index.docker.io");
+  if (strcmp(first, "docker.io") == 0 || strcmp(first, "registry-1.docker.io") == 0)
+    return g_strdup("index.docker.io");
+  return g_steal_pointer(&first);
 }
 
 char *
-ecsa_docker_client_encode_registry_auth (const EcsaRegistryCredentials *credentials)
+ecsa_docker_client_encode_registry_auth(const EcsaRegistryCredentials *credentials)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  g_autoptr(JsonGenerator) gen = json_generator_new();
   g_autoptr(JsonNode) root = NULL;
   g_autofree char *json = NULL;
   gsize len = 0;
   char *encoded;
 
-  g_return_val_if_fail (credentials != NULL, NULL);
+  g_return_val_if_fail(credentials != NULL, NULL);
 
-  json_builder_begin_object (b);
+  json_builder_begin_object(b);
   if (credentials->username != NULL)
     {
-      json_builder_set_member_name (b, "username");
-      json_builder_add_string_value (b, credentials->username);
+      json_builder_set_member_name(b, "username");
+      json_builder_add_string_value(b, credentials->username);
     }
   if (credentials->password != NULL)
     {
-      json_builder_set_member_name (b, "password");
-      json_builder_add_string_value (b, credentials->password);
+      json_builder_set_member_name(b, "password");
+      json_builder_add_string_value(b, credentials->password);
     }
   if (credentials->email != NULL)
     {
-      json_builder_set_member_name (b, "email");
-      json_builder_add_string_value (b, credentials->email);
+      json_builder_set_member_name(b, "email");
+      json_builder_add_string_value(b, credentials->email);
     }
   if (credentials->server_address != NULL)
     {
-      json_builder_set_member_name (b, "serveraddress");
-      json_builder_add_string_value (b, credentials->server_address);
+      json_builder_set_member_name(b, "serveraddress");
+      json_builder_add_string_value(b, credentials->server_address);
     }
   if (credentials->identity_token != NULL)
     {
-      json_builder_set_member_name (b, "identitytoken");
-      json_builder_add_string_value (b, credentials->identity_token);
+      json_builder_set_member_name(b, "identitytoken");
+      json_builder_add_string_value(b, credentials->identity_token);
     }
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  json = json_generator_to_data (gen, &len);
-  encoded = g_base64_encode ((const guchar *) json, len);
+  json_builder_end_object(b);
+  root = json_builder_get_root(b);
+  json_generator_set_root(gen, root);
+  json = json_generator_to_data(gen, &len);
+  encoded = g_base64_encode((const guchar *)json, len);
   for (char *p = encoded; *p != '\0'; p++)
     {
       if (*p == '+')
@@ -213,40 +213,40 @@ ecsa_docker_client_encode_registry_auth (const EcsaRegistryCredentials *credenti
         *p = '_';
     }
   /* wipe the clear copy */
-  memset (json, 0, len);
+  memset(json, 0, len);
   return encoded;
 }
 
 /* Docker's error body is {"message": "..."}; anything else is shown raw (trimmed). */
 static char *
-docker_error_message (GBytes *body, guint status)
+docker_error_message(GBytes *body, guint status)
 {
   gsize len = 0;
-  const char *data = body != NULL ? g_bytes_get_data (body, &len) : NULL;
+  const char *data = body != NULL ? g_bytes_get_data(body, &len) : NULL;
   g_autoptr(JsonParser) parser = NULL;
 
   if (data == NULL || len == 0)
-    return g_strdup_printf ("HTTP %u %s", status, soup_status_get_phrase (status));
-  parser = json_parser_new ();
-  if (len <= MAX_ERROR_BODY && json_parser_load_from_data (parser, data, len, NULL))
+    return g_strdup_printf("HTTP %u %s", status, soup_status_get_phrase(status));
+  parser = json_parser_new();
+  if (len <= MAX_ERROR_BODY && json_parser_load_from_data(parser, data, len, NULL))
     {
-      JsonNode *root = json_parser_get_root (parser);
-      if (root != NULL && JSON_NODE_HOLDS_OBJECT (root))
+      JsonNode *root = json_parser_get_root(parser);
+      if (root != NULL && JSON_NODE_HOLDS_OBJECT(root))
         {
-          JsonObject *o = json_node_get_object (root);
-          const char *msg = json_object_get_string_member_with_default (o, "message", NULL);
+          JsonObject *o = json_node_get_object(root);
+          const char *msg = json_object_get_string_member_with_default(o, "message", NULL);
           if (msg != NULL)
-            return g_strdup (msg);
+            return g_strdup(msg);
         }
     }
   {
-    g_autofree char *raw = g_strndup (data, MIN (len, 512));
-    return g_strstrip (g_steal_pointer (&raw));
+    g_autofree char *raw = g_strndup(data, MIN(len, 512));
+    return g_strstrip(g_steal_pointer(&raw));
   }
 }
 
 static int
-status_to_code (guint status)
+status_to_code(guint status)
 {
   switch (status)
     {
@@ -283,12 +283,12 @@ typedef struct
   char *api_version; /* override, or NULL */
   GBytes *body;
   char *registry_auth;
-  guint extra_timeout_ms;   /* added to the call's timeout (stop: the stop timeout) */
+  guint extra_timeout_ms;    /* added to the call's timeout (stop: the stop timeout) */
   guint timeout_override_ms; /* replaces it (generic requests), or 0 */
   guint timeout_ms;          /* the effective overall timeout */
-  guint ok_status_2; /* a non-2xx status that counts as success (304), or 0 */
-  gboolean streamed; /* pull: read progress lines */
-  char *image;       /* pull: for the log */
+  guint ok_status_2;         /* a non-2xx status that counts as success (304), or 0 */
+  gboolean streamed;         /* pull: read progress lines */
+  char *image;               /* pull: for the log */
 
   GCancellable *cancellable; /* the call's own, cancelled by the parent or the timer */
   GCancellable *parent_cancellable;
@@ -310,52 +310,52 @@ typedef struct
 } CallData;
 
 static void
-call_data_free (CallData *cd)
+call_data_free(CallData *cd)
 {
   if (cd->timer != NULL)
     {
-      g_source_destroy (cd->timer);
-      g_source_unref (cd->timer);
+      g_source_destroy(cd->timer);
+      g_source_unref(cd->timer);
     }
   if (cd->begin_timer != NULL)
     {
-      g_source_destroy (cd->begin_timer);
-      g_source_unref (cd->begin_timer);
+      g_source_destroy(cd->begin_timer);
+      g_source_unref(cd->begin_timer);
     }
   if (cd->parent_handler != 0)
-    g_cancellable_disconnect (cd->parent_cancellable, cd->parent_handler);
-  g_clear_object (&cd->parent_cancellable);
-  g_clear_object (&cd->cancellable);
-  g_clear_object (&cd->msg);
-  g_clear_object (&cd->lines);
+    g_cancellable_disconnect(cd->parent_cancellable, cd->parent_handler);
+  g_clear_object(&cd->parent_cancellable);
+  g_clear_object(&cd->cancellable);
+  g_clear_object(&cd->msg);
+  g_clear_object(&cd->lines);
   if (cd->error_text != NULL)
-    g_string_free (cd->error_text, TRUE);
+    g_string_free(cd->error_text, TRUE);
   if (cd->registry_auth != NULL)
     {
-      memset (cd->registry_auth, 0, strlen (cd->registry_auth));
-      g_free (cd->registry_auth);
+      memset(cd->registry_auth, 0, strlen(cd->registry_auth));
+      g_free(cd->registry_auth);
     }
-  g_clear_pointer (&cd->body, g_bytes_unref);
-  g_free (cd->what);
-  g_free (cd->method);
-  g_free (cd->path);
-  g_free (cd->api_version);
-  g_free (cd->image);
-  g_free (cd->last_status);
-  g_free (cd);
+  g_clear_pointer(&cd->body, g_bytes_unref);
+  g_free(cd->what);
+  g_free(cd->method);
+  g_free(cd->path);
+  g_free(cd->api_version);
+  g_free(cd->image);
+  g_free(cd->last_status);
+  g_free(cd);
 }
 
 static void
-parent_cancelled_cb (GCancellable *parent, gpointer user_data)
+parent_cancelled_cb(GCancellable *parent, gpointer user_data)
 {
   /* may run in another thread: GCancellable is thread-safe */
-  g_cancellable_cancel (G_CANCELLABLE (user_data));
+  g_cancellable_cancel(G_CANCELLABLE(user_data));
 }
 
-static GError *call_error (EcsaDockerClient *self, CallData *cd, GError *transport_error);
+static GError *call_error(EcsaDockerClient *self, CallData *cd, GError *transport_error);
 
 static gboolean
-call_timeout_cb (gpointer user_data)
+call_timeout_cb(gpointer user_data)
 {
   CallData *cd = user_data;
 
@@ -363,20 +363,20 @@ call_timeout_cb (gpointer user_data)
     {
       cd->timed_out = TRUE;
       cd->timed_out_call = cd->call;
-      g_cancellable_cancel (cd->cancellable);
-      if (cd->waiting != NULL && g_ptr_array_remove (cd->self->negotiate_waiters, cd->waiting))
+      g_cancellable_cancel(cd->cancellable);
+      if (cd->waiting != NULL && g_ptr_array_remove(cd->self->negotiate_waiters, cd->waiting))
         {
           /* still queued behind the version negotiation: fail now, not when it ends */
-          g_autoptr(GTask) task = g_steal_pointer (&cd->waiting);
-          g_autoptr(GError) cancelled = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
-          g_task_return_error (task, call_error (cd->self, cd, cancelled));
+          g_autoptr(GTask) task = g_steal_pointer(&cd->waiting);
+          g_autoptr(GError) cancelled = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
+          g_task_return_error(task, call_error(cd->self, cd, cancelled));
         }
     }
   return G_SOURCE_REMOVE;
 }
 
 static gboolean
-call_begin_timeout_cb (gpointer user_data)
+call_begin_timeout_cb(gpointer user_data)
 {
   CallData *cd = user_data;
 
@@ -384,222 +384,220 @@ call_begin_timeout_cb (gpointer user_data)
     {
       cd->timed_out = TRUE;
       cd->timed_out_call = ECSA_DOCKER_CALL_PULL_BEGIN;
-      g_cancellable_cancel (cd->cancellable);
+      g_cancellable_cancel(cd->cancellable);
     }
   return G_SOURCE_REMOVE;
 }
 
 static GSource *
-attach_timer (EcsaDockerClient *self, guint ms, GSourceFunc func, CallData *cd)
+attach_timer(EcsaDockerClient *self, guint ms, GSourceFunc func, CallData *cd)
 {
-  GSource *src = g_timeout_source_new (ms);
+  GSource *src = g_timeout_source_new(ms);
 
-  g_source_set_callback (src, func, cd, NULL);
-  g_source_set_name (src, "ecsa-docker-call-timeout");
-  g_source_attach (src, self->context);
+  g_source_set_callback(src, func, cd, NULL);
+  g_source_set_name(src, "ecsa-docker-call-timeout");
+  g_source_attach(src, self->context);
   return src;
 }
 
 static CallData *
-call_data_new (EcsaDockerClient *self, EcsaDockerCall call, ResultKind kind, const char *method, char *path,
-               char *what, GCancellable *cancellable)
+call_data_new(EcsaDockerClient *self, EcsaDockerCall call, ResultKind kind, const char *method, char *path, char *what,
+              GCancellable *cancellable)
 {
-  CallData *cd = g_new0 (CallData, 1);
+  CallData *cd = g_new0(CallData, 1);
 
   cd->self = self;
   cd->call = call;
   cd->kind = kind;
-  cd->method = g_strdup (method);
+  cd->method = g_strdup(method);
   cd->path = path;
   cd->what = what;
   cd->versioned = TRUE;
-  cd->cancellable = g_cancellable_new ();
+  cd->cancellable = g_cancellable_new();
   if (cancellable != NULL)
     {
-      cd->parent_cancellable = g_object_ref (cancellable);
-      cd->parent_handler = g_cancellable_connect (cancellable, G_CALLBACK (parent_cancelled_cb), cd->cancellable, NULL);
+      cd->parent_cancellable = g_object_ref(cancellable);
+      cd->parent_handler = g_cancellable_connect(cancellable, G_CALLBACK(parent_cancelled_cb), cd->cancellable, NULL);
     }
-  cd->started = g_get_monotonic_time ();
+  cd->started = g_get_monotonic_time();
   return cd;
 }
 
 /* The error for a failed call: a timeout names the call and its limit, a cancellation stays a
  * cancellation, a transport failure says dockerd cannot be reached. */
 static GError *
-call_error (EcsaDockerClient *self, CallData *cd, GError *transport_error)
+call_error(EcsaDockerClient *self, CallData *cd, GError *transport_error)
 {
   if (cd->timed_out)
     {
       guint ms = cd->timed_out_call == ECSA_DOCKER_CALL_PULL_BEGIN ? self->timeouts[ECSA_DOCKER_CALL_PULL_BEGIN]
                                                                    : cd->timeout_ms;
-      g_autofree char *dur = format_duration (ms);
-      return g_error_new (ECSA_ERROR, ECSA_ERROR_TIMEOUT, "docker %s: timed out after %s%s", cd->what, dur,
-                          cd->timed_out_call == ECSA_DOCKER_CALL_PULL_BEGIN ? " without any progress" : "");
+      g_autofree char *dur = format_duration(ms);
+      return g_error_new(ECSA_ERROR, ECSA_ERROR_TIMEOUT, "docker %s: timed out after %s%s", cd->what, dur,
+                         cd->timed_out_call == ECSA_DOCKER_CALL_PULL_BEGIN ? " without any progress" : "");
     }
-  if (g_error_matches (transport_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return g_error_copy (transport_error);
-  return g_error_new (ECSA_ERROR, ECSA_ERROR_RETRY, "docker %s: cannot reach dockerd at '%s': %s", cd->what,
-                      self->docker_host, transport_error->message);
+  if (g_error_matches(transport_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return g_error_copy(transport_error);
+  return g_error_new(ECSA_ERROR, ECSA_ERROR_RETRY, "docker %s: cannot reach dockerd at '%s': %s", cd->what,
+                     self->docker_host, transport_error->message);
 }
 
-static void call_send (GTask *task);
-static void negotiate_start (EcsaDockerClient *self);
+static void call_send(GTask *task);
+static void negotiate_start(EcsaDockerClient *self);
 
 /* Start a call: the timer runs from here, negotiation included. */
 static void
-call_start (EcsaDockerClient *self, CallData *cd, GAsyncReadyCallback callback, gpointer user_data,
-            gpointer source_tag)
+call_start(EcsaDockerClient *self, CallData *cd, GAsyncReadyCallback callback, gpointer user_data, gpointer source_tag)
 {
-  g_autoptr(GTask) task = g_task_new (self, cd->parent_cancellable, callback, user_data);
+  g_autoptr(GTask) task = g_task_new(self, cd->parent_cancellable, callback, user_data);
 
-  g_task_set_source_tag (task, source_tag);
-  g_task_set_task_data (task, cd, (GDestroyNotify) call_data_free);
-  g_task_set_check_cancellable (task, FALSE);
-  cd->timeout_ms = cd->timeout_override_ms != 0 ? cd->timeout_override_ms
-                                                : self->timeouts[cd->call] + cd->extra_timeout_ms;
-  cd->timer = attach_timer (self, cd->timeout_ms, call_timeout_cb, cd);
+  g_task_set_source_tag(task, source_tag);
+  g_task_set_task_data(task, cd, (GDestroyNotify)call_data_free);
+  g_task_set_check_cancellable(task, FALSE);
+  cd->timeout_ms
+    = cd->timeout_override_ms != 0 ? cd->timeout_override_ms : self->timeouts[cd->call] + cd->extra_timeout_ms;
+  cd->timer = attach_timer(self, cd->timeout_ms, call_timeout_cb, cd);
 
-  if (g_cancellable_is_cancelled (cd->cancellable))
+  if (g_cancellable_is_cancelled(cd->cancellable))
     {
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "docker %s: cancelled", cd->what);
+      g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "docker %s: cancelled", cd->what);
       return;
     }
   if (cd->versioned && cd->api_version == NULL && self->api_version == NULL)
     {
       cd->waiting = task;
-      g_ptr_array_add (self->negotiate_waiters, g_steal_pointer (&task));
-      negotiate_start (self);
+      g_ptr_array_add(self->negotiate_waiters, g_steal_pointer(&task));
+      negotiate_start(self);
       return;
     }
-  call_send (g_steal_pointer (&task));
+  call_send(g_steal_pointer(&task));
 }
 
 static char *
-call_uri (EcsaDockerClient *self, CallData *cd)
+call_uri(EcsaDockerClient *self, CallData *cd)
 {
   if (!cd->versioned)
-    return g_strconcat (self->base_uri, cd->path, NULL);
-  return g_strdup_printf ("%s/v%s%s", self->base_uri, cd->api_version != NULL ? cd->api_version : self->api_version,
-                          cd->path);
+    return g_strconcat(self->base_uri, cd->path, NULL);
+  return g_strdup_printf("%s/v%s%s", self->base_uri, cd->api_version != NULL ? cd->api_version : self->api_version,
+                         cd->path);
 }
 
 static void
-call_finish_response (GTask *task, GBytes *body)
+call_finish_response(GTask *task, GBytes *body)
 {
-  EcsaDockerClient *self = g_task_get_source_object (task);
-  CallData *cd = g_task_get_task_data (task);
+  EcsaDockerClient *self = g_task_get_source_object(task);
+  CallData *cd = g_task_get_task_data(task);
   guint status = cd->status;
   gboolean ok = (status >= 200 && status < 300) || (cd->ok_status_2 != 0 && status == cd->ok_status_2);
 
-  (void) self;
+  (void)self;
   if (cd->kind == RESULT_BYTES)
     {
-      g_task_return_pointer (task, g_bytes_ref (body), (GDestroyNotify) g_bytes_unref);
+      g_task_return_pointer(task, g_bytes_ref(body), (GDestroyNotify)g_bytes_unref);
       return;
     }
   if (!ok)
     {
-      g_autofree char *msg = docker_error_message (body, status);
-      g_task_return_new_error (task, ECSA_ERROR, status_to_code (status), "docker %s: %s", cd->what, msg);
+      g_autofree char *msg = docker_error_message(body, status);
+      g_task_return_new_error(task, ECSA_ERROR, status_to_code(status), "docker %s: %s", cd->what, msg);
       return;
     }
   if (cd->kind == RESULT_NONE)
     {
-      g_task_return_boolean (task, TRUE);
+      g_task_return_boolean(task, TRUE);
       return;
     }
 
   {
-    g_autoptr(JsonParser) parser = json_parser_new ();
+    g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(GError) error = NULL;
     gsize len = 0;
-    const char *data = g_bytes_get_data (body, &len);
+    const char *data = g_bytes_get_data(body, &len);
     JsonNode *root;
 
-    if (!json_parser_load_from_data (parser, data != NULL ? data : "", len, &error)
-        || json_parser_get_root (parser) == NULL)
+    if (!json_parser_load_from_data(parser, data != NULL ? data : "", len, &error)
+        || json_parser_get_root(parser) == NULL)
       {
-        g_task_return_new_error (task, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "docker %s: unreadable answer: %s",
-                                 cd->what, error != NULL ? error->message : "empty body");
+        g_task_return_new_error(task, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "docker %s: unreadable answer: %s", cd->what,
+                                error != NULL ? error->message : "empty body");
         return;
       }
-    root = json_parser_get_root (parser);
+    root = json_parser_get_root(parser);
     if (cd->kind == RESULT_ID)
       {
         const char *id = NULL;
-        if (JSON_NODE_HOLDS_OBJECT (root))
-          id = json_object_get_string_member_with_default (json_node_get_object (root), "Id", NULL);
+        if (JSON_NODE_HOLDS_OBJECT(root))
+          id = json_object_get_string_member_with_default(json_node_get_object(root), "Id", NULL);
         if (id == NULL || *id == '\0')
           {
-            g_task_return_new_error (task, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "docker %s: answer has no 'Id'",
-                                     cd->what);
+            g_task_return_new_error(task, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "docker %s: answer has no 'Id'",
+                                    cd->what);
             return;
           }
-        g_task_return_pointer (task, g_strdup (id), g_free);
+        g_task_return_pointer(task, g_strdup(id), g_free);
         return;
       }
-    g_task_return_pointer (task, json_node_ref (root), (GDestroyNotify) json_node_unref);
+    g_task_return_pointer(task, json_node_ref(root), (GDestroyNotify)json_node_unref);
   }
 }
 
 static void
-call_read_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+call_read_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GTask) task = user_data;
-  EcsaDockerClient *self = g_task_get_source_object (task);
-  CallData *cd = g_task_get_task_data (task);
+  EcsaDockerClient *self = g_task_get_source_object(task);
+  CallData *cd = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+  g_autoptr(GBytes) body = soup_session_send_and_read_finish(SOUP_SESSION(source), result, &error);
 
   if (body == NULL)
     {
-      g_task_return_error (task, call_error (self, cd, error));
+      g_task_return_error(task, call_error(self, cd, error));
       return;
     }
-  cd->status = soup_message_get_status (cd->msg);
-  g_debug ("docker %s: HTTP %u in %.3fs", cd->what, cd->status, (g_get_monotonic_time () - cd->started) / 1e6);
-  call_finish_response (task, body);
+  cd->status = soup_message_get_status(cd->msg);
+  g_debug("docker %s: HTTP %u in %.3fs", cd->what, cd->status, (g_get_monotonic_time() - cd->started) / 1e6);
+  call_finish_response(task, body);
 }
 
 /* --- streamed calls (pull) --- */
 
-static void pull_read_line (GTask *task);
+static void pull_read_line(GTask *task);
 
 static void
-pull_log_line (CallData *cd, JsonObject *o, const char *line)
+pull_log_line(CallData *cd, JsonObject *o, const char *line)
 {
-  const char *status = json_object_get_string_member_with_default (o, "status", NULL);
-  const char *id = json_object_get_string_member_with_default (o, "id", NULL);
-  const char *progress = json_object_get_string_member_with_default (o, "progress", NULL);
-  gint64 now = g_get_monotonic_time ();
+  const char *status = json_object_get_string_member_with_default(o, "status", NULL);
+  const char *id = json_object_get_string_member_with_default(o, "id", NULL);
+  const char *progress = json_object_get_string_member_with_default(o, "progress", NULL);
+  gint64 now = g_get_monotonic_time();
 
   if (status != NULL)
     {
-      g_free (cd->last_status);
-      cd->last_status = g_strdup (status);
+      g_free(cd->last_status);
+      cd->last_status = g_strdup(status);
     }
   /* progress bars are rate-limited as v1.16.2 does; every other line is logged */
   if (progress != NULL && now - cd->last_progress_log < PULL_STATUS_SUPPRESS_US)
     return;
   cd->last_progress_log = now;
-  g_debug ("pulling image '%s': %s%s%s%s%s", cd->image, id != NULL ? id : "", id != NULL ? ": " : "",
-           status != NULL ? status : line, progress != NULL ? " " : "", progress != NULL ? progress : "");
+  g_debug("pulling image '%s': %s%s%s%s%s", cd->image, id != NULL ? id : "", id != NULL ? ": " : "",
+          status != NULL ? status : line, progress != NULL ? " " : "", progress != NULL ? progress : "");
 }
 
 static void
-pull_line_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+pull_line_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GTask) task = user_data;
-  EcsaDockerClient *self = g_task_get_source_object (task);
-  CallData *cd = g_task_get_task_data (task);
+  EcsaDockerClient *self = g_task_get_source_object(task);
+  CallData *cd = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
   gsize len = 0;
-  g_autofree char *line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result, &len,
-                                                                      &error);
+  g_autofree char *line = g_data_input_stream_read_line_finish_utf8(G_DATA_INPUT_STREAM(source), result, &len, &error);
 
   if (line == NULL && error != NULL)
     {
-      g_task_return_error (task, call_error (self, cd, error));
+      g_task_return_error(task, call_error(self, cd, error));
       return;
     }
   if (line == NULL)
@@ -608,704 +606,701 @@ pull_line_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       gboolean ok = cd->status >= 200 && cd->status < 300;
       if (!ok)
         {
-          g_autoptr(GBytes) b = g_bytes_new (cd->error_text != NULL ? cd->error_text->str : "",
-                                             cd->error_text != NULL ? cd->error_text->len : 0);
-          g_autofree char *msg = docker_error_message (b, cd->status);
-          g_task_return_new_error (task, ECSA_ERROR, status_to_code (cd->status), "docker %s: %s", cd->what, msg);
+          g_autoptr(GBytes) b = g_bytes_new(cd->error_text != NULL ? cd->error_text->str : "",
+                                            cd->error_text != NULL ? cd->error_text->len : 0);
+          g_autofree char *msg = docker_error_message(b, cd->status);
+          g_task_return_new_error(task, ECSA_ERROR, status_to_code(cd->status), "docker %s: %s", cd->what, msg);
           return;
         }
       if (cd->error_text != NULL)
         {
           /* an error inside a 200 stream */
-          g_task_return_new_error (task, ECSA_ERROR, ECSA_ERROR_FAILED, "docker %s: %s", cd->what,
-                                   cd->error_text->str);
+          g_task_return_new_error(task, ECSA_ERROR, ECSA_ERROR_FAILED, "docker %s: %s", cd->what, cd->error_text->str);
           return;
         }
-      g_info ("pulled image '%s' in %.1fs: %s", cd->image, (g_get_monotonic_time () - cd->started) / 1e6,
-              cd->last_status != NULL ? cd->last_status : "done");
-      g_task_return_boolean (task, TRUE);
+      g_info("pulled image '%s' in %.1fs: %s", cd->image, (g_get_monotonic_time() - cd->started) / 1e6,
+             cd->last_status != NULL ? cd->last_status : "done");
+      g_task_return_boolean(task, TRUE);
       return;
     }
 
   if (cd->begin_timer != NULL)
     {
       /* progress began: only the overall timeout is left */
-      g_source_destroy (cd->begin_timer);
-      g_clear_pointer (&cd->begin_timer, g_source_unref);
+      g_source_destroy(cd->begin_timer);
+      g_clear_pointer(&cd->begin_timer, g_source_unref);
     }
   cd->n_lines++;
   if (cd->status < 200 || cd->status >= 300)
     {
       if (cd->error_text == NULL)
-        cd->error_text = g_string_new (NULL);
+        cd->error_text = g_string_new(NULL);
       if (cd->error_text->len < MAX_ERROR_BODY)
-        g_string_append (cd->error_text, line);
+        g_string_append(cd->error_text, line);
     }
   else if (len > 0)
     {
-      g_autoptr(JsonParser) parser = json_parser_new ();
-      if (json_parser_load_from_data (parser, line, len, NULL) && json_parser_get_root (parser) != NULL
-          && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+      g_autoptr(JsonParser) parser = json_parser_new();
+      if (json_parser_load_from_data(parser, line, len, NULL) && json_parser_get_root(parser) != NULL
+          && JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
         {
-          JsonObject *o = json_node_get_object (json_parser_get_root (parser));
-          const char *err = json_object_get_string_member_with_default (o, "error", NULL);
+          JsonObject *o = json_node_get_object(json_parser_get_root(parser));
+          const char *err = json_object_get_string_member_with_default(o, "error", NULL);
           if (err != NULL && cd->error_text == NULL)
-            cd->error_text = g_string_new (err);
+            cd->error_text = g_string_new(err);
           else if (err == NULL)
-            pull_log_line (cd, o, line);
+            pull_log_line(cd, o, line);
         }
       else
-        g_debug ("pulling image '%s': %s", cd->image, line);
+        g_debug("pulling image '%s': %s", cd->image, line);
     }
-  pull_read_line (g_steal_pointer (&task));
+  pull_read_line(g_steal_pointer(&task));
 }
 
 static void
-pull_read_line (GTask *task)
+pull_read_line(GTask *task)
 {
-  CallData *cd = g_task_get_task_data (task);
+  CallData *cd = g_task_get_task_data(task);
 
-  g_data_input_stream_read_line_async (cd->lines, G_PRIORITY_DEFAULT, cd->cancellable, pull_line_ready_cb, task);
+  g_data_input_stream_read_line_async(cd->lines, G_PRIORITY_DEFAULT, cd->cancellable, pull_line_ready_cb, task);
 }
 
 static void
-call_stream_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+call_stream_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GTask) task = user_data;
-  EcsaDockerClient *self = g_task_get_source_object (task);
-  CallData *cd = g_task_get_task_data (task);
+  EcsaDockerClient *self = g_task_get_source_object(task);
+  CallData *cd = g_task_get_task_data(task);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GInputStream) stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  g_autoptr(GInputStream) stream = soup_session_send_finish(SOUP_SESSION(source), result, &error);
 
   if (stream == NULL)
     {
-      g_task_return_error (task, call_error (self, cd, error));
+      g_task_return_error(task, call_error(self, cd, error));
       return;
     }
-  cd->status = soup_message_get_status (cd->msg);
-  cd->lines = g_data_input_stream_new (stream);
-  g_data_input_stream_set_newline_type (cd->lines, G_DATA_STREAM_NEWLINE_TYPE_ANY);
-  pull_read_line (g_steal_pointer (&task));
+  cd->status = soup_message_get_status(cd->msg);
+  cd->lines = g_data_input_stream_new(stream);
+  g_data_input_stream_set_newline_type(cd->lines, G_DATA_STREAM_NEWLINE_TYPE_ANY);
+  pull_read_line(g_steal_pointer(&task));
 }
 
 static void
-call_send (GTask *task)
+call_send(GTask *task)
 {
-  EcsaDockerClient *self = g_task_get_source_object (task);
-  CallData *cd = g_task_get_task_data (task);
-  g_autofree char *uri = call_uri (self, cd);
+  EcsaDockerClient *self = g_task_get_source_object(task);
+  CallData *cd = g_task_get_task_data(task);
+  g_autofree char *uri = call_uri(self, cd);
 
-  cd->msg = soup_message_new (cd->method, uri);
+  cd->msg = soup_message_new(cd->method, uri);
   if (cd->msg == NULL)
     {
-      g_task_return_new_error (task, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "docker %s: invalid request URI '%s'",
-                               cd->what, uri);
-      g_object_unref (task);
+      g_task_return_new_error(task, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "docker %s: invalid request URI '%s'",
+                              cd->what, uri);
+      g_object_unref(task);
       return;
     }
   if (cd->body != NULL)
-    soup_message_set_request_body_from_bytes (cd->msg, "application/json", cd->body);
-  else if (strcmp (cd->method, "POST") == 0)
-    soup_message_headers_replace (soup_message_get_request_headers (cd->msg), "Content-Length", "0");
+    soup_message_set_request_body_from_bytes(cd->msg, "application/json", cd->body);
+  else if (strcmp(cd->method, "POST") == 0)
+    soup_message_headers_replace(soup_message_get_request_headers(cd->msg), "Content-Length", "0");
   if (cd->registry_auth != NULL)
-    soup_message_headers_replace (soup_message_get_request_headers (cd->msg), "X-Registry-Auth", cd->registry_auth);
+    soup_message_headers_replace(soup_message_get_request_headers(cd->msg), "X-Registry-Auth", cd->registry_auth);
 
   if (cd->streamed)
     {
-      cd->begin_timer = attach_timer (self, self->timeouts[ECSA_DOCKER_CALL_PULL_BEGIN], call_begin_timeout_cb, cd);
-      soup_session_send_async (self->session, cd->msg, G_PRIORITY_DEFAULT, cd->cancellable, call_stream_ready_cb,
-                               task);
+      cd->begin_timer = attach_timer(self, self->timeouts[ECSA_DOCKER_CALL_PULL_BEGIN], call_begin_timeout_cb, cd);
+      soup_session_send_async(self->session, cd->msg, G_PRIORITY_DEFAULT, cd->cancellable, call_stream_ready_cb, task);
       return;
     }
-  g_debug ("docker %s: %s %s", cd->what, cd->method, uri);
-  soup_session_send_and_read_async (self->session, cd->msg, G_PRIORITY_DEFAULT, cd->cancellable,
-                                    call_read_ready_cb, task);
+  g_debug("docker %s: %s %s", cd->what, cd->method, uri);
+  soup_session_send_and_read_async(self->session, cd->msg, G_PRIORITY_DEFAULT, cd->cancellable, call_read_ready_cb,
+                                   task);
 }
 
 /* --- version negotiation --- */
 
 static void
-negotiate_done (EcsaDockerClient *self, const GError *error)
+negotiate_done(EcsaDockerClient *self, const GError *error)
 {
-  g_autoptr(GPtrArray) waiters = g_steal_pointer (&self->negotiate_waiters);
+  g_autoptr(GPtrArray) waiters = g_steal_pointer(&self->negotiate_waiters);
 
-  self->negotiate_waiters = g_ptr_array_new ();
+  self->negotiate_waiters = g_ptr_array_new();
   self->negotiating = FALSE;
   for (guint i = 0; i < waiters->len; i++)
     {
       g_autoptr(GTask) task = waiters->pdata[i];
-      CallData *cd = g_task_get_task_data (task);
+      CallData *cd = g_task_get_task_data(task);
 
       if (cd != NULL)
         cd->waiting = NULL;
-      if (g_task_get_source_tag (task) == ecsa_docker_client_negotiate_async)
+      if (g_task_get_source_tag(task) == ecsa_docker_client_negotiate_async)
         {
           if (error != NULL)
-            g_task_return_error (task, g_error_copy (error));
+            g_task_return_error(task, g_error_copy(error));
           else
-            g_task_return_boolean (task, TRUE);
+            g_task_return_boolean(task, TRUE);
           continue;
         }
       if (error != NULL)
         {
-          g_autoptr(GError) copy = g_error_copy (error);
-          g_prefix_error (&copy, "docker %s: ", cd->what);
-          g_task_return_error (task, g_steal_pointer (&copy));
+          g_autoptr(GError) copy = g_error_copy(error);
+          g_prefix_error(&copy, "docker %s: ", cd->what);
+          g_task_return_error(task, g_steal_pointer(&copy));
         }
-      else if (g_cancellable_is_cancelled (cd->cancellable))
+      else if (g_cancellable_is_cancelled(cd->cancellable))
         {
-          g_autoptr(GError) cancelled = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
-          g_task_return_error (task, call_error (self, cd, cancelled));
+          g_autoptr(GError) cancelled = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
+          g_task_return_error(task, call_error(self, cd, cancelled));
         }
       else
-        call_send (g_steal_pointer (&task));
+        call_send(g_steal_pointer(&task));
     }
 }
 
 static void
-negotiate_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+negotiate_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(EcsaDockerClient) self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(JsonNode) root = g_task_propagate_pointer (G_TASK (result), &error);
+  g_autoptr(JsonNode) root = g_task_propagate_pointer(G_TASK(result), &error);
   JsonObject *o;
   const char *api, *version, *min_api;
 
   if (root == NULL)
     {
-      negotiate_done (self, error);
+      negotiate_done(self, error);
       return;
     }
-  o = JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
-  api = o != NULL ? json_object_get_string_member_with_default (o, "ApiVersion", NULL) : NULL;
-  version = o != NULL ? json_object_get_string_member_with_default (o, "Version", "") : "";
-  min_api = o != NULL ? json_object_get_string_member_with_default (o, "MinAPIVersion", NULL) : NULL;
-  if (!api_version_valid (api))
+  o = JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
+  api = o != NULL ? json_object_get_string_member_with_default(o, "ApiVersion", NULL) : NULL;
+  version = o != NULL ? json_object_get_string_member_with_default(o, "Version", "") : "";
+  min_api = o != NULL ? json_object_get_string_member_with_default(o, "MinAPIVersion", NULL) : NULL;
+  if (!api_version_valid(api))
     {
-      g_autoptr(GError) e = g_error_new (ECSA_ERROR, ECSA_ERROR_INVALID_DATA,
-                                         "dockerd at '%s' reports no usable ApiVersion in GET /version",
-                                         self->docker_host);
-      negotiate_done (self, e);
+      g_autoptr(GError) e
+        = g_error_new(ECSA_ERROR, ECSA_ERROR_INVALID_DATA,
+                      "dockerd at '%s' reports no usable ApiVersion in GET /version", self->docker_host);
+      negotiate_done(self, e);
       return;
     }
-  if (ecsa_docker_api_version_compare (api, ECSA_DOCKER_API_VERSION_MIN) < 0)
+  if (ecsa_docker_api_version_compare(api, ECSA_DOCKER_API_VERSION_MIN) < 0)
     {
-      g_autoptr(GError) e = g_error_new (ECSA_ERROR, ECSA_ERROR_NOT_SUPPORTED,
-                                         "dockerd at '%s' speaks Engine API %s; ecs-agent needs %s or newer",
-                                         self->docker_host, api, ECSA_DOCKER_API_VERSION_MIN);
-      negotiate_done (self, e);
+      g_autoptr(GError) e = g_error_new(ECSA_ERROR, ECSA_ERROR_NOT_SUPPORTED,
+                                        "dockerd at '%s' speaks Engine API %s; ecs-agent needs %s or newer",
+                                        self->docker_host, api, ECSA_DOCKER_API_VERSION_MIN);
+      negotiate_done(self, e);
       return;
     }
-  g_free (self->api_version);
-  self->api_version = g_strdup (ecsa_docker_api_version_compare (api, ECSA_DOCKER_API_VERSION_MAX) > 0
-                                    ? ECSA_DOCKER_API_VERSION_MAX
-                                    : api);
-  g_free (self->server_version);
-  self->server_version = g_strdup (version);
-  g_info ("Docker %s at '%s' (Engine API %s, minimum %s): using API %s", version, self->docker_host, api,
-          min_api != NULL ? min_api : "?", self->api_version);
-  negotiate_done (self, NULL);
+  g_free(self->api_version);
+  self->api_version = g_strdup(
+    ecsa_docker_api_version_compare(api, ECSA_DOCKER_API_VERSION_MAX) > 0 ? ECSA_DOCKER_API_VERSION_MAX : api);
+  g_free(self->server_version);
+  self->server_version = g_strdup(version);
+  g_info("Docker %s at '%s' (Engine API %s, minimum %s): using API %s", version, self->docker_host, api,
+         min_api != NULL ? min_api : "?", self->api_version);
+  negotiate_done(self, NULL);
 }
 
 static void
-negotiate_start (EcsaDockerClient *self)
+negotiate_start(EcsaDockerClient *self)
 {
   CallData *cd;
 
   if (self->negotiating)
     return;
   self->negotiating = TRUE;
-  cd = call_data_new (self, ECSA_DOCKER_CALL_VERSION, RESULT_JSON, "GET", g_strdup ("/version"),
-                      g_strdup ("get version"), NULL);
+  cd = call_data_new(self, ECSA_DOCKER_CALL_VERSION, RESULT_JSON, "GET", g_strdup("/version"), g_strdup("get version"),
+                     NULL);
   cd->versioned = FALSE;
-  call_start (self, cd, negotiate_ready_cb, g_object_ref (self), negotiate_start);
+  call_start(self, cd, negotiate_ready_cb, g_object_ref(self), negotiate_start);
 }
 
 void
-ecsa_docker_client_negotiate_async (EcsaDockerClient *self, GCancellable *cancellable, GAsyncReadyCallback callback,
-                                    gpointer user_data)
+ecsa_docker_client_negotiate_async(EcsaDockerClient *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                   gpointer user_data)
 {
   g_autoptr(GTask) task = NULL;
 
-  g_return_if_fail (ECSA_IS_DOCKER_CLIENT (self));
+  g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, ecsa_docker_client_negotiate_async);
+  task = g_task_new(self, cancellable, callback, user_data);
+  g_task_set_source_tag(task, ecsa_docker_client_negotiate_async);
   /* versioned calls made meanwhile wait for the new answer */
-  g_clear_pointer (&self->api_version, g_free);
-  g_ptr_array_add (self->negotiate_waiters, g_steal_pointer (&task));
-  negotiate_start (self);
+  g_clear_pointer(&self->api_version, g_free);
+  g_ptr_array_add(self->negotiate_waiters, g_steal_pointer(&task));
+  negotiate_start(self);
 }
 
 gboolean
-ecsa_docker_client_negotiate_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error)
+ecsa_docker_client_negotiate_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
 }
 
 /* ------------------------------------------------------------------------------------------- */
 /* public calls */
 
 void
-ecsa_docker_client_request_async (EcsaDockerClient *self, const char *method, const char *path, GBytes *body,
-                                  guint timeout_ms, GCancellable *cancellable, GAsyncReadyCallback callback,
-                                  gpointer user_data)
+ecsa_docker_client_request_async(EcsaDockerClient *self, const char *method, const char *path, GBytes *body,
+                                 guint timeout_ms, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                 gpointer user_data)
 {
   CallData *cd;
 
-  g_return_if_fail (ECSA_IS_DOCKER_CLIENT (self));
-  g_return_if_fail (method != NULL && path != NULL && path[0] == '/');
+  g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
+  g_return_if_fail(method != NULL && path != NULL && path[0] == '/');
 
-  cd = call_data_new (self, ECSA_DOCKER_CALL_OTHER, RESULT_BYTES, method, g_strdup (path),
-                      g_strdup_printf ("%s %s", method, path), cancellable);
+  cd = call_data_new(self, ECSA_DOCKER_CALL_OTHER, RESULT_BYTES, method, g_strdup(path),
+                     g_strdup_printf("%s %s", method, path), cancellable);
   if (body != NULL)
-    cd->body = g_bytes_ref (body);
+    cd->body = g_bytes_ref(body);
   cd->timeout_override_ms = timeout_ms;
-  call_start (self, cd, callback, user_data, ecsa_docker_client_request_async);
+  call_start(self, cd, callback, user_data, ecsa_docker_client_request_async);
 }
 
 GBytes *
-ecsa_docker_client_request_finish (EcsaDockerClient *self, GAsyncResult *result, guint *out_status, GError **error)
+ecsa_docker_client_request_finish(EcsaDockerClient *self, GAsyncResult *result, guint *out_status, GError **error)
 {
   CallData *cd;
   GBytes *body;
 
-  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
-  cd = g_task_get_task_data (G_TASK (result));
-  body = g_task_propagate_pointer (G_TASK (result), error);
+  g_return_val_if_fail(g_task_is_valid(result, self), NULL);
+  cd = g_task_get_task_data(G_TASK(result));
+  body = g_task_propagate_pointer(G_TASK(result), error);
   if (body != NULL && out_status != NULL)
     *out_status = cd->status;
   return body;
 }
 
 static JsonNode *
-propagate_json (EcsaDockerClient *self, GAsyncResult *result, gpointer tag, GError **error)
+propagate_json(EcsaDockerClient *self, GAsyncResult *result, gpointer tag, GError **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
-  g_return_val_if_fail (g_async_result_is_tagged (result, tag), NULL);
-  return g_task_propagate_pointer (G_TASK (result), error);
+  g_return_val_if_fail(g_task_is_valid(result, self), NULL);
+  g_return_val_if_fail(g_async_result_is_tagged(result, tag), NULL);
+  return g_task_propagate_pointer(G_TASK(result), error);
 }
 
 static gboolean
-propagate_boolean (EcsaDockerClient *self, GAsyncResult *result, gpointer tag, GError **error)
+propagate_boolean(EcsaDockerClient *self, GAsyncResult *result, gpointer tag, GError **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  g_return_val_if_fail (g_async_result_is_tagged (result, tag), FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  g_return_val_if_fail(g_async_result_is_tagged(result, tag), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
 }
 
 static char *
-escape (const char *s)
+escape(const char *s)
 {
-  return g_uri_escape_string (s, NULL, FALSE);
+  return g_uri_escape_string(s, NULL, FALSE);
 }
 
 void
-ecsa_docker_client_create_container_async (EcsaDockerClient *self, const char *name, JsonNode *body,
-                                           const char *api_version, GCancellable *cancellable,
-                                           GAsyncReadyCallback callback, gpointer user_data)
+ecsa_docker_client_create_container_async(EcsaDockerClient *self, const char *name, JsonNode *body,
+                                          const char *api_version, GCancellable *cancellable,
+                                          GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autofree char *ename = NULL;
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autoptr(JsonGenerator) gen = json_generator_new();
   char *json;
   gsize len = 0;
   CallData *cd;
 
-  g_return_if_fail (ECSA_IS_DOCKER_CLIENT (self));
-  g_return_if_fail (body != NULL);
+  g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
+  g_return_if_fail(body != NULL);
 
-  ename = name != NULL ? escape (name) : NULL;
-  cd = call_data_new (self, ECSA_DOCKER_CALL_CREATE, RESULT_ID, "POST",
-                      ename != NULL ? g_strdup_printf ("/containers/create?name=%s", ename)
-                                    : g_strdup ("/containers/create"),
-                      g_strdup_printf ("create container '%s'", name != NULL ? name : ""), cancellable);
-  json_generator_set_root (gen, body);
-  json = json_generator_to_data (gen, &len);
-  cd->body = g_bytes_new_take (json, len);
+  ename = name != NULL ? escape(name) : NULL;
+  cd = call_data_new(self, ECSA_DOCKER_CALL_CREATE, RESULT_ID, "POST",
+                     ename != NULL ? g_strdup_printf("/containers/create?name=%s", ename)
+                                   : g_strdup("/containers/create"),
+                     g_strdup_printf("create container '%s'", name != NULL ? name : ""), cancellable);
+  json_generator_set_root(gen, body);
+  json = json_generator_to_data(gen, &len);
+  cd->body = g_bytes_new_take(json, len);
   if (api_version != NULL)
     {
-      if (!api_version_valid (api_version))
+      if (!api_version_valid(api_version))
         {
-          g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
-          g_task_set_source_tag (task, ecsa_docker_client_create_container_async);
-          g_task_return_new_error (task, ECSA_ERROR, ECSA_ERROR_INVALID_DATA,
-                                   "docker %s: invalid API version '%s'", cd->what, api_version);
-          call_data_free (cd);
+          g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+          g_task_set_source_tag(task, ecsa_docker_client_create_container_async);
+          g_task_return_new_error(task, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "docker %s: invalid API version '%s'",
+                                  cd->what, api_version);
+          call_data_free(cd);
           return;
         }
-      cd->api_version = g_strdup (api_version);
+      cd->api_version = g_strdup(api_version);
     }
-  call_start (self, cd, callback, user_data, ecsa_docker_client_create_container_async);
+  call_start(self, cd, callback, user_data, ecsa_docker_client_create_container_async);
 }
 
 char *
-ecsa_docker_client_create_container_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error)
+ecsa_docker_client_create_container_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error)
 {
-  return (char *) propagate_json (self, result, ecsa_docker_client_create_container_async, error);
+  return (char *)propagate_json(self, result, ecsa_docker_client_create_container_async, error);
 }
 
 void
-ecsa_docker_client_start_container_async (EcsaDockerClient *self, const char *id, const char *api_version,
-                                          GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
-{
-  g_autofree char *eid = NULL;
-  CallData *cd;
-
-  g_return_if_fail (ECSA_IS_DOCKER_CLIENT (self));
-  g_return_if_fail (id != NULL);
-
-  eid = escape (id);
-  cd = call_data_new (self, ECSA_DOCKER_CALL_START, RESULT_NONE, "POST", g_strdup_printf ("/containers/%s/start", eid),
-                      g_strdup_printf ("start container '%s'", id), cancellable);
-  cd->ok_status_2 = SOUP_STATUS_NOT_MODIFIED;
-  if (api_version != NULL && api_version_valid (api_version))
-    cd->api_version = g_strdup (api_version);
-  call_start (self, cd, callback, user_data, ecsa_docker_client_start_container_async);
-}
-
-gboolean
-ecsa_docker_client_start_container_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error)
-{
-  return propagate_boolean (self, result, ecsa_docker_client_start_container_async, error);
-}
-
-void
-ecsa_docker_client_stop_container_async (EcsaDockerClient *self, const char *id, guint stop_timeout_s,
+ecsa_docker_client_start_container_async(EcsaDockerClient *self, const char *id, const char *api_version,
                                          GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autofree char *eid = NULL;
   CallData *cd;
 
-  g_return_if_fail (ECSA_IS_DOCKER_CLIENT (self));
-  g_return_if_fail (id != NULL);
+  g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
+  g_return_if_fail(id != NULL);
 
-  eid = escape (id);
-  cd = call_data_new (self, ECSA_DOCKER_CALL_STOP, RESULT_NONE, "POST",
-                      g_strdup_printf ("/containers/%s/stop?t=%u", eid, stop_timeout_s),
-                      g_strdup_printf ("stop container '%s'", id), cancellable);
+  eid = escape(id);
+  cd = call_data_new(self, ECSA_DOCKER_CALL_START, RESULT_NONE, "POST", g_strdup_printf("/containers/%s/start", eid),
+                     g_strdup_printf("start container '%s'", id), cancellable);
   cd->ok_status_2 = SOUP_STATUS_NOT_MODIFIED;
-  cd->extra_timeout_ms = stop_timeout_s * 1000;
-  call_start (self, cd, callback, user_data, ecsa_docker_client_stop_container_async);
+  if (api_version != NULL && api_version_valid(api_version))
+    cd->api_version = g_strdup(api_version);
+  call_start(self, cd, callback, user_data, ecsa_docker_client_start_container_async);
 }
 
 gboolean
-ecsa_docker_client_stop_container_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error)
+ecsa_docker_client_start_container_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error)
 {
-  return propagate_boolean (self, result, ecsa_docker_client_stop_container_async, error);
+  return propagate_boolean(self, result, ecsa_docker_client_start_container_async, error);
 }
 
 void
-ecsa_docker_client_inspect_container_async (EcsaDockerClient *self, const char *id_or_name,
-                                            GCancellable *cancellable, GAsyncReadyCallback callback,
-                                            gpointer user_data)
+ecsa_docker_client_stop_container_async(EcsaDockerClient *self, const char *id, guint stop_timeout_s,
+                                        GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autofree char *eid = NULL;
   CallData *cd;
 
-  g_return_if_fail (ECSA_IS_DOCKER_CLIENT (self));
-  g_return_if_fail (id_or_name != NULL);
+  g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
+  g_return_if_fail(id != NULL);
 
-  eid = escape (id_or_name);
-  cd = call_data_new (self, ECSA_DOCKER_CALL_INSPECT, RESULT_JSON, "GET", g_strdup_printf ("/containers/%s/json", eid),
-                      g_strdup_printf ("inspect container '%s'", id_or_name), cancellable);
-  call_start (self, cd, callback, user_data, ecsa_docker_client_inspect_container_async);
+  eid = escape(id);
+  cd = call_data_new(self, ECSA_DOCKER_CALL_STOP, RESULT_NONE, "POST",
+                     g_strdup_printf("/containers/%s/stop?t=%u", eid, stop_timeout_s),
+                     g_strdup_printf("stop container '%s'", id), cancellable);
+  cd->ok_status_2 = SOUP_STATUS_NOT_MODIFIED;
+  cd->extra_timeout_ms = stop_timeout_s * 1000;
+  call_start(self, cd, callback, user_data, ecsa_docker_client_stop_container_async);
+}
+
+gboolean
+ecsa_docker_client_stop_container_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error)
+{
+  return propagate_boolean(self, result, ecsa_docker_client_stop_container_async, error);
+}
+
+void
+ecsa_docker_client_inspect_container_async(EcsaDockerClient *self, const char *id_or_name, GCancellable *cancellable,
+                                           GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autofree char *eid = NULL;
+  CallData *cd;
+
+  g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
+  g_return_if_fail(id_or_name != NULL);
+
+  eid = escape(id_or_name);
+  cd = call_data_new(self, ECSA_DOCKER_CALL_INSPECT, RESULT_JSON, "GET", g_strdup_printf("/containers/%s/json", eid),
+                     g_strdup_printf("inspect container '%s'", id_or_name), cancellable);
+  call_start(self, cd, callback, user_data, ecsa_docker_client_inspect_container_async);
 }
 
 JsonNode *
-ecsa_docker_client_inspect_container_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error)
+ecsa_docker_client_inspect_container_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error)
 {
-  return propagate_json (self, result, ecsa_docker_client_inspect_container_async, error);
+  return propagate_json(self, result, ecsa_docker_client_inspect_container_async, error);
 }
 
 void
-ecsa_docker_client_remove_container_async (EcsaDockerClient *self, const char *id, gboolean remove_volumes,
-                                           gboolean force, GCancellable *cancellable, GAsyncReadyCallback callback,
-                                           gpointer user_data)
+ecsa_docker_client_remove_container_async(EcsaDockerClient *self, const char *id, gboolean remove_volumes,
+                                          gboolean force, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                          gpointer user_data)
 {
   g_autofree char *eid = NULL;
   CallData *cd;
 
-  g_return_if_fail (ECSA_IS_DOCKER_CLIENT (self));
-  g_return_if_fail (id != NULL);
+  g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
+  g_return_if_fail(id != NULL);
 
-  eid = escape (id);
-  cd = call_data_new (self, ECSA_DOCKER_CALL_REMOVE, RESULT_NONE, "DELETE",
-                      g_strdup_printf ("/containers/%s?v=%d&force=%d", eid, remove_volumes ? 1 : 0, force ? 1 : 0),
-                      g_strdup_printf ("remove container '%s'", id), cancellable);
-  call_start (self, cd, callback, user_data, ecsa_docker_client_remove_container_async);
+  eid = escape(id);
+  cd = call_data_new(self, ECSA_DOCKER_CALL_REMOVE, RESULT_NONE, "DELETE",
+                     g_strdup_printf("/containers/%s?v=%d&force=%d", eid, remove_volumes ? 1 : 0, force ? 1 : 0),
+                     g_strdup_printf("remove container '%s'", id), cancellable);
+  call_start(self, cd, callback, user_data, ecsa_docker_client_remove_container_async);
 }
 
 gboolean
-ecsa_docker_client_remove_container_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error)
+ecsa_docker_client_remove_container_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error)
 {
-  return propagate_boolean (self, result, ecsa_docker_client_remove_container_async, error);
+  return propagate_boolean(self, result, ecsa_docker_client_remove_container_async, error);
 }
 
 void
-ecsa_docker_client_list_containers_async (EcsaDockerClient *self, const char *label_filter, GCancellable *cancellable,
-                                          GAsyncReadyCallback callback, gpointer user_data)
+ecsa_docker_client_list_containers_async(EcsaDockerClient *self, const char *label_filter, GCancellable *cancellable,
+                                         GAsyncReadyCallback callback, gpointer user_data)
 {
   char *path;
   CallData *cd;
 
-  g_return_if_fail (ECSA_IS_DOCKER_CLIENT (self));
+  g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
 
   if (label_filter != NULL)
     {
-      g_autoptr(JsonBuilder) b = json_builder_new ();
-      g_autoptr(JsonGenerator) gen = json_generator_new ();
+      g_autoptr(JsonBuilder) b = json_builder_new();
+      g_autoptr(JsonGenerator) gen = json_generator_new();
       g_autoptr(JsonNode) root = NULL;
       g_autofree char *filters = NULL;
       g_autofree char *efilters = NULL;
 
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "label");
-      json_builder_begin_array (b);
-      json_builder_add_string_value (b, label_filter);
-      json_builder_end_array (b);
-      json_builder_end_object (b);
-      root = json_builder_get_root (b);
-      json_generator_set_root (gen, root);
-      filters = json_generator_to_data (gen, NULL);
-      efilters = escape (filters);
-      path = g_strdup_printf ("/containers/json?all=1&filters=%s", efilters);
+      json_builder_begin_object(b);
+      json_builder_set_member_name(b, "label");
+      json_builder_begin_array(b);
+      json_builder_add_string_value(b, label_filter);
+      json_builder_end_array(b);
+      json_builder_end_object(b);
+      root = json_builder_get_root(b);
+      json_generator_set_root(gen, root);
+      filters = json_generator_to_data(gen, NULL);
+      efilters = escape(filters);
+      path = g_strdup_printf("/containers/json?all=1&filters=%s", efilters);
     }
   else
-    path = g_strdup ("/containers/json?all=1");
-  cd = call_data_new (self, ECSA_DOCKER_CALL_LIST, RESULT_JSON, "GET", path, g_strdup ("list containers"),
-                      cancellable);
-  call_start (self, cd, callback, user_data, ecsa_docker_client_list_containers_async);
+    path = g_strdup("/containers/json?all=1");
+  cd = call_data_new(self, ECSA_DOCKER_CALL_LIST, RESULT_JSON, "GET", path, g_strdup("list containers"), cancellable);
+  call_start(self, cd, callback, user_data, ecsa_docker_client_list_containers_async);
 }
 
 JsonNode *
-ecsa_docker_client_list_containers_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error)
+ecsa_docker_client_list_containers_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error)
 {
-  g_autoptr(JsonNode) node = propagate_json (self, result, ecsa_docker_client_list_containers_async, error);
+  g_autoptr(JsonNode) node = propagate_json(self, result, ecsa_docker_client_list_containers_async, error);
 
-  if (node != NULL && !JSON_NODE_HOLDS_ARRAY (node))
+  if (node != NULL && !JSON_NODE_HOLDS_ARRAY(node))
     {
-      g_set_error_literal (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "docker list containers: answer is not an array");
+      g_set_error_literal(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "docker list containers: answer is not an array");
       return NULL;
     }
-  return g_steal_pointer (&node);
+  return g_steal_pointer(&node);
 }
 
 void
-ecsa_docker_client_pull_image_async (EcsaDockerClient *self, const char *image, const char *registry_auth,
-                                     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+ecsa_docker_client_pull_image_async(EcsaDockerClient *self, const char *image, const char *registry_auth,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autofree char *ref = NULL;
   g_autofree char *eref = NULL;
   CallData *cd;
 
-  g_return_if_fail (ECSA_IS_DOCKER_CLIENT (self));
-  g_return_if_fail (image != NULL);
+  g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
+  g_return_if_fail(image != NULL);
 
-  ref = ecsa_docker_image_reference_with_tag (image);
-  eref = escape (ref);
-  cd = call_data_new (self, ECSA_DOCKER_CALL_PULL, RESULT_NONE, "POST", g_strdup_printf ("/images/create?fromImage=%s", eref),
-                      g_strdup_printf ("pull image '%s'", image), cancellable);
+  ref = ecsa_docker_image_reference_with_tag(image);
+  eref = escape(ref);
+  cd = call_data_new(self, ECSA_DOCKER_CALL_PULL, RESULT_NONE, "POST",
+                     g_strdup_printf("/images/create?fromImage=%s", eref), g_strdup_printf("pull image '%s'", image),
+                     cancellable);
   cd->streamed = TRUE;
-  cd->image = g_strdup (image);
-  cd->registry_auth = g_strdup (registry_auth);
-  g_debug ("pulling image '%s' (%s)", image, ref);
-  call_start (self, cd, callback, user_data, ecsa_docker_client_pull_image_async);
+  cd->image = g_strdup(image);
+  cd->registry_auth = g_strdup(registry_auth);
+  g_debug("pulling image '%s' (%s)", image, ref);
+  call_start(self, cd, callback, user_data, ecsa_docker_client_pull_image_async);
 }
 
 gboolean
-ecsa_docker_client_pull_image_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error)
+ecsa_docker_client_pull_image_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error)
 {
-  return propagate_boolean (self, result, ecsa_docker_client_pull_image_async, error);
+  return propagate_boolean(self, result, ecsa_docker_client_pull_image_async, error);
 }
 
 void
-ecsa_docker_client_inspect_image_async (EcsaDockerClient *self, const char *image, GCancellable *cancellable,
-                                        GAsyncReadyCallback callback, gpointer user_data)
-{
-  g_autofree char *eimage = NULL;
-  CallData *cd;
-
-  g_return_if_fail (ECSA_IS_DOCKER_CLIENT (self));
-  g_return_if_fail (image != NULL);
-
-  /* the reference keeps its '/' and ':' (Docker routes /images/{name}/json on the full path) */
-  eimage = g_uri_escape_string (image, "/:@", FALSE);
-  cd = call_data_new (self, ECSA_DOCKER_CALL_INSPECT_IMAGE, RESULT_JSON, "GET", g_strdup_printf ("/images/%s/json", eimage),
-                      g_strdup_printf ("inspect image '%s'", image), cancellable);
-  call_start (self, cd, callback, user_data, ecsa_docker_client_inspect_image_async);
-}
-
-JsonNode *
-ecsa_docker_client_inspect_image_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error)
-{
-  return propagate_json (self, result, ecsa_docker_client_inspect_image_async, error);
-}
-
-void
-ecsa_docker_client_remove_image_async (EcsaDockerClient *self, const char *image, GCancellable *cancellable,
+ecsa_docker_client_inspect_image_async(EcsaDockerClient *self, const char *image, GCancellable *cancellable,
                                        GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autofree char *eimage = NULL;
   CallData *cd;
 
-  g_return_if_fail (ECSA_IS_DOCKER_CLIENT (self));
-  g_return_if_fail (image != NULL);
+  g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
+  g_return_if_fail(image != NULL);
 
-  eimage = g_uri_escape_string (image, "/:@", FALSE);
-  cd = call_data_new (self, ECSA_DOCKER_CALL_REMOVE_IMAGE, RESULT_NONE, "DELETE", g_strdup_printf ("/images/%s", eimage),
-                      g_strdup_printf ("remove image '%s'", image), cancellable);
-  call_start (self, cd, callback, user_data, ecsa_docker_client_remove_image_async);
+  /* the reference keeps its '/' and ':' (Docker routes /images/{name}/json on the full path) */
+  eimage = g_uri_escape_string(image, "/:@", FALSE);
+  cd = call_data_new(self, ECSA_DOCKER_CALL_INSPECT_IMAGE, RESULT_JSON, "GET",
+                     g_strdup_printf("/images/%s/json", eimage), g_strdup_printf("inspect image '%s'", image),
+                     cancellable);
+  call_start(self, cd, callback, user_data, ecsa_docker_client_inspect_image_async);
 }
 
-gboolean
-ecsa_docker_client_remove_image_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error)
+JsonNode *
+ecsa_docker_client_inspect_image_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error)
 {
-  return propagate_boolean (self, result, ecsa_docker_client_remove_image_async, error);
+  return propagate_json(self, result, ecsa_docker_client_inspect_image_async, error);
 }
 
 void
-ecsa_docker_client_create_volume_async (EcsaDockerClient *self, const char *name, GHashTable *labels,
-                                        GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+ecsa_docker_client_remove_image_async(EcsaDockerClient *self, const char *image, GCancellable *cancellable,
+                                      GAsyncReadyCallback callback, gpointer user_data)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autofree char *eimage = NULL;
+  CallData *cd;
+
+  g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
+  g_return_if_fail(image != NULL);
+
+  eimage = g_uri_escape_string(image, "/:@", FALSE);
+  cd = call_data_new(self, ECSA_DOCKER_CALL_REMOVE_IMAGE, RESULT_NONE, "DELETE", g_strdup_printf("/images/%s", eimage),
+                     g_strdup_printf("remove image '%s'", image), cancellable);
+  call_start(self, cd, callback, user_data, ecsa_docker_client_remove_image_async);
+}
+
+gboolean
+ecsa_docker_client_remove_image_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error)
+{
+  return propagate_boolean(self, result, ecsa_docker_client_remove_image_async, error);
+}
+
+void
+ecsa_docker_client_create_volume_async(EcsaDockerClient *self, const char *name, GHashTable *labels,
+                                       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  g_autoptr(JsonGenerator) gen = json_generator_new();
   g_autoptr(JsonNode) root = NULL;
   char *json;
   gsize len = 0;
   CallData *cd;
 
-  g_return_if_fail (ECSA_IS_DOCKER_CLIENT (self));
-  g_return_if_fail (name != NULL);
+  g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
+  g_return_if_fail(name != NULL);
 
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "Name");
-  json_builder_add_string_value (b, name);
-  json_builder_set_member_name (b, "Driver");
-  json_builder_add_string_value (b, "local");
-  json_builder_set_member_name (b, "Labels");
-  json_builder_begin_object (b);
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "Name");
+  json_builder_add_string_value(b, name);
+  json_builder_set_member_name(b, "Driver");
+  json_builder_add_string_value(b, "local");
+  json_builder_set_member_name(b, "Labels");
+  json_builder_begin_object(b);
   if (labels != NULL)
     {
       GHashTableIter it;
       gpointer k, v;
-      g_hash_table_iter_init (&it, labels);
-      while (g_hash_table_iter_next (&it, &k, &v))
+      g_hash_table_iter_init(&it, labels);
+      while (g_hash_table_iter_next(&it, &k, &v))
         {
-          json_builder_set_member_name (b, k);
-          json_builder_add_string_value (b, v);
+          json_builder_set_member_name(b, k);
+          json_builder_add_string_value(b, v);
         }
     }
-  json_builder_end_object (b);
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  json = json_generator_to_data (gen, &len);
-  cd = call_data_new (self, ECSA_DOCKER_CALL_VOLUME, RESULT_NONE, "POST", g_strdup ("/volumes/create"),
-                      g_strdup_printf ("create volume '%s'", name), cancellable);
-  cd->body = g_bytes_new_take (json, len);
-  call_start (self, cd, callback, user_data, ecsa_docker_client_create_volume_async);
+  json_builder_end_object(b);
+  json_builder_end_object(b);
+  root = json_builder_get_root(b);
+  json_generator_set_root(gen, root);
+  json = json_generator_to_data(gen, &len);
+  cd = call_data_new(self, ECSA_DOCKER_CALL_VOLUME, RESULT_NONE, "POST", g_strdup("/volumes/create"),
+                     g_strdup_printf("create volume '%s'", name), cancellable);
+  cd->body = g_bytes_new_take(json, len);
+  call_start(self, cd, callback, user_data, ecsa_docker_client_create_volume_async);
 }
 
 gboolean
-ecsa_docker_client_create_volume_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error)
+ecsa_docker_client_create_volume_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error)
 {
-  return propagate_boolean (self, result, ecsa_docker_client_create_volume_async, error);
+  return propagate_boolean(self, result, ecsa_docker_client_create_volume_async, error);
 }
 
 void
-ecsa_docker_client_remove_volume_async (EcsaDockerClient *self, const char *name, GCancellable *cancellable,
-                                        GAsyncReadyCallback callback, gpointer user_data)
+ecsa_docker_client_remove_volume_async(EcsaDockerClient *self, const char *name, GCancellable *cancellable,
+                                       GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autofree char *ename = NULL;
   CallData *cd;
 
-  g_return_if_fail (ECSA_IS_DOCKER_CLIENT (self));
-  g_return_if_fail (name != NULL);
+  g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
+  g_return_if_fail(name != NULL);
 
-  ename = escape (name);
-  cd = call_data_new (self, ECSA_DOCKER_CALL_VOLUME, RESULT_NONE, "DELETE", g_strdup_printf ("/volumes/%s", ename),
-                      g_strdup_printf ("remove volume '%s'", name), cancellable);
-  call_start (self, cd, callback, user_data, ecsa_docker_client_remove_volume_async);
+  ename = escape(name);
+  cd = call_data_new(self, ECSA_DOCKER_CALL_VOLUME, RESULT_NONE, "DELETE", g_strdup_printf("/volumes/%s", ename),
+                     g_strdup_printf("remove volume '%s'", name), cancellable);
+  call_start(self, cd, callback, user_data, ecsa_docker_client_remove_volume_async);
 }
 
 gboolean
-ecsa_docker_client_remove_volume_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error)
+ecsa_docker_client_remove_volume_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error)
 {
-  return propagate_boolean (self, result, ecsa_docker_client_remove_volume_async, error);
+  return propagate_boolean(self, result, ecsa_docker_client_remove_volume_async, error);
 }
 
 /* ------------------------------------------------------------------------------------------- */
 /* event stream */
 
-static void events_connect (EcsaDockerClient *self);
+static void events_connect(EcsaDockerClient *self);
 
 static gboolean
-events_retry_cb (gpointer user_data)
+events_retry_cb(gpointer user_data)
 {
   EcsaDockerClient *self = user_data;
 
-  g_clear_pointer (&self->events_retry, g_source_unref);
-  events_connect (self);
+  g_clear_pointer(&self->events_retry, g_source_unref);
+  events_connect(self);
   return G_SOURCE_REMOVE;
 }
 
 static void
-events_schedule_reconnect (EcsaDockerClient *self, const char *why)
+events_schedule_reconnect(EcsaDockerClient *self, const char *why)
 {
   gboolean was_connected = self->events_connected;
 
   self->events_connected = FALSE;
-  g_clear_object (&self->events_stream);
+  g_clear_object(&self->events_stream);
   if (!self->watching || self->events_retry != NULL)
     return;
   if (was_connected)
-    g_warning ("Docker event stream from '%s' lost: %s; reconnecting", self->docker_host, why);
+    g_warning("Docker event stream from '%s' lost: %s; reconnecting", self->docker_host, why);
   else
-    g_debug ("Docker event stream from '%s' not available: %s; retrying in %u ms", self->docker_host, why,
-             self->events_backoff_ms);
-  self->events_retry = g_timeout_source_new (self->events_backoff_ms);
-  g_source_set_callback (self->events_retry, events_retry_cb, self, NULL);
-  g_source_set_name (self->events_retry, "ecsa-docker-events-retry");
-  g_source_attach (self->events_retry, self->context);
-  self->events_backoff_ms = MIN (self->events_backoff_ms * 2, EVENTS_BACKOFF_MAX_MS);
+    g_debug("Docker event stream from '%s' not available: %s; retrying in %u ms", self->docker_host, why,
+            self->events_backoff_ms);
+  self->events_retry = g_timeout_source_new(self->events_backoff_ms);
+  g_source_set_callback(self->events_retry, events_retry_cb, self, NULL);
+  g_source_set_name(self->events_retry, "ecsa-docker-events-retry");
+  g_source_attach(self->events_retry, self->context);
+  self->events_backoff_ms = MIN(self->events_backoff_ms * 2, EVENTS_BACKOFF_MAX_MS);
 }
 
-static void events_read_line (EcsaDockerClient *self);
+static void events_read_line(EcsaDockerClient *self);
 
 static void
-events_handle_line (EcsaDockerClient *self, const char *line, gsize len)
+events_handle_line(EcsaDockerClient *self, const char *line, gsize len)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(JsonParser) parser = json_parser_new();
   JsonObject *o, *actor, *attributes = NULL;
   const char *type, *action, *id;
   gint64 nano;
 
   if (len == 0)
     return;
-  if (!json_parser_load_from_data (parser, line, len, NULL) || json_parser_get_root (parser) == NULL
-      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  if (!json_parser_load_from_data(parser, line, len, NULL) || json_parser_get_root(parser) == NULL
+      || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
     {
-      g_debug ("Docker event stream: unreadable line, ignoring");
+      g_debug("Docker event stream: unreadable line, ignoring");
       return;
     }
-  o = json_node_get_object (json_parser_get_root (parser));
-  type = json_object_get_string_member_with_default (o, "Type", "container");
-  if (strcmp (type, "container") != 0)
+  o = json_node_get_object(json_parser_get_root(parser));
+  type = json_object_get_string_member_with_default(o, "Type", "container");
+  if (strcmp(type, "container") != 0)
     return;
-  action = json_object_get_string_member_with_default (o, "Action", NULL);
+  action = json_object_get_string_member_with_default(o, "Action", NULL);
   if (action == NULL)
-    action = json_object_get_string_member_with_default (o, "status", NULL);
-  actor = json_object_has_member (o, "Actor") && JSON_NODE_HOLDS_OBJECT (json_object_get_member (o, "Actor"))
-              ? json_object_get_object_member (o, "Actor")
-              : NULL;
-  id = actor != NULL ? json_object_get_string_member_with_default (actor, "ID", NULL) : NULL;
+    action = json_object_get_string_member_with_default(o, "status", NULL);
+  actor = json_object_has_member(o, "Actor") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(o, "Actor"))
+            ? json_object_get_object_member(o, "Actor")
+            : NULL;
+  id = actor != NULL ? json_object_get_string_member_with_default(actor, "ID", NULL) : NULL;
   if (id == NULL)
-    id = json_object_get_string_member_with_default (o, "id", NULL);
-  if (actor != NULL && json_object_has_member (actor, "Attributes")
-      && JSON_NODE_HOLDS_OBJECT (json_object_get_member (actor, "Attributes")))
-    attributes = json_object_get_object_member (actor, "Attributes");
-  nano = json_object_get_int_member_with_default (o, "timeNano", 0);
+    id = json_object_get_string_member_with_default(o, "id", NULL);
+  if (actor != NULL && json_object_has_member(actor, "Attributes")
+      && JSON_NODE_HOLDS_OBJECT(json_object_get_member(actor, "Attributes")))
+    attributes = json_object_get_object_member(actor, "Attributes");
+  nano = json_object_get_int_member_with_default(o, "timeNano", 0);
   if (action == NULL || id == NULL)
     return;
   if (nano != 0 && nano < self->events_last_nano)
@@ -1314,83 +1309,82 @@ events_handle_line (EcsaDockerClient *self, const char *line, gsize len)
     self->events_last_nano = nano;
   /* "exec_start: sh -c ..." and the like carry a suffix; keep the verb */
   {
-    g_autofree char *verb = g_strdup (action);
-    char *colon = strchr (verb, ':');
+    g_autofree char *verb = g_strdup(action);
+    char *colon = strchr(verb, ':');
     if (colon != NULL)
       *colon = '\0';
-    g_autoptr(JsonObject) attrs = attributes != NULL ? json_object_ref (attributes) : json_object_new ();
-    g_signal_emit (self, signals[SIGNAL_CONTAINER_EVENT], 0, id, verb, attrs, nano);
+    g_autoptr(JsonObject) attrs = attributes != NULL ? json_object_ref(attributes) : json_object_new();
+    g_signal_emit(self, signals[SIGNAL_CONTAINER_EVENT], 0, id, verb, attrs, nano);
   }
 }
 
 static void
-events_line_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+events_line_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(EcsaDockerClient) self = user_data;
   g_autoptr(GError) error = NULL;
   gsize len = 0;
-  g_autofree char *line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result, &len,
-                                                                      &error);
+  g_autofree char *line = g_data_input_stream_read_line_finish_utf8(G_DATA_INPUT_STREAM(source), result, &len, &error);
 
-  if (G_DATA_INPUT_STREAM (source) != self->events_stream)
+  if (G_DATA_INPUT_STREAM(source) != self->events_stream)
     return; /* a stream we already gave up */
   if (line == NULL)
     {
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && !self->watching)
+      if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && !self->watching)
         return;
-      events_schedule_reconnect (self, error != NULL ? error->message : "dockerd closed the stream");
+      events_schedule_reconnect(self, error != NULL ? error->message : "dockerd closed the stream");
       return;
     }
-  events_handle_line (self, line, len);
-  if (self->watching && G_DATA_INPUT_STREAM (source) == self->events_stream)
-    events_read_line (self);
+  events_handle_line(self, line, len);
+  if (self->watching && G_DATA_INPUT_STREAM(source) == self->events_stream)
+    events_read_line(self);
 }
 
 static void
-events_read_line (EcsaDockerClient *self)
+events_read_line(EcsaDockerClient *self)
 {
-  g_data_input_stream_read_line_async (self->events_stream, G_PRIORITY_DEFAULT, self->events_cancellable,
-                                       events_line_ready_cb, g_object_ref (self));
+  g_data_input_stream_read_line_async(self->events_stream, G_PRIORITY_DEFAULT, self->events_cancellable,
+                                      events_line_ready_cb, g_object_ref(self));
 }
 
 static void
-events_send_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+events_send_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(EcsaDockerClient) self = user_data;
   g_autoptr(GError) error = NULL;
-  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), result);
-  g_autoptr(GInputStream) stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  SoupMessage *msg = soup_session_get_async_result_message(SOUP_SESSION(source), result);
+  g_autoptr(GInputStream) stream = soup_session_send_finish(SOUP_SESSION(source), result, &error);
   gboolean reconnected;
 
   if (!self->watching)
     return;
   if (stream == NULL)
     {
-      events_schedule_reconnect (self, error->message);
+      events_schedule_reconnect(self, error->message);
       return;
     }
-  if (soup_message_get_status (msg) != SOUP_STATUS_OK)
+  if (soup_message_get_status(msg) != SOUP_STATUS_OK)
     {
-      g_autofree char *why = g_strdup_printf ("GET /events answered HTTP %u", soup_message_get_status (msg));
-      events_schedule_reconnect (self, why);
+      g_autofree char *why = g_strdup_printf("GET /events answered HTTP %u", soup_message_get_status(msg));
+      events_schedule_reconnect(self, why);
       return;
     }
   reconnected = self->events_ever_connected;
   self->events_ever_connected = TRUE;
   self->events_connected = TRUE;
   self->events_backoff_ms = EVENTS_BACKOFF_MIN_MS;
-  self->events_stream = g_data_input_stream_new (stream);
-  g_data_input_stream_set_newline_type (self->events_stream, G_DATA_STREAM_NEWLINE_TYPE_ANY);
+  self->events_stream = g_data_input_stream_new(stream);
+  g_data_input_stream_set_newline_type(self->events_stream, G_DATA_STREAM_NEWLINE_TYPE_ANY);
   if (reconnected)
-    g_info ("Docker event stream from '%s' re-established", self->docker_host);
+    g_info("Docker event stream from '%s' re-established", self->docker_host);
   else
-    g_debug ("Docker event stream from '%s' established", self->docker_host);
-  events_read_line (self);
-  g_signal_emit (self, signals[SIGNAL_EVENTS_CONNECTED], 0, reconnected);
+    g_debug("Docker event stream from '%s' established", self->docker_host);
+  events_read_line(self);
+  g_signal_emit(self, signals[SIGNAL_EVENTS_CONNECTED], 0, reconnected);
 }
 
 static void
-events_negotiated_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+events_negotiated_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(EcsaDockerClient) self = user_data;
   g_autoptr(GError) error = NULL;
@@ -1398,71 +1392,71 @@ events_negotiated_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(SoupMessage) msg = NULL;
   g_autofree char *uri = NULL;
 
-  if (!ecsa_docker_client_negotiate_finish (self, result, &error))
+  if (!ecsa_docker_client_negotiate_finish(self, result, &error))
     {
       if (self->watching)
-        events_schedule_reconnect (self, error->message);
+        events_schedule_reconnect(self, error->message);
       return;
     }
   if (!self->watching)
     return;
-  path = g_string_new (NULL);
-  g_string_append_printf (path, "%s/v%s/events?filters=%%7B%%22type%%22%%3A%%5B%%22container%%22%%5D%%7D",
-                          self->base_uri, self->api_version);
+  path = g_string_new(NULL);
+  g_string_append_printf(path, "%s/v%s/events?filters=%%7B%%22type%%22%%3A%%5B%%22container%%22%%5D%%7D",
+                         self->base_uri, self->api_version);
   if (self->events_last_nano > 0)
-    g_string_append_printf (path, "&since=%" G_GINT64_FORMAT ".%09" G_GINT64_FORMAT,
-                            self->events_last_nano / G_GINT64_CONSTANT (1000000000),
-                            self->events_last_nano % G_GINT64_CONSTANT (1000000000));
-  uri = g_string_free (g_steal_pointer (&path), FALSE);
-  msg = soup_message_new ("GET", uri);
-  soup_session_send_async (self->stream_session, msg, G_PRIORITY_DEFAULT, self->events_cancellable,
-                           events_send_ready_cb, g_object_ref (self));
+    g_string_append_printf(path, "&since=%" G_GINT64_FORMAT ".%09" G_GINT64_FORMAT,
+                           self->events_last_nano / G_GINT64_CONSTANT(1000000000),
+                           self->events_last_nano % G_GINT64_CONSTANT(1000000000));
+  uri = g_string_free(g_steal_pointer(&path), FALSE);
+  msg = soup_message_new("GET", uri);
+  soup_session_send_async(self->stream_session, msg, G_PRIORITY_DEFAULT, self->events_cancellable, events_send_ready_cb,
+                          g_object_ref(self));
 }
 
 static void
-events_connect (EcsaDockerClient *self)
+events_connect(EcsaDockerClient *self)
 {
   if (!self->watching)
     return;
   /* negotiate again on each (re)connect: dockerd may have been upgraded while it was away */
-  ecsa_docker_client_negotiate_async (self, self->events_cancellable, events_negotiated_cb, g_object_ref (self));
+  ecsa_docker_client_negotiate_async(self, self->events_cancellable, events_negotiated_cb, g_object_ref(self));
 }
 
 void
-ecsa_docker_client_watch_events (EcsaDockerClient *self)
+ecsa_docker_client_watch_events(EcsaDockerClient *self)
 {
-  g_return_if_fail (ECSA_IS_DOCKER_CLIENT (self));
+  g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
 
   if (self->watching)
     return;
   self->watching = TRUE;
   self->events_backoff_ms = EVENTS_BACKOFF_MIN_MS;
-  g_clear_object (&self->events_cancellable);
-  self->events_cancellable = g_cancellable_new ();
-  events_connect (self);
+  g_clear_object(&self->events_cancellable);
+  self->events_cancellable = g_cancellable_new();
+  events_connect(self);
 }
 
 void
-ecsa_docker_client_unwatch_events (EcsaDockerClient *self)
+ecsa_docker_client_unwatch_events(EcsaDockerClient *self)
 {
-  g_return_if_fail (ECSA_IS_DOCKER_CLIENT (self));
+  g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
 
   self->watching = FALSE;
   self->events_connected = FALSE;
   if (self->events_cancellable != NULL)
-    g_cancellable_cancel (self->events_cancellable);
-  g_clear_object (&self->events_stream);
+    g_cancellable_cancel(self->events_cancellable);
+  g_clear_object(&self->events_stream);
   if (self->events_retry != NULL)
     {
-      g_source_destroy (self->events_retry);
-      g_clear_pointer (&self->events_retry, g_source_unref);
+      g_source_destroy(self->events_retry);
+      g_clear_pointer(&self->events_retry, g_source_unref);
     }
 }
 
 gboolean
-ecsa_docker_client_events_connected (EcsaDockerClient *self)
+ecsa_docker_client_events_connected(EcsaDockerClient *self)
 {
-  g_return_val_if_fail (ECSA_IS_DOCKER_CLIENT (self), FALSE);
+  g_return_val_if_fail(ECSA_IS_DOCKER_CLIENT(self), FALSE);
   return self->events_connected;
 }
 
@@ -1470,146 +1464,146 @@ ecsa_docker_client_events_connected (EcsaDockerClient *self)
 /* object */
 
 void
-ecsa_docker_client_set_timeout (EcsaDockerClient *self, EcsaDockerCall call, guint timeout_ms)
+ecsa_docker_client_set_timeout(EcsaDockerClient *self, EcsaDockerCall call, guint timeout_ms)
 {
-  g_return_if_fail (ECSA_IS_DOCKER_CLIENT (self));
-  g_return_if_fail (call < ECSA_DOCKER_CALL_LAST_);
+  g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
+  g_return_if_fail(call < ECSA_DOCKER_CALL_LAST_);
   self->timeouts[call] = timeout_ms != 0 ? timeout_ms : default_timeouts[call];
 }
 
 guint
-ecsa_docker_client_get_timeout (EcsaDockerClient *self, EcsaDockerCall call)
+ecsa_docker_client_get_timeout(EcsaDockerClient *self, EcsaDockerCall call)
 {
-  g_return_val_if_fail (call < ECSA_DOCKER_CALL_LAST_, 0);
+  g_return_val_if_fail(call < ECSA_DOCKER_CALL_LAST_, 0);
   if (self == NULL)
     return default_timeouts[call];
   return self->timeouts[call];
 }
 
 const char *
-ecsa_docker_client_get_api_version (EcsaDockerClient *self)
+ecsa_docker_client_get_api_version(EcsaDockerClient *self)
 {
-  g_return_val_if_fail (ECSA_IS_DOCKER_CLIENT (self), NULL);
+  g_return_val_if_fail(ECSA_IS_DOCKER_CLIENT(self), NULL);
   return self->api_version;
 }
 
 const char *
-ecsa_docker_client_get_server_version (EcsaDockerClient *self)
+ecsa_docker_client_get_server_version(EcsaDockerClient *self)
 {
-  g_return_val_if_fail (ECSA_IS_DOCKER_CLIENT (self), NULL);
+  g_return_val_if_fail(ECSA_IS_DOCKER_CLIENT(self), NULL);
   return self->server_version;
 }
 
 static void
-ecsa_docker_client_dispose (GObject *object)
+ecsa_docker_client_dispose(GObject *object)
 {
-  EcsaDockerClient *self = ECSA_DOCKER_CLIENT (object);
+  EcsaDockerClient *self = ECSA_DOCKER_CLIENT(object);
 
-  ecsa_docker_client_unwatch_events (self);
+  ecsa_docker_client_unwatch_events(self);
   if (self->session != NULL)
-    soup_session_abort (self->session);
+    soup_session_abort(self->session);
   if (self->stream_session != NULL)
-    soup_session_abort (self->stream_session);
-  g_clear_object (&self->session);
-  g_clear_object (&self->stream_session);
-  g_clear_object (&self->events_cancellable);
-  G_OBJECT_CLASS (ecsa_docker_client_parent_class)->dispose (object);
+    soup_session_abort(self->stream_session);
+  g_clear_object(&self->session);
+  g_clear_object(&self->stream_session);
+  g_clear_object(&self->events_cancellable);
+  G_OBJECT_CLASS(ecsa_docker_client_parent_class)->dispose(object);
 }
 
 static void
-ecsa_docker_client_finalize (GObject *object)
+ecsa_docker_client_finalize(GObject *object)
 {
-  EcsaDockerClient *self = ECSA_DOCKER_CLIENT (object);
+  EcsaDockerClient *self = ECSA_DOCKER_CLIENT(object);
 
-  g_free (self->docker_host);
-  g_free (self->base_uri);
-  g_free (self->api_version);
-  g_free (self->server_version);
-  g_clear_pointer (&self->negotiate_waiters, g_ptr_array_unref);
-  g_clear_pointer (&self->context, g_main_context_unref);
-  G_OBJECT_CLASS (ecsa_docker_client_parent_class)->finalize (object);
+  g_free(self->docker_host);
+  g_free(self->base_uri);
+  g_free(self->api_version);
+  g_free(self->server_version);
+  g_clear_pointer(&self->negotiate_waiters, g_ptr_array_unref);
+  g_clear_pointer(&self->context, g_main_context_unref);
+  G_OBJECT_CLASS(ecsa_docker_client_parent_class)->finalize(object);
 }
 
 static void
-ecsa_docker_client_class_init (EcsaDockerClientClass *klass)
+ecsa_docker_client_class_init(EcsaDockerClientClass *klass)
 {
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GObjectClass *object_class = G_OBJECT_CLASS(klass);
 
   object_class->dispose = ecsa_docker_client_dispose;
   object_class->finalize = ecsa_docker_client_finalize;
 
-  signals[SIGNAL_CONTAINER_EVENT] = g_signal_new ("container-event", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                                                  NULL, NULL, NULL, G_TYPE_NONE, 4, G_TYPE_STRING, G_TYPE_STRING,
-                                                  JSON_TYPE_OBJECT, G_TYPE_INT64);
-  signals[SIGNAL_EVENTS_CONNECTED] = g_signal_new ("events-connected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                                                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
+  signals[SIGNAL_CONTAINER_EVENT]
+    = g_signal_new("container-event", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 4,
+                   G_TYPE_STRING, G_TYPE_STRING, JSON_TYPE_OBJECT, G_TYPE_INT64);
+  signals[SIGNAL_EVENTS_CONNECTED] = g_signal_new("events-connected", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                                                  NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
 }
 
 static void
-ecsa_docker_client_init (EcsaDockerClient *self)
+ecsa_docker_client_init(EcsaDockerClient *self)
 {
-  memcpy (self->timeouts, default_timeouts, sizeof (self->timeouts));
-  self->negotiate_waiters = g_ptr_array_new ();
-  self->context = g_main_context_ref_thread_default ();
+  memcpy(self->timeouts, default_timeouts, sizeof(self->timeouts));
+  self->negotiate_waiters = g_ptr_array_new();
+  self->context = g_main_context_ref_thread_default();
 }
 
 static SoupSession *
-make_session (GSocketConnectable *connectable, guint max_conns)
+make_session(GSocketConnectable *connectable, guint max_conns)
 {
   /* timeout = 0: libsoup's 60 s I/O timeout would break long calls (stop with a long stop
    * timeout, pulls, the event stream); every call has its own timer instead. */
   if (connectable != NULL)
-    return soup_session_new_with_options ("remote-connectable", connectable, "timeout", 0, "idle-timeout", 0,
-                                          "max-conns", max_conns, "max-conns-per-host", max_conns, "user-agent",
-                                          "ecs-agent", NULL);
-  return soup_session_new_with_options ("timeout", 0, "idle-timeout", 0, "max-conns", max_conns,
-                                        "max-conns-per-host", max_conns, "user-agent", "ecs-agent", NULL);
+    return soup_session_new_with_options("remote-connectable", connectable, "timeout", 0, "idle-timeout", 0,
+                                         "max-conns", max_conns, "max-conns-per-host", max_conns, "user-agent",
+                                         "ecs-agent", NULL);
+  return soup_session_new_with_options("timeout", 0, "idle-timeout", 0, "max-conns", max_conns, "max-conns-per-host",
+                                       max_conns, "user-agent", "ecs-agent", NULL);
 }
 
 EcsaDockerClient *
-ecsa_docker_client_new (const char *docker_host, GError **error)
+ecsa_docker_client_new(const char *docker_host, GError **error)
 {
   g_autoptr(EcsaDockerClient) self = NULL;
   g_autoptr(GSocketConnectable) connectable = NULL;
   const char *host = docker_host != NULL && *docker_host != '\0' ? docker_host : DEFAULT_DOCKER_HOST;
 
-  self = g_object_new (ECSA_TYPE_DOCKER_CLIENT, NULL);
-  self->docker_host = g_strdup (host);
-  if (g_str_has_prefix (host, "unix://"))
+  self = g_object_new(ECSA_TYPE_DOCKER_CLIENT, NULL);
+  self->docker_host = g_strdup(host);
+  if (g_str_has_prefix(host, "unix://"))
     {
-      const char *path = host + strlen ("unix://");
+      const char *path = host + strlen("unix://");
       if (*path != '/')
         {
-          g_set_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA,
-                       "DOCKER_HOST '%s': a unix socket needs an absolute path", host);
+          g_set_error(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA,
+                      "DOCKER_HOST '%s': a unix socket needs an absolute path", host);
           return NULL;
         }
-      connectable = G_SOCKET_CONNECTABLE (g_unix_socket_address_new (path));
-      self->base_uri = g_strdup ("http://docker");
+      connectable = G_SOCKET_CONNECTABLE(g_unix_socket_address_new(path));
+      self->base_uri = g_strdup("http://docker");
     }
-  else if (g_str_has_prefix (host, "tcp://"))
+  else if (g_str_has_prefix(host, "tcp://"))
     {
-      g_autofree char *hostport = g_strdup (host + strlen ("tcp://"));
+      g_autofree char *hostport = g_strdup(host + strlen("tcp://"));
       g_autoptr(GError) local = NULL;
-      char *slash = strchr (hostport, '/');
+      char *slash = strchr(hostport, '/');
       if (slash != NULL)
         *slash = '\0';
-      connectable = g_network_address_parse (hostport, 2375, &local);
+      connectable = g_network_address_parse(hostport, 2375, &local);
       if (connectable == NULL || *hostport == '\0')
         {
-          g_set_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "DOCKER_HOST '%s': %s", host,
-                       local != NULL ? local->message : "no host");
+          g_set_error(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "DOCKER_HOST '%s': %s", host,
+                      local != NULL ? local->message : "no host");
           return NULL;
         }
-      self->base_uri = g_strdup ("http://docker");
+      self->base_uri = g_strdup("http://docker");
     }
   else
     {
-      g_set_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA,
-                   "DOCKER_HOST '%s': unsupported scheme (expected unix:// or tcp://)", host);
+      g_set_error(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA,
+                  "DOCKER_HOST '%s': unsupported scheme (expected unix:// or tcp://)", host);
       return NULL;
     }
-  self->session = make_session (connectable, MAX_CONNECTIONS);
-  self->stream_session = make_session (connectable, 2);
-  return g_steal_pointer (&self);
+  self->session = make_session(connectable, MAX_CONNECTIONS);
+  self->stream_session = make_session(connectable, 2);
+  return g_steal_pointer(&self);
 }

@@ -38,11 +38,11 @@ G_BEGIN_DECLS
 typedef enum
 {
   ECSA_DOCKER_CALL_VERSION = 0,
-  ECSA_DOCKER_CALL_PULL,         /* overall */
-  ECSA_DOCKER_CALL_PULL_BEGIN,   /* until the first progress line */
+  ECSA_DOCKER_CALL_PULL,       /* overall */
+  ECSA_DOCKER_CALL_PULL_BEGIN, /* until the first progress line */
   ECSA_DOCKER_CALL_CREATE,
   ECSA_DOCKER_CALL_START,
-  ECSA_DOCKER_CALL_STOP,         /* plus the stop timeout of the call */
+  ECSA_DOCKER_CALL_STOP, /* plus the stop timeout of the call */
   ECSA_DOCKER_CALL_INSPECT,
   ECSA_DOCKER_CALL_REMOVE,
   ECSA_DOCKER_CALL_LIST,
@@ -53,103 +53,102 @@ typedef enum
   ECSA_DOCKER_CALL_LAST_,
 } EcsaDockerCall;
 
-#define ECSA_TYPE_DOCKER_CLIENT (ecsa_docker_client_get_type ())
-G_DECLARE_FINAL_TYPE (EcsaDockerClient, ecsa_docker_client, ECSA, DOCKER_CLIENT, GObject)
+#define ECSA_TYPE_DOCKER_CLIENT (ecsa_docker_client_get_type())
+G_DECLARE_FINAL_TYPE(EcsaDockerClient, ecsa_docker_client, ECSA, DOCKER_CLIENT, GObject)
 
 /* docker_host: "unix:///var/run/docker.sock", "tcp://127.0.0.1:2375" (NULL: the default unix
  * socket). Fails with ECSA_ERROR_INVALID_DATA naming the value when it cannot be used. No I/O. */
-EcsaDockerClient *ecsa_docker_client_new (const char *docker_host, GError **error);
+EcsaDockerClient *ecsa_docker_client_new(const char *docker_host, GError **error);
 
 /* Override a call's timeout (tests; 0 restores v1.16.2's value). */
-void ecsa_docker_client_set_timeout (EcsaDockerClient *self, EcsaDockerCall call, guint timeout_ms);
-guint ecsa_docker_client_get_timeout (EcsaDockerClient *self, EcsaDockerCall call);
+void ecsa_docker_client_set_timeout(EcsaDockerClient *self, EcsaDockerCall call, guint timeout_ms);
+guint ecsa_docker_client_get_timeout(EcsaDockerClient *self, EcsaDockerCall call);
 
 /* The negotiated API version ("1.41") and the daemon's version ("20.10.24"), NULL before the
  * first successful negotiation. */
-const char *ecsa_docker_client_get_api_version (EcsaDockerClient *self);
-const char *ecsa_docker_client_get_server_version (EcsaDockerClient *self);
+const char *ecsa_docker_client_get_api_version(EcsaDockerClient *self);
+const char *ecsa_docker_client_get_server_version(EcsaDockerClient *self);
 
 /* GET /version and pick the API version. Done implicitly before the first versioned call. */
-void ecsa_docker_client_negotiate_async (EcsaDockerClient *self, GCancellable *cancellable, GAsyncReadyCallback callback,
-                                         gpointer user_data);
-gboolean ecsa_docker_client_negotiate_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error);
+void ecsa_docker_client_negotiate_async(EcsaDockerClient *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                        gpointer user_data);
+gboolean ecsa_docker_client_negotiate_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error);
 
 /* Any call: `path` is relative to the API version ("/containers/json?all=1"); `body` is JSON or
  * NULL; timeout_ms 0 means ECSA_DOCKER_CALL_OTHER's. The result is the body (maybe empty) and the
  * HTTP status, which may be >= 400 (Docker's error body): only transport failures and timeouts
  * are errors. This is what plugins get through EcsaPluginHost.docker_request_async. */
-void ecsa_docker_client_request_async (EcsaDockerClient *self, const char *method, const char *path, GBytes *body,
-                                       guint timeout_ms, GCancellable *cancellable, GAsyncReadyCallback callback,
-                                       gpointer user_data);
-GBytes *ecsa_docker_client_request_finish (EcsaDockerClient *self, GAsyncResult *result, guint *out_status,
-                                           GError **error);
+void ecsa_docker_client_request_async(EcsaDockerClient *self, const char *method, const char *path, GBytes *body,
+                                      guint timeout_ms, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                      gpointer user_data);
+GBytes *ecsa_docker_client_request_finish(EcsaDockerClient *self, GAsyncResult *result, guint *out_status,
+                                          GError **error);
 
 /* POST /containers/create?name=; body is the create document (Config + HostConfig). api_version
  * overrides the negotiated one (a task's dockerConfig.version), or NULL. Result: the new ID. */
-void ecsa_docker_client_create_container_async (EcsaDockerClient *self, const char *name, JsonNode *body,
-                                                const char *api_version, GCancellable *cancellable,
-                                                GAsyncReadyCallback callback, gpointer user_data);
-char *ecsa_docker_client_create_container_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error);
+void ecsa_docker_client_create_container_async(EcsaDockerClient *self, const char *name, JsonNode *body,
+                                               const char *api_version, GCancellable *cancellable,
+                                               GAsyncReadyCallback callback, gpointer user_data);
+char *ecsa_docker_client_create_container_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error);
 
 /* POST /containers/<id>/start; "already started" (304) is success. */
-void ecsa_docker_client_start_container_async (EcsaDockerClient *self, const char *id, const char *api_version,
-                                               GCancellable *cancellable, GAsyncReadyCallback callback,
-                                               gpointer user_data);
-gboolean ecsa_docker_client_start_container_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error);
+void ecsa_docker_client_start_container_async(EcsaDockerClient *self, const char *id, const char *api_version,
+                                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                                              gpointer user_data);
+gboolean ecsa_docker_client_start_container_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error);
 
 /* POST /containers/<id>/stop?t=stop_timeout_s: SIGTERM, then SIGKILL after stop_timeout_s. The
  * call's timeout is ECSA_DOCKER_CALL_STOP's plus stop_timeout_s. "Already stopped" (304) is success. */
-void ecsa_docker_client_stop_container_async (EcsaDockerClient *self, const char *id, guint stop_timeout_s,
-                                              GCancellable *cancellable, GAsyncReadyCallback callback,
-                                              gpointer user_data);
-gboolean ecsa_docker_client_stop_container_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error);
+void ecsa_docker_client_stop_container_async(EcsaDockerClient *self, const char *id, guint stop_timeout_s,
+                                             GCancellable *cancellable, GAsyncReadyCallback callback,
+                                             gpointer user_data);
+gboolean ecsa_docker_client_stop_container_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error);
 
 /* GET /containers/<id or name>/json. Result: the inspect document (a JSON object). */
-void ecsa_docker_client_inspect_container_async (EcsaDockerClient *self, const char *id_or_name,
-                                                 GCancellable *cancellable, GAsyncReadyCallback callback,
-                                                 gpointer user_data);
-JsonNode *ecsa_docker_client_inspect_container_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error);
+void ecsa_docker_client_inspect_container_async(EcsaDockerClient *self, const char *id_or_name,
+                                                GCancellable *cancellable, GAsyncReadyCallback callback,
+                                                gpointer user_data);
+JsonNode *ecsa_docker_client_inspect_container_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error);
 
 /* DELETE /containers/<id>?v=&force=. A container already gone (404) fails with NOT_FOUND. */
-void ecsa_docker_client_remove_container_async (EcsaDockerClient *self, const char *id, gboolean remove_volumes,
-                                                gboolean force, GCancellable *cancellable,
-                                                GAsyncReadyCallback callback, gpointer user_data);
-gboolean ecsa_docker_client_remove_container_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error);
+void ecsa_docker_client_remove_container_async(EcsaDockerClient *self, const char *id, gboolean remove_volumes,
+                                               gboolean force, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                               gpointer user_data);
+gboolean ecsa_docker_client_remove_container_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error);
 
 /* GET /containers/json?all=1[&filters={"label":[label]}]. Result: a JSON array. */
-void ecsa_docker_client_list_containers_async (EcsaDockerClient *self, const char *label_filter,
-                                               GCancellable *cancellable, GAsyncReadyCallback callback,
-                                               gpointer user_data);
-JsonNode *ecsa_docker_client_list_containers_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error);
+void ecsa_docker_client_list_containers_async(EcsaDockerClient *self, const char *label_filter,
+                                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                                              gpointer user_data);
+JsonNode *ecsa_docker_client_list_containers_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error);
 
 /* POST /images/create?fromImage=<image> (":latest" added when the reference has no tag or
  * digest), streamed: progress at debug, a summary at info. registry_auth is the X-Registry-Auth
  * value (ecsa_docker_client_encode_registry_auth) or NULL. An error inside the stream fails the
  * call with Docker's message. */
-void ecsa_docker_client_pull_image_async (EcsaDockerClient *self, const char *image, const char *registry_auth,
-                                          GCancellable *cancellable, GAsyncReadyCallback callback,
-                                          gpointer user_data);
-gboolean ecsa_docker_client_pull_image_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error);
+void ecsa_docker_client_pull_image_async(EcsaDockerClient *self, const char *image, const char *registry_auth,
+                                         GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+gboolean ecsa_docker_client_pull_image_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error);
 
 /* GET /images/<name>/json. Result: a JSON object. */
-void ecsa_docker_client_inspect_image_async (EcsaDockerClient *self, const char *image, GCancellable *cancellable,
-                                             GAsyncReadyCallback callback, gpointer user_data);
-JsonNode *ecsa_docker_client_inspect_image_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error);
+void ecsa_docker_client_inspect_image_async(EcsaDockerClient *self, const char *image, GCancellable *cancellable,
+                                            GAsyncReadyCallback callback, gpointer user_data);
+JsonNode *ecsa_docker_client_inspect_image_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error);
 
 /* DELETE /images/<name or id>. */
-void ecsa_docker_client_remove_image_async (EcsaDockerClient *self, const char *image, GCancellable *cancellable,
-                                            GAsyncReadyCallback callback, gpointer user_data);
-gboolean ecsa_docker_client_remove_image_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error);
+void ecsa_docker_client_remove_image_async(EcsaDockerClient *self, const char *image, GCancellable *cancellable,
+                                           GAsyncReadyCallback callback, gpointer user_data);
+gboolean ecsa_docker_client_remove_image_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error);
 
 /* POST /volumes/create (local driver) with labels (char* -> char*, or NULL); DELETE /volumes/<name>.
  * Creating a volume that exists succeeds (Docker returns it). */
-void ecsa_docker_client_create_volume_async (EcsaDockerClient *self, const char *name, GHashTable *labels,
-                                             GCancellable *cancellable, GAsyncReadyCallback callback,
-                                             gpointer user_data);
-gboolean ecsa_docker_client_create_volume_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error);
-void ecsa_docker_client_remove_volume_async (EcsaDockerClient *self, const char *name, GCancellable *cancellable,
-                                             GAsyncReadyCallback callback, gpointer user_data);
-gboolean ecsa_docker_client_remove_volume_finish (EcsaDockerClient *self, GAsyncResult *result, GError **error);
+void ecsa_docker_client_create_volume_async(EcsaDockerClient *self, const char *name, GHashTable *labels,
+                                            GCancellable *cancellable, GAsyncReadyCallback callback,
+                                            gpointer user_data);
+gboolean ecsa_docker_client_create_volume_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error);
+void ecsa_docker_client_remove_volume_async(EcsaDockerClient *self, const char *name, GCancellable *cancellable,
+                                            GAsyncReadyCallback callback, gpointer user_data);
+gboolean ecsa_docker_client_remove_volume_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error);
 
 /* Follow GET /events (containers only) until ecsa_docker_client_unwatch_events() or dispose.
  * Signals, on the client's main context:
@@ -157,21 +156,21 @@ gboolean ecsa_docker_client_remove_volume_finish (EcsaDockerClient *self, GAsync
  *       action: "create", "start", "die", "stop", "kill", "oom", "destroy", ...
  *   "events-connected" (gboolean reconnected): the stream is (again) established; after a
  *       reconnect, events missed while it was down are replayed first. */
-void ecsa_docker_client_watch_events (EcsaDockerClient *self);
-void ecsa_docker_client_unwatch_events (EcsaDockerClient *self);
-gboolean ecsa_docker_client_events_connected (EcsaDockerClient *self);
+void ecsa_docker_client_watch_events(EcsaDockerClient *self);
+void ecsa_docker_client_unwatch_events(EcsaDockerClient *self);
+gboolean ecsa_docker_client_events_connected(EcsaDockerClient *self);
 
 /* X-Registry-Auth for credentials: their JSON, in URL-safe base64 WITH padding (dockerd decodes it
  * with Go's base64.URLEncoding and silently ignores a value it cannot decode). Secret. */
-char *ecsa_docker_client_encode_registry_auth (const EcsaRegistryCredentials *credentials);
+char *ecsa_docker_client_encode_registry_auth(const EcsaRegistryCredentials *credentials);
 
 /* "busybox" -> "busybox:latest"; "repo:tag", "repo@sha256:..." unchanged; "host:5000/repo" ->
  * "host:5000/repo:latest". */
-char *ecsa_docker_image_reference_with_tag (const char *image);
+char *ecsa_docker_image_reference_with_tag(const char *image);
 /* The registry host of an image reference ("index.docker.io" for Docker Hub). */
-char *ecsa_docker_image_registry (const char *image);
+char *ecsa_docker_image_registry(const char *image);
 
 /* Compare "1.41" and "1.24"-style versions: <0, 0, >0. */
-int ecsa_docker_api_version_compare (const char *a, const char *b);
+int ecsa_docker_api_version_compare(const char *a, const char *b);
 
 G_END_DECLS

@@ -44,70 +44,70 @@ struct _EcsaStateStore
   guint64 n_on_main_thread;
 };
 
-G_DEFINE_TYPE (EcsaStateStore, ecsa_state_store, G_TYPE_OBJECT)
+G_DEFINE_TYPE(EcsaStateStore, ecsa_state_store, G_TYPE_OBJECT)
 
 static void
-ecsa_state_store_finalize (GObject *object)
+ecsa_state_store_finalize(GObject *object)
 {
-  EcsaStateStore *self = ECSA_STATE_STORE (object);
+  EcsaStateStore *self = ECSA_STATE_STORE(object);
 
   if (self->kick != NULL)
     {
-      g_source_destroy (self->kick);
-      g_source_unref (self->kick);
+      g_source_destroy(self->kick);
+      g_source_unref(self->kick);
     }
-  g_free (self->data_dir);
-  g_free (self->path);
-  g_hash_table_unref (self->sections);
-  g_hash_table_unref (self->restored);
-  g_ptr_array_unref (self->pending);
-  g_ptr_array_unref (self->inflight);
-  g_main_context_unref (self->context);
-  G_OBJECT_CLASS (ecsa_state_store_parent_class)->finalize (object);
+  g_free(self->data_dir);
+  g_free(self->path);
+  g_hash_table_unref(self->sections);
+  g_hash_table_unref(self->restored);
+  g_ptr_array_unref(self->pending);
+  g_ptr_array_unref(self->inflight);
+  g_main_context_unref(self->context);
+  G_OBJECT_CLASS(ecsa_state_store_parent_class)->finalize(object);
 }
 
 static void
-ecsa_state_store_class_init (EcsaStateStoreClass *klass)
+ecsa_state_store_class_init(EcsaStateStoreClass *klass)
 {
-  G_OBJECT_CLASS (klass)->finalize = ecsa_state_store_finalize;
+  G_OBJECT_CLASS(klass)->finalize = ecsa_state_store_finalize;
 }
 
 static void
-ecsa_state_store_init (EcsaStateStore *self)
+ecsa_state_store_init(EcsaStateStore *self)
 {
-  self->sections = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  self->restored = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) json_node_unref);
-  self->pending = g_ptr_array_new ();
-  self->inflight = g_ptr_array_new ();
-  self->context = g_main_context_ref_thread_default ();
-  self->owner_thread = g_thread_self ();
+  self->sections = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  self->restored = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)json_node_unref);
+  self->pending = g_ptr_array_new();
+  self->inflight = g_ptr_array_new();
+  self->context = g_main_context_ref_thread_default();
+  self->owner_thread = g_thread_self();
 }
 
 EcsaStateStore *
-ecsa_state_store_new (const char *data_dir, gboolean enabled)
+ecsa_state_store_new(const char *data_dir, gboolean enabled)
 {
   EcsaStateStore *self;
 
-  g_return_val_if_fail (data_dir != NULL, NULL);
+  g_return_val_if_fail(data_dir != NULL, NULL);
 
-  self = g_object_new (ECSA_TYPE_STATE_STORE, NULL);
-  self->data_dir = g_strdup (data_dir);
-  self->path = g_build_filename (data_dir, ECSA_STATE_STORE_FILE, NULL);
+  self = g_object_new(ECSA_TYPE_STATE_STORE, NULL);
+  self->data_dir = g_strdup(data_dir);
+  self->path = g_build_filename(data_dir, ECSA_STATE_STORE_FILE, NULL);
   self->enabled = enabled;
   return self;
 }
 
 gboolean
-ecsa_state_store_get_enabled (EcsaStateStore *self)
+ecsa_state_store_get_enabled(EcsaStateStore *self)
 {
-  g_return_val_if_fail (ECSA_IS_STATE_STORE (self), FALSE);
+  g_return_val_if_fail(ECSA_IS_STATE_STORE(self), FALSE);
   return self->enabled;
 }
 
 const char *
-ecsa_state_store_get_path (EcsaStateStore *self)
+ecsa_state_store_get_path(EcsaStateStore *self)
 {
-  g_return_val_if_fail (ECSA_IS_STATE_STORE (self), NULL);
+  g_return_val_if_fail(ECSA_IS_STATE_STORE(self), NULL);
   return self->path;
 }
 
@@ -116,48 +116,48 @@ ecsa_state_store_get_path (EcsaStateStore *self)
 
 /* Keep a refused file: rename it aside with a suffix saying why. Returns the new path or NULL. */
 static char *
-move_aside (EcsaStateStore *self, const char *why)
+move_aside(EcsaStateStore *self, const char *why)
 {
-  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
-  g_autofree char *stamp = g_date_time_format (now, "%Y%m%dT%H%M%SZ");
-  char *aside = g_strdup_printf ("%s.%s-%s", self->path, why, stamp);
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+  g_autofree char *stamp = g_date_time_format(now, "%Y%m%dT%H%M%SZ");
+  char *aside = g_strdup_printf("%s.%s-%s", self->path, why, stamp);
 
-  if (g_rename (self->path, aside) != 0)
+  if (g_rename(self->path, aside) != 0)
     {
-      g_free (aside);
+      g_free(aside);
       return NULL;
     }
   return aside;
 }
 
 static void
-remove_stale_temps (EcsaStateStore *self)
+remove_stale_temps(EcsaStateStore *self)
 {
-  g_autoptr(GDir) dir = g_dir_open (self->data_dir, 0, NULL);
+  g_autoptr(GDir) dir = g_dir_open(self->data_dir, 0, NULL);
   const char *name;
 
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    if (g_str_has_prefix (name, TEMP_PREFIX))
+  while (dir != NULL && (name = g_dir_read_name(dir)) != NULL)
+    if (g_str_has_prefix(name, TEMP_PREFIX))
       {
-        g_autofree char *p = g_build_filename (self->data_dir, name, NULL);
-        g_unlink (p);
+        g_autofree char *p = g_build_filename(self->data_dir, name, NULL);
+        g_unlink(p);
       }
 }
 
 static gboolean
-refuse (EcsaStateStore *self, int code, const char *why, const char *suffix, GError **error)
+refuse(EcsaStateStore *self, int code, const char *why, const char *suffix, GError **error)
 {
-  g_autofree char *aside = move_aside (self, suffix);
+  g_autofree char *aside = move_aside(self, suffix);
 
-  g_hash_table_remove_all (self->restored);
-  g_set_error (error, ECSA_ERROR, code, "checkpoint '%s' refused: %s; %s%s%s; starting without it", self->path, why,
-               aside != NULL ? "kept as '" : "it could not be moved aside",
-               aside != NULL ? aside : "", aside != NULL ? "'" : "");
+  g_hash_table_remove_all(self->restored);
+  g_set_error(error, ECSA_ERROR, code, "checkpoint '%s' refused: %s; %s%s%s; starting without it", self->path, why,
+              aside != NULL ? "kept as '" : "it could not be moved aside", aside != NULL ? aside : "",
+              aside != NULL ? "'" : "");
   return FALSE;
 }
 
 gboolean
-ecsa_state_store_load (EcsaStateStore *self, GError **error)
+ecsa_state_store_load(EcsaStateStore *self, GError **error)
 {
   g_autofree char *contents = NULL;
   gsize len = 0;
@@ -168,106 +168,106 @@ ecsa_state_store_load (EcsaStateStore *self, GError **error)
   gint64 version;
   struct stat st;
 
-  g_return_val_if_fail (ECSA_IS_STATE_STORE (self), FALSE);
+  g_return_val_if_fail(ECSA_IS_STATE_STORE(self), FALSE);
 
-  g_hash_table_remove_all (self->restored);
+  g_hash_table_remove_all(self->restored);
   if (!self->enabled)
     return TRUE;
-  if (g_mkdir_with_parents (self->data_dir, 0700) != 0)
+  if (g_mkdir_with_parents(self->data_dir, 0700) != 0)
     {
       int errsv = errno;
-      g_set_error (error, ECSA_ERROR, ECSA_ERROR_FAILED, "cannot create the data directory '%s' (ECS_DATADIR): %s",
-                   self->data_dir, g_strerror (errsv));
+      g_set_error(error, ECSA_ERROR, ECSA_ERROR_FAILED, "cannot create the data directory '%s' (ECS_DATADIR): %s",
+                  self->data_dir, g_strerror(errsv));
       return FALSE;
     }
-  remove_stale_temps (self);
-  if (g_stat (self->path, &st) != 0)
+  remove_stale_temps(self);
+  if (g_stat(self->path, &st) != 0)
     {
       int errsv = errno;
       if (errsv == ENOENT)
         return TRUE;
-      g_set_error (error, ECSA_ERROR, ECSA_ERROR_FAILED, "cannot read checkpoint '%s': %s", self->path,
-                   g_strerror (errsv));
+      g_set_error(error, ECSA_ERROR, ECSA_ERROR_FAILED, "cannot read checkpoint '%s': %s", self->path,
+                  g_strerror(errsv));
       return FALSE;
     }
   if (st.st_size > MAX_FILE_SIZE)
-    return refuse (self, ECSA_ERROR_INVALID_DATA, "it is too large to be a checkpoint", "corrupt", error);
-  if (!g_file_get_contents (self->path, &contents, &len, &local))
+    return refuse(self, ECSA_ERROR_INVALID_DATA, "it is too large to be a checkpoint", "corrupt", error);
+  if (!g_file_get_contents(self->path, &contents, &len, &local))
     {
-      g_set_error (error, ECSA_ERROR, ECSA_ERROR_FAILED, "cannot read checkpoint '%s': %s", self->path, local->message);
+      g_set_error(error, ECSA_ERROR, ECSA_ERROR_FAILED, "cannot read checkpoint '%s': %s", self->path, local->message);
       return FALSE;
     }
   if (len == 0)
-    return refuse (self, ECSA_ERROR_INVALID_DATA, "it is empty", "corrupt", error);
-  parser = json_parser_new_immutable ();
-  if (!json_parser_load_from_data (parser, contents, len, &local))
+    return refuse(self, ECSA_ERROR_INVALID_DATA, "it is empty", "corrupt", error);
+  parser = json_parser_new_immutable();
+  if (!json_parser_load_from_data(parser, contents, len, &local))
     {
-      g_autofree char *why = g_strdup_printf ("it is not valid JSON (%s)", local->message);
-      return refuse (self, ECSA_ERROR_INVALID_DATA, why, "corrupt", error);
+      g_autofree char *why = g_strdup_printf("it is not valid JSON (%s)", local->message);
+      return refuse(self, ECSA_ERROR_INVALID_DATA, why, "corrupt", error);
     }
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-    return refuse (self, ECSA_ERROR_INVALID_DATA, "it is not a JSON object", "corrupt", error);
-  o = json_node_get_object (root);
-  version_node = json_object_get_member (o, "version");
-  if (version_node == NULL || !JSON_NODE_HOLDS_VALUE (version_node)
-      || json_node_get_value_type (version_node) != G_TYPE_INT64)
-    return refuse (self, ECSA_ERROR_INVALID_DATA, "it has no schema version", "corrupt", error);
-  version = json_node_get_int (version_node);
+  root = json_parser_get_root(parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))
+    return refuse(self, ECSA_ERROR_INVALID_DATA, "it is not a JSON object", "corrupt", error);
+  o = json_node_get_object(root);
+  version_node = json_object_get_member(o, "version");
+  if (version_node == NULL || !JSON_NODE_HOLDS_VALUE(version_node)
+      || json_node_get_value_type(version_node) != G_TYPE_INT64)
+    return refuse(self, ECSA_ERROR_INVALID_DATA, "it has no schema version", "corrupt", error);
+  version = json_node_get_int(version_node);
   if (version > ECSA_STATE_STORE_VERSION)
     {
-      const char *writer = json_object_get_string_member_with_default (o, "writer", "an unknown agent");
-      g_autofree char *why = g_strdup_printf ("it was written by %s with schema version %" G_GINT64_FORMAT
-                                              ", newer than this agent reads (%d)",
-                                              writer, version, ECSA_STATE_STORE_VERSION);
-      g_autofree char *suffix = g_strdup_printf ("newer-v%" G_GINT64_FORMAT, version);
-      return refuse (self, ECSA_ERROR_NOT_SUPPORTED, why, suffix, error);
+      const char *writer = json_object_get_string_member_with_default(o, "writer", "an unknown agent");
+      g_autofree char *why = g_strdup_printf("it was written by %s with schema version %" G_GINT64_FORMAT
+                                             ", newer than this agent reads (%d)",
+                                             writer, version, ECSA_STATE_STORE_VERSION);
+      g_autofree char *suffix = g_strdup_printf("newer-v%" G_GINT64_FORMAT, version);
+      return refuse(self, ECSA_ERROR_NOT_SUPPORTED, why, suffix, error);
     }
   if (version < 1)
-    return refuse (self, ECSA_ERROR_INVALID_DATA, "its schema version is not valid", "corrupt", error);
+    return refuse(self, ECSA_ERROR_INVALID_DATA, "its schema version is not valid", "corrupt", error);
   /* version 1 is the first: older versions would be migrated here */
-  sections_node = json_object_get_member (o, "sections");
-  if (sections_node == NULL || !JSON_NODE_HOLDS_OBJECT (sections_node))
-    return refuse (self, ECSA_ERROR_INVALID_DATA, "it has no 'sections' object", "corrupt", error);
+  sections_node = json_object_get_member(o, "sections");
+  if (sections_node == NULL || !JSON_NODE_HOLDS_OBJECT(sections_node))
+    return refuse(self, ECSA_ERROR_INVALID_DATA, "it has no 'sections' object", "corrupt", error);
   {
-    JsonObject *so = json_node_get_object (sections_node);
-    g_autoptr(GList) names = json_object_get_members (so);
+    JsonObject *so = json_node_get_object(sections_node);
+    g_autoptr(GList) names = json_object_get_members(so);
     for (GList *l = names; l != NULL; l = l->next)
-      g_hash_table_insert (self->restored, g_strdup (l->data), json_node_ref (json_object_get_member (so, l->data)));
+      g_hash_table_insert(self->restored, g_strdup(l->data), json_node_ref(json_object_get_member(so, l->data)));
   }
-  g_info ("restored checkpoint '%s' (schema version %" G_GINT64_FORMAT ", %u sections)", self->path, version,
-          g_hash_table_size (self->restored));
+  g_info("restored checkpoint '%s' (schema version %" G_GINT64_FORMAT ", %u sections)", self->path, version,
+         g_hash_table_size(self->restored));
   return TRUE;
 }
 
 JsonNode *
-ecsa_state_store_get_section (EcsaStateStore *self, const char *name)
+ecsa_state_store_get_section(EcsaStateStore *self, const char *name)
 {
-  g_return_val_if_fail (ECSA_IS_STATE_STORE (self), NULL);
-  g_return_val_if_fail (name != NULL, NULL);
-  return g_hash_table_lookup (self->restored, name);
+  g_return_val_if_fail(ECSA_IS_STATE_STORE(self), NULL);
+  g_return_val_if_fail(name != NULL, NULL);
+  return g_hash_table_lookup(self->restored, name);
 }
 
 void
-ecsa_state_store_register_section (EcsaStateStore *self, const char *name, EcsaStateStoreSerializeFunc func,
-                                   gpointer user_data)
+ecsa_state_store_register_section(EcsaStateStore *self, const char *name, EcsaStateStoreSerializeFunc func,
+                                  gpointer user_data)
 {
   Section *s;
 
-  g_return_if_fail (ECSA_IS_STATE_STORE (self));
-  g_return_if_fail (name != NULL && func != NULL);
+  g_return_if_fail(ECSA_IS_STATE_STORE(self));
+  g_return_if_fail(name != NULL && func != NULL);
 
-  s = g_new0 (Section, 1);
+  s = g_new0(Section, 1);
   s->func = func;
   s->user_data = user_data;
-  g_hash_table_replace (self->sections, g_strdup (name), s);
+  g_hash_table_replace(self->sections, g_strdup(name), s);
 }
 
 void
-ecsa_state_store_unregister_section (EcsaStateStore *self, const char *name)
+ecsa_state_store_unregister_section(EcsaStateStore *self, const char *name)
 {
-  g_return_if_fail (ECSA_IS_STATE_STORE (self));
-  g_hash_table_remove (self->sections, name);
+  g_return_if_fail(ECSA_IS_STATE_STORE(self));
+  g_hash_table_remove(self->sections, name);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -284,144 +284,144 @@ typedef struct
 } WriteJob;
 
 static void
-write_job_free (WriteJob *job)
+write_job_free(WriteJob *job)
 {
-  g_free (job->data_dir);
-  g_free (job->path);
-  json_node_unref (job->root);
-  g_free (job);
+  g_free(job->data_dir);
+  g_free(job->path);
+  json_node_unref(job->root);
+  g_free(job);
 }
 
 static gboolean
-write_all (int fd, const char *data, gsize len)
+write_all(int fd, const char *data, gsize len)
 {
   while (len > 0)
     {
-      ssize_t n = write (fd, data, len);
+      ssize_t n = write(fd, data, len);
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
         return FALSE;
       data += n;
-      len -= (gsize) n;
+      len -= (gsize)n;
     }
   return TRUE;
 }
 
 /* In the worker thread: temp file, fsync, rename, directory fsync. */
 static gboolean
-write_file (WriteJob *job, GError **error)
+write_file(WriteJob *job, GError **error)
 {
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autoptr(JsonGenerator) gen = json_generator_new();
   g_autofree char *data = NULL;
-  g_autofree char *tmp = g_build_filename (job->data_dir, TEMP_PREFIX "XXXXXX", NULL);
+  g_autofree char *tmp = g_build_filename(job->data_dir, TEMP_PREFIX "XXXXXX", NULL);
   gsize len = 0;
   int fd, dfd, errsv;
 
-  json_generator_set_root (gen, job->root);
-  data = json_generator_to_data (gen, &len);
-  fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0600);
+  json_generator_set_root(gen, job->root);
+  data = json_generator_to_data(gen, &len);
+  fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0600);
   if (fd < 0)
     {
       errsv = errno;
-      g_set_error (error, ECSA_ERROR, ECSA_ERROR_FAILED, "cannot create a temporary file in '%s': %s", job->data_dir,
-                   g_strerror (errsv));
+      g_set_error(error, ECSA_ERROR, ECSA_ERROR_FAILED, "cannot create a temporary file in '%s': %s", job->data_dir,
+                  g_strerror(errsv));
       return FALSE;
     }
-  if (!write_all (fd, data, len) || fsync (fd) != 0)
+  if (!write_all(fd, data, len) || fsync(fd) != 0)
     {
       errsv = errno;
-      close (fd);
-      g_unlink (tmp);
-      g_set_error (error, ECSA_ERROR, ECSA_ERROR_FAILED, "cannot write '%s': %s", tmp, g_strerror (errsv));
+      close(fd);
+      g_unlink(tmp);
+      g_set_error(error, ECSA_ERROR, ECSA_ERROR_FAILED, "cannot write '%s': %s", tmp, g_strerror(errsv));
       return FALSE;
     }
-  if (close (fd) != 0)
+  if (close(fd) != 0)
     {
       errsv = errno;
-      g_unlink (tmp);
-      g_set_error (error, ECSA_ERROR, ECSA_ERROR_FAILED, "cannot write '%s': %s", tmp, g_strerror (errsv));
+      g_unlink(tmp);
+      g_set_error(error, ECSA_ERROR, ECSA_ERROR_FAILED, "cannot write '%s': %s", tmp, g_strerror(errsv));
       return FALSE;
     }
-  if (g_rename (tmp, job->path) != 0)
+  if (g_rename(tmp, job->path) != 0)
     {
       errsv = errno;
-      g_unlink (tmp);
-      g_set_error (error, ECSA_ERROR, ECSA_ERROR_FAILED, "cannot rename '%s' to '%s': %s", tmp, job->path,
-                   g_strerror (errsv));
+      g_unlink(tmp);
+      g_set_error(error, ECSA_ERROR, ECSA_ERROR_FAILED, "cannot rename '%s' to '%s': %s", tmp, job->path,
+                  g_strerror(errsv));
       return FALSE;
     }
-  dfd = open (job->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || fsync (dfd) != 0)
+  dfd = open(job->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || fsync(dfd) != 0)
     {
       errsv = errno;
       if (dfd >= 0)
-        close (dfd);
-      g_set_error (error, ECSA_ERROR, ECSA_ERROR_FAILED, "cannot sync the directory '%s': %s", job->data_dir,
-                   g_strerror (errsv));
+        close(dfd);
+      g_set_error(error, ECSA_ERROR, ECSA_ERROR_FAILED, "cannot sync the directory '%s': %s", job->data_dir,
+                  g_strerror(errsv));
       return FALSE;
     }
-  close (dfd);
+  close(dfd);
   return TRUE;
 }
 
 static void
-write_thread (GTask *task, gpointer source_object, gpointer task_data, GCancellable *cancellable)
+write_thread(GTask *task, gpointer source_object, gpointer task_data, GCancellable *cancellable)
 {
   WriteJob *job = task_data;
   g_autoptr(GError) error = NULL;
-  gint64 t0 = g_get_monotonic_time ();
+  gint64 t0 = g_get_monotonic_time();
 
-  job->on_owner_thread = g_thread_self () == job->owner_thread;
-  if (!write_file (job, &error))
+  job->on_owner_thread = g_thread_self() == job->owner_thread;
+  if (!write_file(job, &error))
     {
-      g_prefix_error (&error, "saving checkpoint: ");
-      g_task_return_error (task, g_steal_pointer (&error));
+      g_prefix_error(&error, "saving checkpoint: ");
+      g_task_return_error(task, g_steal_pointer(&error));
       return;
     }
-  job->duration_us = g_get_monotonic_time () - t0;
-  g_task_return_boolean (task, TRUE);
+  job->duration_us = g_get_monotonic_time() - t0;
+  g_task_return_boolean(task, TRUE);
 }
 
-static void start_write (EcsaStateStore *self);
+static void start_write(EcsaStateStore *self);
 
 static gboolean
-kick_cb (gpointer user_data)
+kick_cb(gpointer user_data)
 {
   EcsaStateStore *self = user_data;
 
-  g_clear_pointer (&self->kick, g_source_unref);
-  start_write (self);
+  g_clear_pointer(&self->kick, g_source_unref);
+  start_write(self);
   return G_SOURCE_REMOVE;
 }
 
 static void
-schedule_kick (EcsaStateStore *self)
+schedule_kick(EcsaStateStore *self)
 {
   if (self->kick != NULL || self->writing || self->pending->len == 0)
     return;
-  self->kick = g_timeout_source_new (0);
-  g_source_set_callback (self->kick, kick_cb, self, NULL);
-  g_source_set_name (self->kick, "ecsa-state-store-save");
-  g_source_attach (self->kick, self->context);
+  self->kick = g_timeout_source_new(0);
+  g_source_set_callback(self->kick, kick_cb, self, NULL);
+  g_source_set_name(self->kick, "ecsa-state-store-save");
+  g_source_attach(self->kick, self->context);
 }
 
 static void
-write_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+write_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  EcsaStateStore *self = ECSA_STATE_STORE (source);
-  WriteJob *job = g_task_get_task_data (G_TASK (result));
+  EcsaStateStore *self = ECSA_STATE_STORE(source);
+  WriteJob *job = g_task_get_task_data(G_TASK(result));
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) waiters = g_steal_pointer (&self->inflight);
-  gboolean ok = g_task_propagate_boolean (G_TASK (result), &error);
+  g_autoptr(GPtrArray) waiters = g_steal_pointer(&self->inflight);
+  gboolean ok = g_task_propagate_boolean(G_TASK(result), &error);
 
-  self->inflight = g_ptr_array_new ();
+  self->inflight = g_ptr_array_new();
   self->writing = FALSE;
   if (ok)
     {
       self->n_writes++;
       self->last_write_us = job->duration_us;
-      self->max_write_us = MAX (self->max_write_us, job->duration_us);
+      self->max_write_us = MAX(self->max_write_us, job->duration_us);
       if (job->on_owner_thread)
         self->n_on_main_thread++;
     }
@@ -429,45 +429,46 @@ write_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       g_autoptr(GTask) t = waiters->pdata[i];
       if (ok)
-        g_task_return_boolean (t, TRUE);
+        g_task_return_boolean(t, TRUE);
       else
-        g_task_return_error (t, g_error_copy (error));
+        g_task_return_error(t, g_error_copy(error));
     }
-  schedule_kick (self);
+  schedule_kick(self);
 }
 
 static JsonNode *
-snapshot (EcsaStateStore *self)
+snapshot(EcsaStateStore *self)
 {
-  g_autoptr(JsonObject) sections = json_object_new ();
-  g_autoptr(JsonObject) top = json_object_new ();
+  g_autoptr(JsonObject) sections = json_object_new();
+  g_autoptr(JsonObject) top = json_object_new();
   GHashTableIter it;
   gpointer k, v;
   JsonNode *root;
 
   /* sections restored from the file that nobody owns are written back unchanged */
-  g_hash_table_iter_init (&it, self->restored);
-  while (g_hash_table_iter_next (&it, &k, &v))
-    if (!g_hash_table_contains (self->sections, k))
-      json_object_set_member (sections, k, json_node_copy (v));
-  g_hash_table_iter_init (&it, self->sections);
-  while (g_hash_table_iter_next (&it, &k, &v))
+  g_hash_table_iter_init(&it, self->restored);
+  while (g_hash_table_iter_next(&it, &k, &v))
+    if (!g_hash_table_contains(self->sections, k))
+      json_object_set_member(sections, k, json_node_copy(v));
+  g_hash_table_iter_init(&it, self->sections);
+  while (g_hash_table_iter_next(&it, &k, &v))
     {
       Section *s = v;
-      JsonNode *node = s->func (s->user_data);
-      json_object_set_member (sections, k, node != NULL ? node : json_node_new (JSON_NODE_NULL));
+      JsonNode *node = s->func(s->user_data);
+      json_object_set_member(sections, k, node != NULL ? node : json_node_new(JSON_NODE_NULL));
     }
-  json_object_set_int_member (top, "version", ECSA_STATE_STORE_VERSION);
-  json_object_set_string_member (top, "writer", "ecs-agent " PACKAGE_VERSION " (Amazon ECS agent " ECSA_COMPAT_VERSION ")");
-  json_object_set_int_member (top, "savedAt", g_get_real_time () / G_USEC_PER_SEC);
-  json_object_set_object_member (top, "sections", g_steal_pointer (&sections));
-  root = json_node_new (JSON_NODE_OBJECT);
-  json_node_take_object (root, g_steal_pointer (&top));
+  json_object_set_int_member(top, "version", ECSA_STATE_STORE_VERSION);
+  json_object_set_string_member(top, "writer",
+                                "ecs-agent " PACKAGE_VERSION " (Amazon ECS agent " ECSA_COMPAT_VERSION ")");
+  json_object_set_int_member(top, "savedAt", g_get_real_time() / G_USEC_PER_SEC);
+  json_object_set_object_member(top, "sections", g_steal_pointer(&sections));
+  root = json_node_new(JSON_NODE_OBJECT);
+  json_node_take_object(root, g_steal_pointer(&top));
   return root;
 }
 
 static void
-start_write (EcsaStateStore *self)
+start_write(EcsaStateStore *self)
 {
   g_autoptr(GTask) task = NULL;
   WriteJob *job;
@@ -475,53 +476,53 @@ start_write (EcsaStateStore *self)
   if (self->writing || self->pending->len == 0)
     return;
   /* everyone waiting now is served by this write, whose snapshot is taken after their request */
-  g_ptr_array_extend_and_steal (self->inflight, g_steal_pointer (&self->pending));
-  self->pending = g_ptr_array_new ();
+  g_ptr_array_extend_and_steal(self->inflight, g_steal_pointer(&self->pending));
+  self->pending = g_ptr_array_new();
   self->writing = TRUE;
-  job = g_new0 (WriteJob, 1);
-  job->data_dir = g_strdup (self->data_dir);
-  job->path = g_strdup (self->path);
-  job->root = snapshot (self);
+  job = g_new0(WriteJob, 1);
+  job->data_dir = g_strdup(self->data_dir);
+  job->path = g_strdup(self->path);
+  job->root = snapshot(self);
   job->owner_thread = self->owner_thread;
   /* the task holds the store until the write is done */
-  task = g_task_new (self, NULL, write_done_cb, NULL);
-  g_task_set_source_tag (task, start_write);
-  g_task_set_task_data (task, job, (GDestroyNotify) write_job_free);
-  g_task_run_in_thread (task, write_thread);
+  task = g_task_new(self, NULL, write_done_cb, NULL);
+  g_task_set_source_tag(task, start_write);
+  g_task_set_task_data(task, job, (GDestroyNotify)write_job_free);
+  g_task_run_in_thread(task, write_thread);
 }
 
 void
-ecsa_state_store_save_async (EcsaStateStore *self, GCancellable *cancellable, GAsyncReadyCallback callback,
-                             gpointer user_data)
+ecsa_state_store_save_async(EcsaStateStore *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                            gpointer user_data)
 {
   g_autoptr(GTask) task = NULL;
 
-  g_return_if_fail (ECSA_IS_STATE_STORE (self));
+  g_return_if_fail(ECSA_IS_STATE_STORE(self));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, ecsa_state_store_save_async);
+  task = g_task_new(self, cancellable, callback, user_data);
+  g_task_set_source_tag(task, ecsa_state_store_save_async);
   if (!self->enabled)
     {
-      g_task_return_boolean (task, TRUE);
+      g_task_return_boolean(task, TRUE);
       return;
     }
-  g_ptr_array_add (self->pending, g_steal_pointer (&task));
-  schedule_kick (self);
+  g_ptr_array_add(self->pending, g_steal_pointer(&task));
+  schedule_kick(self);
 }
 
 gboolean
-ecsa_state_store_save_finish (EcsaStateStore *self, GAsyncResult *result, GError **error)
+ecsa_state_store_save_finish(EcsaStateStore *self, GAsyncResult *result, GError **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  g_return_val_if_fail (g_async_result_is_tagged (result, ecsa_state_store_save_async), FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  g_return_val_if_fail(g_async_result_is_tagged(result, ecsa_state_store_save_async), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
 }
 
 void
-ecsa_state_store_get_stats (EcsaStateStore *self, guint64 *out_writes, gint64 *out_last_us, gint64 *out_max_us,
-                            guint64 *out_on_main_thread)
+ecsa_state_store_get_stats(EcsaStateStore *self, guint64 *out_writes, gint64 *out_last_us, gint64 *out_max_us,
+                           guint64 *out_on_main_thread)
 {
-  g_return_if_fail (ECSA_IS_STATE_STORE (self));
+  g_return_if_fail(ECSA_IS_STATE_STORE(self));
   if (out_writes != NULL)
     *out_writes = self->n_writes;
   if (out_last_us != NULL)

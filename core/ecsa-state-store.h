@@ -29,39 +29,39 @@ G_BEGIN_DECLS
 
 /* Returns a new JSON tree (transfer full) describing the section's current state. Called on the
  * main context. Must never include a secret. */
-typedef JsonNode *(*EcsaStateStoreSerializeFunc) (gpointer user_data);
+typedef JsonNode *(*EcsaStateStoreSerializeFunc)(gpointer user_data);
 
-#define ECSA_TYPE_STATE_STORE (ecsa_state_store_get_type ())
-G_DECLARE_FINAL_TYPE (EcsaStateStore, ecsa_state_store, ECSA, STATE_STORE, GObject)
+#define ECSA_TYPE_STATE_STORE (ecsa_state_store_get_type())
+G_DECLARE_FINAL_TYPE(EcsaStateStore, ecsa_state_store, ECSA, STATE_STORE, GObject)
 
 /* enabled = FALSE (ECS_CHECKPOINT=false): load finds nothing and saves succeed without writing. */
-EcsaStateStore *ecsa_state_store_new (const char *data_dir, gboolean enabled);
+EcsaStateStore *ecsa_state_store_new(const char *data_dir, gboolean enabled);
 
-gboolean ecsa_state_store_get_enabled (EcsaStateStore *self);
+gboolean ecsa_state_store_get_enabled(EcsaStateStore *self);
 /* The checkpoint's path (even when disabled). */
-const char *ecsa_state_store_get_path (EcsaStateStore *self);
+const char *ecsa_state_store_get_path(EcsaStateStore *self);
 
 /* Read the checkpoint. FALSE with ECSA_ERROR_INVALID_DATA (corrupt) or ECSA_ERROR_NOT_SUPPORTED
  * (newer schema) when it was refused and moved aside; the store is then empty. I/O errors other
  * than a missing file are ECSA_ERROR_FAILED. Creates the data directory when missing. */
-gboolean ecsa_state_store_load (EcsaStateStore *self, GError **error);
+gboolean ecsa_state_store_load(EcsaStateStore *self, GError **error);
 
 /* The section as restored by load, or NULL (transfer none; valid while the store lives). */
-JsonNode *ecsa_state_store_get_section (EcsaStateStore *self, const char *name);
+JsonNode *ecsa_state_store_get_section(EcsaStateStore *self, const char *name);
 
 /* Register (or replace) the serializer of a section. */
-void ecsa_state_store_register_section (EcsaStateStore *self, const char *name, EcsaStateStoreSerializeFunc func,
-                                        gpointer user_data);
-void ecsa_state_store_unregister_section (EcsaStateStore *self, const char *name);
+void ecsa_state_store_register_section(EcsaStateStore *self, const char *name, EcsaStateStoreSerializeFunc func,
+                                       gpointer user_data);
+void ecsa_state_store_unregister_section(EcsaStateStore *self, const char *name);
 
-void ecsa_state_store_save_async (EcsaStateStore *self, GCancellable *cancellable, GAsyncReadyCallback callback,
-                                  gpointer user_data);
-gboolean ecsa_state_store_save_finish (EcsaStateStore *self, GAsyncResult *result, GError **error);
+void ecsa_state_store_save_async(EcsaStateStore *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                 gpointer user_data);
+gboolean ecsa_state_store_save_finish(EcsaStateStore *self, GAsyncResult *result, GError **error);
 
 /* For measurements: how many files were written, and how long the last and the longest write
  * took in the worker thread (microseconds). out_on_main_thread counts writes that ran on the
  * thread that created the store (always 0 by construction; the benchmark checks it). */
-void ecsa_state_store_get_stats (EcsaStateStore *self, guint64 *out_writes, gint64 *out_last_us, gint64 *out_max_us,
-                                 guint64 *out_on_main_thread);
+void ecsa_state_store_get_stats(EcsaStateStore *self, guint64 *out_writes, gint64 *out_last_us, gint64 *out_max_us,
+                                guint64 *out_on_main_thread);
 
 G_END_DECLS

@@ -31,13 +31,12 @@
 
 #include "ecsa-config.h"
 #include "ecsa-docker-client.h"
+#include "ecsa-plugin-registry.h"
 #include "ecsa-plugin.h"
 #include "ecsa-state-change.h"
 #include "ecsa-state-store.h"
 
 G_BEGIN_DECLS
-
-typedef struct _EcsaPluginRegistry EcsaPluginRegistry;
 
 /* Image pulls. v1.16.2 always pulls and runs a cached image when the pull fails (DEFAULT); later
  * agents added ECS_IMAGE_PULL_BEHAVIOR with these values. */
@@ -49,47 +48,47 @@ typedef enum
   ECSA_IMAGE_PULL_PREFER_CACHED, /* pull only images Docker does not have */
 } EcsaImagePullBehavior;
 
-#define ECSA_TYPE_TASK_ENGINE (ecsa_task_engine_get_type ())
-G_DECLARE_FINAL_TYPE (EcsaTaskEngine, ecsa_task_engine, ECSA, TASK_ENGINE, GObject)
+#define ECSA_TYPE_TASK_ENGINE (ecsa_task_engine_get_type())
+G_DECLARE_FINAL_TYPE(EcsaTaskEngine, ecsa_task_engine, ECSA, TASK_ENGINE, GObject)
 
 /* `config` is borrowed and must outlive the engine. `store` may be NULL (no checkpoint). */
-EcsaTaskEngine *ecsa_task_engine_new (EcsaConfig *config, EcsaDockerClient *docker, EcsaStateStore *store);
+EcsaTaskEngine *ecsa_task_engine_new(EcsaConfig *config, EcsaDockerClient *docker, EcsaStateStore *store);
 
 /* Optional collaborators (borrowed; set before start): the plugins (log-driver options before
  * create, registry credentials before pull, metrics), and the container instance ARN for
  * container metadata files. */
-void ecsa_task_engine_set_plugin_registry (EcsaTaskEngine *self, EcsaPluginRegistry *registry);
-void ecsa_task_engine_set_container_instance_arn (EcsaTaskEngine *self, const char *arn);
-void ecsa_task_engine_set_image_pull_behavior (EcsaTaskEngine *self, EcsaImagePullBehavior behavior);
+void ecsa_task_engine_set_plugin_registry(EcsaTaskEngine *self, EcsaPluginRegistry *registry);
+void ecsa_task_engine_set_container_instance_arn(EcsaTaskEngine *self, const char *arn);
+void ecsa_task_engine_set_image_pull_behavior(EcsaTaskEngine *self, EcsaImagePullBehavior behavior);
 /* Parse ECS_IMAGE_PULL_BEHAVIOR's values ("default", "always", "once", "prefer-cached"). */
-gboolean ecsa_image_pull_behavior_from_string (const char *s, EcsaImagePullBehavior *out);
+gboolean ecsa_image_pull_behavior_from_string(const char *s, EcsaImagePullBehavior *out);
 
 /* --- start-up, in this order ---------------------------------------------------------------- */
 
 /* Read the "tasks" and "images" sections of the (loaded) store and register the engine's sections.
  * A task the checkpoint holds but that cannot be read is skipped with a warning (its containers are
  * recovered from Docker labels at start). Does no I/O. */
-void ecsa_task_engine_restore (EcsaTaskEngine *self);
+void ecsa_task_engine_restore(EcsaTaskEngine *self);
 
 /* ECS_ENABLE_TASK_CPU_MEM_LIMIT: create the '/ecs' cgroup. When the setting was left to its default
  * and the host cannot, the feature is disabled with a warning and this succeeds; when it was
  * explicitly enabled, this fails (v1.16.2 exits terminally). Without this call, task cgroups stay
  * off. */
-void ecsa_task_engine_init_cgroups_async (EcsaTaskEngine *self, GCancellable *cancellable,
-                                          GAsyncReadyCallback callback, gpointer user_data);
-gboolean ecsa_task_engine_init_cgroups_finish (EcsaTaskEngine *self, GAsyncResult *result, GError **error);
-gboolean ecsa_task_engine_get_cgroups_enabled (EcsaTaskEngine *self);
+void ecsa_task_engine_init_cgroups_async(EcsaTaskEngine *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                         gpointer user_data);
+gboolean ecsa_task_engine_init_cgroups_finish(EcsaTaskEngine *self, GAsyncResult *result, GError **error);
+gboolean ecsa_task_engine_get_cgroups_enabled(EcsaTaskEngine *self);
 
 /* Follow Docker's events, reconcile the restored tasks with Docker, then run. Completes once
  * reconciled. `cancellable` (the agent's root) stops the engine's Docker work when cancelled. */
-void ecsa_task_engine_start_async (EcsaTaskEngine *self, GCancellable *cancellable, GAsyncReadyCallback callback,
-                                   gpointer user_data);
-gboolean ecsa_task_engine_start_finish (EcsaTaskEngine *self, GAsyncResult *result, GError **error);
+void ecsa_task_engine_start_async(EcsaTaskEngine *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data);
+gboolean ecsa_task_engine_start_finish(EcsaTaskEngine *self, GAsyncResult *result, GError **error);
 
 /* Stop following events, abandon Docker calls in flight (containers keep running, as with
  * v1.16.2) and write a final checkpoint. */
-void ecsa_task_engine_shutdown_async (EcsaTaskEngine *self, GAsyncReadyCallback callback, gpointer user_data);
-gboolean ecsa_task_engine_shutdown_finish (EcsaTaskEngine *self, GAsyncResult *result, GError **error);
+void ecsa_task_engine_shutdown_async(EcsaTaskEngine *self, GAsyncReadyCallback callback, gpointer user_data);
+gboolean ecsa_task_engine_shutdown_finish(EcsaTaskEngine *self, GAsyncResult *result, GError **error);
 
 /* --- ACS ------------------------------------------------------------------------------------ */
 
@@ -97,28 +96,27 @@ gboolean ecsa_task_engine_shutdown_finish (EcsaTaskEngine *self, GAsyncResult *r
  * validated alone; a malformed one is refused with a reason and the others go on. Completes once
  * every accepted task is durable in the checkpoint (so the payload may be acked); fails when the
  * checkpoint could not be written (the tasks still run; do not ack). */
-void ecsa_task_engine_apply_payload_async (EcsaTaskEngine *self, JsonArray *tasks, gint64 seq_num,
-                                           GCancellable *cancellable, GAsyncReadyCallback callback,
-                                           gpointer user_data);
-gboolean ecsa_task_engine_apply_payload_finish (EcsaTaskEngine *self, GAsyncResult *result,
-                                                GPtrArray **out_rejected /* char* "task '<arn>': reason" */,
-                                                GError **error);
+void ecsa_task_engine_apply_payload_async(EcsaTaskEngine *self, JsonArray *tasks, gint64 seq_num,
+                                          GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+gboolean ecsa_task_engine_apply_payload_finish(EcsaTaskEngine *self, GAsyncResult *result,
+                                               GPtrArray **out_rejected /* char* "task '<arn>': reason" */,
+                                               GError **error);
 
 /* ECS accepted `change`: record its status as sent (checkpointed). */
-void ecsa_task_engine_mark_sent (EcsaTaskEngine *self, const EcsaStateChange *change);
+void ecsa_task_engine_mark_sent(EcsaTaskEngine *self, const EcsaStateChange *change);
 
 /* --- views ---------------------------------------------------------------------------------- */
 
 /* Read-only snapshots (plugin-api EcsaTaskView), freed with ecsa_task_view_free(). */
-GPtrArray *ecsa_task_engine_list_task_views (EcsaTaskEngine *self); /* free func ecsa_task_view_free */
-EcsaTaskView *ecsa_task_engine_get_task_view (EcsaTaskEngine *self, const char *task_arn);
-EcsaTaskView *ecsa_task_engine_get_task_view_by_docker_id (EcsaTaskEngine *self, const char *docker_id);
-guint ecsa_task_engine_get_n_tasks (EcsaTaskEngine *self);
+GPtrArray *ecsa_task_engine_list_task_views(EcsaTaskEngine *self); /* free func ecsa_task_view_free */
+EcsaTaskView *ecsa_task_engine_get_task_view(EcsaTaskEngine *self, const char *task_arn);
+EcsaTaskView *ecsa_task_engine_get_task_view_by_docker_id(EcsaTaskEngine *self, const char *docker_id);
+guint ecsa_task_engine_get_n_tasks(EcsaTaskEngine *self);
 
 /* The images the agent pulled or ran, for the image-cleanup plugin (EcsaImageView*, freed with the
  * array). */
-GPtrArray *ecsa_task_engine_list_images (EcsaTaskEngine *self);
+GPtrArray *ecsa_task_engine_list_images(EcsaTaskEngine *self);
 /* The image was removed: forget it. */
-void ecsa_task_engine_forget_image (EcsaTaskEngine *self, const char *image_id);
+void ecsa_task_engine_forget_image(EcsaTaskEngine *self, const char *image_id);
 
 G_END_DECLS

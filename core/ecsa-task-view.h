@@ -13,15 +13,15 @@
 
 G_BEGIN_DECLS
 
-EcsaTaskView *ecsa_task_view_new (const EcsaTask *task);
-void ecsa_task_view_free (EcsaTaskView *view);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaTaskView, ecsa_task_view_free)
+EcsaTaskView *ecsa_task_view_new(const EcsaTask *task);
+void ecsa_task_view_free(EcsaTaskView *view);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EcsaTaskView, ecsa_task_view_free)
 
 /* The view of one of the task's containers inside `view` (borrowed), or NULL. */
-const EcsaContainerView *ecsa_task_view_get_container (const EcsaTaskView *view, const char *name);
+const EcsaContainerView *ecsa_task_view_get_container(const EcsaTaskView *view, const char *name);
 
 /* The status strings used in views. */
-const char *ecsa_task_view_task_status (EcsaTaskStatus status);
-const char *ecsa_task_view_container_status (EcsaContainerStatus status);
+const char *ecsa_task_view_task_status(EcsaTaskStatus status);
+const char *ecsa_task_view_container_status(EcsaContainerStatus status);
 
 G_END_DECLS

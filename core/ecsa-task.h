@@ -42,12 +42,12 @@ typedef enum
   ECSA_TASK_ZOMBIE,
 } EcsaTaskStatus;
 
-const char *ecsa_container_status_to_string (EcsaContainerStatus status);
-gboolean ecsa_container_status_from_string (const char *s, EcsaContainerStatus *out_status);
-const char *ecsa_task_status_to_string (EcsaTaskStatus status);
-gboolean ecsa_task_status_from_string (const char *s, EcsaTaskStatus *out_status);
+const char *ecsa_container_status_to_string(EcsaContainerStatus status);
+gboolean ecsa_container_status_from_string(const char *s, EcsaContainerStatus *out_status);
+const char *ecsa_task_status_to_string(EcsaTaskStatus status);
+gboolean ecsa_task_status_from_string(const char *s, EcsaTaskStatus *out_status);
 /* What ECS sees: "PENDING" below RUNNING, then "RUNNING", "STOPPED". */
-const char *ecsa_task_status_to_backend (EcsaTaskStatus status);
+const char *ecsa_task_status_to_backend(EcsaTaskStatus status);
 
 typedef struct
 {
@@ -102,14 +102,14 @@ typedef struct
   /* definition */
   char *name;
   char *image;
-  char **command;     /* NULL: the image's */
-  char **entry_point; /* NULL: the image's */
-  GHashTable *environment; /* char* -> char* */
-  guint cpu;    /* CPU shares */
-  guint memory; /* MiB, 0: no limit */
-  char **links; /* "name[:alias]" */
-  GPtrArray *volumes_from; /* EcsaVolumeFrom* */
-  GPtrArray *mount_points; /* EcsaMountPoint* */
+  char **command;           /* NULL: the image's */
+  char **entry_point;       /* NULL: the image's */
+  GHashTable *environment;  /* char* -> char* */
+  guint cpu;                /* CPU shares */
+  guint memory;             /* MiB, 0: no limit */
+  char **links;             /* "name[:alias]" */
+  GPtrArray *volumes_from;  /* EcsaVolumeFrom* */
+  GPtrArray *mount_points;  /* EcsaMountPoint* */
   GPtrArray *port_mappings; /* EcsaPortMapping* */
   gboolean essential;
   char *docker_config;      /* dockerConfig.config: a JSON object in a string, or NULL */
@@ -132,8 +132,8 @@ typedef struct
   gboolean has_exit_code;
   int exit_code;
   GPtrArray *known_port_bindings; /* EcsaNetworkBinding* */
-  char *reason;   /* "CannotPullContainerError: ..." */
-  char *image_id; /* "sha256:..." once pulled or inspected */
+  char *reason;                   /* "CannotPullContainerError: ..." */
+  char *image_id;                 /* "sha256:..." once pulled or inspected */
   gboolean metadata_file_updated;
 
   /* runtime */
@@ -152,10 +152,10 @@ struct _EcsaTask
   char *arn;
   char *family;
   char *version;
-  GPtrArray *containers; /* EcsaContainer* */
-  GPtrArray *volumes;    /* EcsaVolume* */
-  double cpu;            /* vCPU, 0: none */
-  gint64 memory;         /* MiB, 0: none */
+  GPtrArray *containers;          /* EcsaContainer* */
+  GPtrArray *volumes;             /* EcsaVolume* */
+  double cpu;                     /* vCPU, 0: none */
+  gint64 memory;                  /* MiB, 0: none */
   char *credentials_id;           /* roleCredentials.credentialsId */
   char *execution_credentials_id; /* executionRoleCredentials.credentialsId */
   EcsaEni *eni;
@@ -179,47 +179,47 @@ struct _EcsaTask
   gpointer engine_data; /* the engine's per-task bookkeeping */
 };
 
-void ecsa_task_free (EcsaTask *task);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaTask, ecsa_task_free)
+void ecsa_task_free(EcsaTask *task);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EcsaTask, ecsa_task_free)
 
 /* Parse and validate one ACS `Task` object. `seq_num` is the payload's (0: none): it becomes the
  * start or stop sequence number, as in v1.16.2. The command override is applied. Errors are
  * ECSA_ERROR_INVALID_DATA naming the field ("container 'web': 'portMappings'[0].protocol: ...").
  * On error, *out_arn (if given) receives the task's ARN when it could be read. */
-EcsaTask *ecsa_task_from_acs (JsonNode *node, gint64 seq_num, char **out_arn, GError **error);
+EcsaTask *ecsa_task_from_acs(JsonNode *node, gint64 seq_num, char **out_arn, GError **error);
 
 /* The checkpoint form: the definition in ACS shape (no secret) plus the state. */
-JsonNode *ecsa_task_to_checkpoint (const EcsaTask *task);
-EcsaTask *ecsa_task_from_checkpoint (JsonNode *node, GError **error);
+JsonNode *ecsa_task_to_checkpoint(const EcsaTask *task);
+EcsaTask *ecsa_task_from_checkpoint(JsonNode *node, GError **error);
 
 /* The task ID of an ARN as v1.16.2 takes it: what follows the first '/' of the resource. */
-const char *ecsa_task_get_id (const EcsaTask *task);
-char *ecsa_task_id_from_arn (const char *arn, GError **error);
+const char *ecsa_task_get_id(const EcsaTask *task);
+char *ecsa_task_id_from_arn(const char *arn, GError **error);
 
-EcsaContainer *ecsa_task_get_container (const EcsaTask *task, const char *name);
-EcsaVolume *ecsa_task_get_volume (const EcsaTask *task, const char *name);
+EcsaContainer *ecsa_task_get_container(const EcsaTask *task, const char *name);
+EcsaVolume *ecsa_task_get_volume(const EcsaTask *task, const char *name);
 /* "bridge" (the default), "host", "none", "awsvpc" (the task has an ENI). */
-const char *ecsa_task_get_network_mode (const EcsaTask *task);
+const char *ecsa_task_get_network_mode(const EcsaTask *task);
 
 /* v1.16.2's state rules (agent/api/task.go). Each returns whether something changed. */
-gboolean ecsa_task_update_known_status (EcsaTask *task);   /* min over containers */
-gboolean ecsa_task_update_desired_status (EcsaTask *task); /* essential stopped -> task STOPPED; then containers */
+gboolean ecsa_task_update_known_status(EcsaTask *task);   /* min over containers */
+gboolean ecsa_task_update_desired_status(EcsaTask *task); /* essential stopped -> task STOPPED; then containers */
 /* The task status a container's known status stands for. */
-EcsaTaskStatus ecsa_container_task_status (const EcsaContainer *container);
+EcsaTaskStatus ecsa_container_task_status(const EcsaContainer *container);
 /* Whether the container's status is one ECS hears about (RUNNING at steady state, STOPPED). */
-gboolean ecsa_container_status_reportable (const EcsaContainer *container, EcsaContainerStatus status);
+gboolean ecsa_container_status_reportable(const EcsaContainer *container, EcsaContainerStatus status);
 
 /* v1.16.2's dependency graph (agent/engine/dependencygraph): FALSE when links and volumesFrom
  * cannot all be resolved (a cycle). */
-gboolean ecsa_task_dependencies_valid (const EcsaTask *task, GError **error);
+gboolean ecsa_task_dependencies_valid(const EcsaTask *task, GError **error);
 /* Whether `container` may move now, given the known statuses of the others; on FALSE, *out_reason
  * says what it waits for (static string). */
-gboolean ecsa_container_dependencies_resolved (const EcsaTask *task, const EcsaContainer *container,
-                                               const char **out_reason);
+gboolean ecsa_container_dependencies_resolved(const EcsaTask *task, const EcsaContainer *container,
+                                              const char **out_reason);
 
 /* Docker names and labels as v1.16.2: "ecs-<family>-<version>-<name>-<20 hex digits>" (the
  * container name keeps only [0-9A-Za-z-]). */
-char *ecsa_container_make_docker_name (const EcsaTask *task, const EcsaContainer *container);
+char *ecsa_container_make_docker_name(const EcsaTask *task, const EcsaContainer *container);
 #define ECSA_LABEL_PREFIX "com.amazonaws.ecs."
 #define ECSA_LABEL_TASK_ARN ECSA_LABEL_PREFIX "task-arn"
 #define ECSA_LABEL_CONTAINER_NAME ECSA_LABEL_PREFIX "container-name"
@@ -230,10 +230,10 @@ char *ecsa_container_make_docker_name (const EcsaTask *task, const EcsaContainer
 /* What the create document needs besides the task. */
 typedef struct
 {
-  const char *api_version;     /* the Engine API version the container is created with */
-  const char *cluster;         /* for the labels */
-  const char *cgroup_parent;   /* "/ecs/<task-id>" or NULL */
-  GHashTable *log_options;     /* the log options after the log-driver plugin, or NULL to keep the task's */
+  const char *api_version;        /* the Engine API version the container is created with */
+  const char *cluster;            /* for the labels */
+  const char *cgroup_parent;      /* "/ecs/<task-id>" or NULL */
+  GHashTable *log_options;        /* the log options after the log-driver plugin, or NULL to keep the task's */
   const char *const *extra_binds; /* appended to HostConfig.Binds (container metadata), or NULL */
   const char *const *extra_env;   /* appended to Env, or NULL */
 } EcsaCreateContext;
@@ -243,14 +243,14 @@ typedef struct
  * key by key, top-level names match ignoring case, everything else is replaced), then the ECS
  * labels, the cgroup parent and the credentials endpoint. Linked and volumesFrom containers must
  * have Docker names. */
-JsonNode *ecsa_task_build_create_body (const EcsaTask *task, const EcsaContainer *container,
-                                       const EcsaCreateContext *ctx, GError **error);
+JsonNode *ecsa_task_build_create_body(const EcsaTask *task, const EcsaContainer *container,
+                                      const EcsaCreateContext *ctx, GError **error);
 
 /* Instance policy: ECS_DISABLE_PRIVILEGED, ECS_SELINUX_CAPABLE, ECS_APPARMOR_CAPABLE. */
-gboolean ecsa_task_check_policy (const EcsaTask *task, gboolean privileged_disabled, gboolean selinux_capable,
-                                 gboolean apparmor_capable, GError **error);
+gboolean ecsa_task_check_policy(const EcsaTask *task, gboolean privileged_disabled, gboolean selinux_capable,
+                                gboolean apparmor_capable, GError **error);
 
 /* Network bindings from an inspect document's NetworkSettings.Ports. */
-GPtrArray *ecsa_network_bindings_from_inspect (JsonObject *inspect);
+GPtrArray *ecsa_network_bindings_from_inspect(JsonObject *inspect);
 
 G_END_DECLS

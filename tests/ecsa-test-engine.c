@@ -7,29 +7,29 @@
 #include <unistd.h>
 
 static void
-state_change_cb (EcsaTaskEngine *engine, const EcsaStateChange *change, gpointer user_data)
+state_change_cb(EcsaTaskEngine *engine, const EcsaStateChange *change, gpointer user_data)
 {
   EcsaTestEngine *te = user_data;
 
-  g_ptr_array_add (te->changes, ecsa_state_change_copy (change));
+  g_ptr_array_add(te->changes, ecsa_state_change_copy(change));
   if (te->auto_ack)
-    ecsa_task_engine_mark_sent (engine, change);
+    ecsa_task_engine_mark_sent(engine, change);
 }
 
 EcsaTestEngine *
-ecsa_test_engine_new (const char *area)
+ecsa_test_engine_new(const char *area)
 {
-  EcsaTestEngine *te = g_new0 (EcsaTestEngine, 1);
+  EcsaTestEngine *te = g_new0(EcsaTestEngine, 1);
 
-  te->prefix = g_strdup (ecsa_test_docker_prefix (area));
-  te->dir = ecsa_test_mkdtemp ();
-  te->changes = g_ptr_array_new_with_free_func ((GDestroyNotify) ecsa_state_change_free);
+  te->prefix = g_strdup(ecsa_test_docker_prefix(area));
+  te->dir = ecsa_test_mkdtemp();
+  te->changes = g_ptr_array_new_with_free_func((GDestroyNotify)ecsa_state_change_free);
   te->auto_ack = TRUE;
-  te->config = ecsa_config_new ();
-  g_free (te->config->cluster);
-  te->config->cluster = g_strndup (te->prefix, strlen (te->prefix) - 1);
-  g_free (te->config->data_dir);
-  te->config->data_dir = g_strdup (te->dir);
+  te->config = ecsa_config_new();
+  g_free(te->config->cluster);
+  te->config->cluster = g_strndup(te->prefix, strlen(te->prefix) - 1);
+  g_free(te->config->data_dir);
+  te->config->data_dir = g_strdup(te->dir);
   te->config->checkpoint = TRUE;
   te->config->docker_stop_timeout = 2 * G_USEC_PER_SEC;
   te->config->task_cpu_mem_limit = ECSA_CONDITIONAL_DISABLED;
@@ -45,158 +45,158 @@ typedef struct
 } Wait;
 
 static gboolean
-wait_done (gpointer user_data)
+wait_done(gpointer user_data)
 {
-  return ((Wait *) user_data)->done;
+  return ((Wait *)user_data)->done;
 }
 
 static void
-cgroups_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+cgroups_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Wait *w = user_data;
 
-  w->ok = ecsa_task_engine_init_cgroups_finish (ECSA_TASK_ENGINE (source), result, &w->error);
+  w->ok = ecsa_task_engine_init_cgroups_finish(ECSA_TASK_ENGINE(source), result, &w->error);
   w->done = TRUE;
 }
 
 static void
-started_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+started_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Wait *w = user_data;
 
-  w->ok = ecsa_task_engine_start_finish (ECSA_TASK_ENGINE (source), result, &w->error);
+  w->ok = ecsa_task_engine_start_finish(ECSA_TASK_ENGINE(source), result, &w->error);
   w->done = TRUE;
 }
 
 void
-ecsa_test_engine_start (EcsaTestEngine *te, const char *docker_host)
+ecsa_test_engine_start(EcsaTestEngine *te, const char *docker_host)
 {
   g_autoptr(GError) error = NULL;
   Wait w = { 0 };
 
-  g_assert_null (te->engine);
-  g_clear_object (&te->docker);
-  g_clear_object (&te->store);
-  g_clear_pointer (&te->store_error, g_free);
-  te->docker = ecsa_docker_client_new (docker_host, &error);
-  g_assert_no_error (error);
-  te->store = ecsa_state_store_new (te->dir, TRUE);
-  if (!ecsa_state_store_load (te->store, &error))
-    te->store_error = g_strdup (error->message);
-  g_clear_error (&error);
-  te->engine = ecsa_task_engine_new (te->config, te->docker, te->store);
-  g_signal_connect (te->engine, "state-change", G_CALLBACK (state_change_cb), te);
-  ecsa_task_engine_restore (te->engine);
+  g_assert_null(te->engine);
+  g_clear_object(&te->docker);
+  g_clear_object(&te->store);
+  g_clear_pointer(&te->store_error, g_free);
+  te->docker = ecsa_docker_client_new(docker_host, &error);
+  g_assert_no_error(error);
+  te->store = ecsa_state_store_new(te->dir, TRUE);
+  if (!ecsa_state_store_load(te->store, &error))
+    te->store_error = g_strdup(error->message);
+  g_clear_error(&error);
+  te->engine = ecsa_task_engine_new(te->config, te->docker, te->store);
+  g_signal_connect(te->engine, "state-change", G_CALLBACK(state_change_cb), te);
+  ecsa_task_engine_restore(te->engine);
   if (te->config->task_cpu_mem_limit != ECSA_CONDITIONAL_DISABLED)
     {
-      ecsa_task_engine_init_cgroups_async (te->engine, NULL, cgroups_cb, &w);
-      ecsa_test_wait_until (NULL, wait_done, &w, 30000, "task cgroups set up");
-      g_assert_no_error (w.error);
+      ecsa_task_engine_init_cgroups_async(te->engine, NULL, cgroups_cb, &w);
+      ecsa_test_wait_until(NULL, wait_done, &w, 30000, "task cgroups set up");
+      g_assert_no_error(w.error);
       w.done = FALSE;
     }
-  ecsa_task_engine_start_async (te->engine, NULL, started_cb, &w);
-  ecsa_test_wait_until (NULL, wait_done, &w, 60000, "engine started");
-  g_assert_no_error (w.error);
-  g_assert_true (w.ok);
+  ecsa_task_engine_start_async(te->engine, NULL, started_cb, &w);
+  ecsa_test_wait_until(NULL, wait_done, &w, 60000, "engine started");
+  g_assert_no_error(w.error);
+  g_assert_true(w.ok);
 }
 
 static void
-shutdown_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+shutdown_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Wait *w = user_data;
 
-  w->ok = ecsa_task_engine_shutdown_finish (ECSA_TASK_ENGINE (source), result, &w->error);
+  w->ok = ecsa_task_engine_shutdown_finish(ECSA_TASK_ENGINE(source), result, &w->error);
   w->done = TRUE;
 }
 
 void
-ecsa_test_engine_stop (EcsaTestEngine *te)
+ecsa_test_engine_stop(EcsaTestEngine *te)
 {
   Wait w = { 0 };
 
   if (te->engine == NULL)
     return;
-  ecsa_task_engine_shutdown_async (te->engine, shutdown_cb, &w);
-  ecsa_test_wait_until (NULL, wait_done, &w, 30000, "engine shut down");
-  g_assert_no_error (w.error);
-  g_signal_handlers_disconnect_by_data (te->engine, te);
-  g_clear_object (&te->engine);
+  ecsa_task_engine_shutdown_async(te->engine, shutdown_cb, &w);
+  ecsa_test_wait_until(NULL, wait_done, &w, 30000, "engine shut down");
+  g_assert_no_error(w.error);
+  g_signal_handlers_disconnect_by_data(te->engine, te);
+  g_clear_object(&te->engine);
   /* let cancelled calls come back before the next engine starts */
-  ecsa_test_run_for (50);
+  ecsa_test_run_for(50);
 }
 
 void
-ecsa_test_engine_free (EcsaTestEngine *te)
+ecsa_test_engine_free(EcsaTestEngine *te)
 {
   g_autofree char *ecs_prefix = NULL;
 
   if (te == NULL)
     return;
-  ecsa_test_engine_stop (te);
-  g_clear_object (&te->docker);
-  g_clear_object (&te->store);
-  ecs_prefix = g_strconcat ("ecs-", te->prefix, NULL);
-  ecsa_test_docker_cleanup (te->prefix);
-  ecsa_test_docker_cleanup (ecs_prefix);
-  ecsa_test_rmdir_recursive (te->dir);
-  g_ptr_array_unref (te->changes);
-  ecsa_config_free (te->config);
-  g_free (te->store_error);
-  g_free (te->dir);
-  g_free (te->prefix);
-  g_free (te);
+  ecsa_test_engine_stop(te);
+  g_clear_object(&te->docker);
+  g_clear_object(&te->store);
+  ecs_prefix = g_strconcat("ecs-", te->prefix, NULL);
+  ecsa_test_docker_cleanup(te->prefix);
+  ecsa_test_docker_cleanup(ecs_prefix);
+  ecsa_test_rmdir_recursive(te->dir);
+  g_ptr_array_unref(te->changes);
+  ecsa_config_free(te->config);
+  g_free(te->store_error);
+  g_free(te->dir);
+  g_free(te->prefix);
+  g_free(te);
 }
 
 static void
-applied_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+applied_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Wait *w = user_data;
 
-  w->ok = ecsa_task_engine_apply_payload_finish (ECSA_TASK_ENGINE (source), result, &w->rejected, &w->error);
+  w->ok = ecsa_task_engine_apply_payload_finish(ECSA_TASK_ENGINE(source), result, &w->rejected, &w->error);
   w->done = TRUE;
 }
 
 GPtrArray *
-ecsa_test_engine_apply (EcsaTestEngine *te, const char *tasks_json, gint64 seq, GError **error)
+ecsa_test_engine_apply(EcsaTestEngine *te, const char *tasks_json, gint64 seq, GError **error)
 {
-  g_autoptr(JsonNode) node = json_from_string (tasks_json, NULL);
+  g_autoptr(JsonNode) node = json_from_string(tasks_json, NULL);
   Wait w = { 0 };
 
-  g_assert_nonnull (node);
-  g_assert_true (JSON_NODE_HOLDS_ARRAY (node));
-  ecsa_task_engine_apply_payload_async (te->engine, json_node_get_array (node), seq, NULL, applied_cb, &w);
-  ecsa_test_wait_until (NULL, wait_done, &w, 30000, "payload applied");
+  g_assert_nonnull(node);
+  g_assert_true(JSON_NODE_HOLDS_ARRAY(node));
+  ecsa_task_engine_apply_payload_async(te->engine, json_node_get_array(node), seq, NULL, applied_cb, &w);
+  ecsa_test_wait_until(NULL, wait_done, &w, 30000, "payload applied");
   if (w.error != NULL)
-    g_propagate_error (error, w.error);
-  return w.rejected != NULL ? w.rejected : g_ptr_array_new_with_free_func (g_free);
+    g_propagate_error(error, w.error);
+  return w.rejected != NULL ? w.rejected : g_ptr_array_new_with_free_func(g_free);
 }
 
 static gboolean
-matches (const EcsaStateChange *c, const char *arn, const char *container, const char *status)
+matches(const EcsaStateChange *c, const char *arn, const char *container, const char *status)
 {
-  if (g_strcmp0 (c->task_arn, arn) != 0 || g_strcmp0 (c->status, status) != 0)
+  if (g_strcmp0(c->task_arn, arn) != 0 || g_strcmp0(c->status, status) != 0)
     return FALSE;
   if (container == NULL)
     return c->kind == ECSA_STATE_CHANGE_TASK;
-  return c->kind == ECSA_STATE_CHANGE_CONTAINER && g_strcmp0 (c->container_name, container) == 0;
+  return c->kind == ECSA_STATE_CHANGE_CONTAINER && g_strcmp0(c->container_name, container) == 0;
 }
 
 const EcsaStateChange *
-ecsa_test_engine_find (EcsaTestEngine *te, const char *arn, const char *container, const char *status)
+ecsa_test_engine_find(EcsaTestEngine *te, const char *arn, const char *container, const char *status)
 {
   for (guint i = te->changes->len; i > 0; i--)
-    if (matches (te->changes->pdata[i - 1], arn, container, status))
+    if (matches(te->changes->pdata[i - 1], arn, container, status))
       return te->changes->pdata[i - 1];
   return NULL;
 }
 
 guint
-ecsa_test_engine_count (EcsaTestEngine *te, const char *arn, const char *container, const char *status)
+ecsa_test_engine_count(EcsaTestEngine *te, const char *arn, const char *container, const char *status)
 {
   guint n = 0;
 
   for (guint i = 0; i < te->changes->len; i++)
-    if (matches (te->changes->pdata[i], arn, container, status))
+    if (matches(te->changes->pdata[i], arn, container, status))
       n++;
   return n;
 }
@@ -208,78 +208,77 @@ typedef struct
 } FindData;
 
 static gboolean
-found (gpointer user_data)
+found(gpointer user_data)
 {
   FindData *f = user_data;
 
-  return ecsa_test_engine_find (f->te, f->arn, f->container, f->status) != NULL;
+  return ecsa_test_engine_find(f->te, f->arn, f->container, f->status) != NULL;
 }
 
 const EcsaStateChange *
-ecsa_test_engine_wait (EcsaTestEngine *te, const char *arn, const char *container, const char *status,
-                       guint timeout_ms)
+ecsa_test_engine_wait(EcsaTestEngine *te, const char *arn, const char *container, const char *status, guint timeout_ms)
 {
   FindData f = { te, arn, container, status };
-  g_autofree char *what = g_strdup_printf ("%s %s%s%s", status, arn, container != NULL ? " container " : "",
-                                           container != NULL ? container : "");
+  g_autofree char *what = g_strdup_printf("%s %s%s%s", status, arn, container != NULL ? " container " : "",
+                                          container != NULL ? container : "");
 
-  ecsa_test_wait_until (NULL, found, &f, timeout_ms, what);
-  return ecsa_test_engine_find (te, arn, container, status);
+  ecsa_test_wait_until(NULL, found, &f, timeout_ms, what);
+  return ecsa_test_engine_find(te, arn, container, status);
 }
 
 char *
-ecsa_test_engine_arn (EcsaTestEngine *te, const char *name)
+ecsa_test_engine_arn(EcsaTestEngine *te, const char *name)
 {
-  return g_strdup_printf ("arn:aws:ecs:us-west-2:123456789012:task/%s%s", te->prefix, name);
+  return g_strdup_printf("arn:aws:ecs:us-west-2:123456789012:task/%s%s", te->prefix, name);
 }
 
 char *
-ecsa_test_engine_task_json (EcsaTestEngine *te, const char *name, const char *desired, const char *containers_json)
+ecsa_test_engine_task_json(EcsaTestEngine *te, const char *name, const char *desired, const char *containers_json)
 {
-  g_autofree char *arn = ecsa_test_engine_arn (te, name);
+  g_autofree char *arn = ecsa_test_engine_arn(te, name);
 
-  return g_strdup_printf ("{\"arn\":\"%s\",\"family\":\"%sf\",\"version\":\"1\",\"desiredStatus\":\"%s\","
-                          "\"containers\":%s}",
-                          arn, te->prefix, desired, containers_json);
+  return g_strdup_printf("{\"arn\":\"%s\",\"family\":\"%sf\",\"version\":\"1\",\"desiredStatus\":\"%s\","
+                         "\"containers\":%s}",
+                         arn, te->prefix, desired, containers_json);
 }
 
 GPtrArray *
-ecsa_test_engine_docker_ids (const char *arn, const char *container)
+ecsa_test_engine_docker_ids(const char *arn, const char *container)
 {
-  g_autofree char *f1 = g_strdup_printf ("label=com.amazonaws.ecs.task-arn=%s", arn);
-  g_autofree char *f2 = container != NULL ? g_strdup_printf ("label=com.amazonaws.ecs.container-name=%s", container)
-                                          : NULL;
+  g_autofree char *f1 = g_strdup_printf("label=com.amazonaws.ecs.task-arn=%s", arn);
+  g_autofree char *f2
+    = container != NULL ? g_strdup_printf("label=com.amazonaws.ecs.container-name=%s", container) : NULL;
   g_autofree char *out = f2 != NULL
-                           ? ecsa_test_docker_cli (NULL, "ps", "-aq", "--no-trunc", "--filter", f1, "--filter", f2, NULL)
-                           : ecsa_test_docker_cli (NULL, "ps", "-aq", "--no-trunc", "--filter", f1, NULL);
-  GPtrArray *ids = g_ptr_array_new_with_free_func (g_free);
+                           ? ecsa_test_docker_cli(NULL, "ps", "-aq", "--no-trunc", "--filter", f1, "--filter", f2, NULL)
+                           : ecsa_test_docker_cli(NULL, "ps", "-aq", "--no-trunc", "--filter", f1, NULL);
+  GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
   g_auto(GStrv) lines = NULL;
 
   if (out == NULL || *out == '\0')
     return ids;
-  lines = g_strsplit (out, "\n", -1);
+  lines = g_strsplit(out, "\n", -1);
   for (guint i = 0; lines[i] != NULL; i++)
-    if (*g_strstrip (lines[i]) != '\0')
-      g_ptr_array_add (ids, g_strdup (lines[i]));
+    if (*g_strstrip(lines[i]) != '\0')
+      g_ptr_array_add(ids, g_strdup(lines[i]));
   return ids;
 }
 
 static gboolean
-flag_cb (gpointer user_data)
+flag_cb(gpointer user_data)
 {
-  *(gboolean *) user_data = TRUE;
+  *(gboolean *)user_data = TRUE;
   return G_SOURCE_REMOVE;
 }
 
 void
-ecsa_test_run_for (guint ms)
+ecsa_test_run_for(guint ms)
 {
   gboolean done = FALSE;
-  g_autoptr(GSource) s = g_timeout_source_new (ms);
+  g_autoptr(GSource) s = g_timeout_source_new(ms);
 
-  g_source_set_callback (s, flag_cb, &done, NULL);
-  g_source_attach (s, NULL);
+  g_source_set_callback(s, flag_cb, &done, NULL);
+  g_source_attach(s, NULL);
   while (!done)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_destroy (s);
+    g_main_context_iteration(NULL, TRUE);
+  g_source_destroy(s);
 }

@@ -16,404 +16,403 @@ typedef struct
 } Fixture;
 
 static void
-fixture_setup (Fixture *fx, gconstpointer data)
+fixture_setup(Fixture *fx, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
 
-  fx->prefix = ecsa_test_docker_prefix ("dc");
-  fx->client = ecsa_docker_client_new (NULL, &error);
-  g_assert_no_error (error);
+  fx->prefix = ecsa_test_docker_prefix("dc");
+  fx->client = ecsa_docker_client_new(NULL, &error);
+  g_assert_no_error(error);
 }
 
 static void
-fixture_teardown (Fixture *fx, gconstpointer data)
+fixture_teardown(Fixture *fx, gconstpointer data)
 {
-  g_clear_object (&fx->client);
-  g_clear_object (&fx->result);
-  ecsa_test_docker_cleanup (fx->prefix);
+  g_clear_object(&fx->client);
+  g_clear_object(&fx->result);
+  ecsa_test_docker_cleanup(fx->prefix);
 }
 
 static void
-store_result_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+store_result_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   GAsyncResult **out = user_data;
 
-  *out = g_object_ref (result);
+  *out = g_object_ref(result);
 }
 
 static gboolean
-have_result (gpointer user_data)
+have_result(gpointer user_data)
 {
-  return *(GAsyncResult **) user_data != NULL;
+  return *(GAsyncResult **)user_data != NULL;
 }
 
 /* Wait for the pending call of the fixture and hand its result over. */
 static GAsyncResult *
-wait_result (Fixture *fx)
+wait_result(Fixture *fx)
 {
-  ecsa_test_wait_until (NULL, have_result, &fx->result, GUARD_MS, "docker call result");
-  return g_steal_pointer (&fx->result);
+  ecsa_test_wait_until(NULL, have_result, &fx->result, GUARD_MS, "docker call result");
+  return g_steal_pointer(&fx->result);
 }
 
 static char *
-name_for (Fixture *fx, const char *suffix)
+name_for(Fixture *fx, const char *suffix)
 {
-  return g_strconcat (fx->prefix, suffix, NULL);
+  return g_strconcat(fx->prefix, suffix, NULL);
 }
 
 static JsonNode *
-create_body (const char *cmd)
+create_body(const char *cmd)
 {
-  g_autofree char *json = g_strdup_printf ("{\"Image\":\"%s\",\"Cmd\":[\"sh\",\"-c\",\"%s\"],"
-                                           "\"Labels\":{\"ecsa.test\":\"docker-client\"},"
-                                           "\"HostConfig\":{\"NetworkMode\":\"none\"}}",
-                                           ECSA_TEST_IMAGE, cmd);
-  return json_from_string (json, NULL);
+  g_autofree char *json = g_strdup_printf("{\"Image\":\"%s\",\"Cmd\":[\"sh\",\"-c\",\"%s\"],"
+                                          "\"Labels\":{\"ecsa.test\":\"docker-client\"},"
+                                          "\"HostConfig\":{\"NetworkMode\":\"none\"}}",
+                                          ECSA_TEST_IMAGE, cmd);
+  return json_from_string(json, NULL);
 }
 
 static char *
-create_sync (Fixture *fx, const char *name, const char *cmd)
+create_sync(Fixture *fx, const char *name, const char *cmd)
 {
-  g_autoptr(JsonNode) body = create_body (cmd);
+  g_autoptr(JsonNode) body = create_body(cmd);
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
   char *id;
 
-  ecsa_docker_client_create_container_async (fx->client, name, body, NULL, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  id = ecsa_docker_client_create_container_finish (fx->client, res, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (id);
+  ecsa_docker_client_create_container_async(fx->client, name, body, NULL, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  id = ecsa_docker_client_create_container_finish(fx->client, res, &error);
+  g_assert_no_error(error);
+  g_assert_nonnull(id);
   return id;
 }
 
 static void
-start_sync (Fixture *fx, const char *id)
+start_sync(Fixture *fx, const char *id)
 {
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
 
-  ecsa_docker_client_start_container_async (fx->client, id, NULL, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_true (ecsa_docker_client_start_container_finish (fx->client, res, &error));
-  g_assert_no_error (error);
+  ecsa_docker_client_start_container_async(fx->client, id, NULL, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_true(ecsa_docker_client_start_container_finish(fx->client, res, &error));
+  g_assert_no_error(error);
 }
 
 static const char *
-state_status (JsonObject *inspect)
+state_status(JsonObject *inspect)
 {
-  return json_object_get_string_member (json_object_get_object_member (inspect, "State"), "Status");
+  return json_object_get_string_member(json_object_get_object_member(inspect, "State"), "Status");
 }
 
 /* ------------------------------------------------------------------------------------------- */
 
 static void
-test_host_invalid (void)
+test_host_invalid(void)
 {
   const char *bad[] = { "http://127.0.0.1:2375", "unix://relative/path", "tcp://", "npipe:////./pipe/docker" };
 
-  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+  for (guint i = 0; i < G_N_ELEMENTS(bad); i++)
     {
       g_autoptr(GError) error = NULL;
-      g_autoptr(EcsaDockerClient) c = ecsa_docker_client_new (bad[i], &error);
+      g_autoptr(EcsaDockerClient) c = ecsa_docker_client_new(bad[i], &error);
 
-      g_assert_null (c);
-      g_assert_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
-      g_assert_nonnull (strstr (error->message, bad[i]));
+      g_assert_null(c);
+      g_assert_error(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
+      g_assert_nonnull(strstr(error->message, bad[i]));
     }
 }
 
 static void
-test_negotiate (Fixture *fx, gconstpointer data)
+test_negotiate(Fixture *fx, gconstpointer data)
 {
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *daemon_api = ecsa_test_docker_cli (NULL, "version", "-f", "{{.Server.APIVersion}}", NULL);
-  g_autofree char *daemon_version = ecsa_test_docker_cli (NULL, "version", "-f", "{{.Server.Version}}", NULL);
+  g_autofree char *daemon_api = ecsa_test_docker_cli(NULL, "version", "-f", "{{.Server.APIVersion}}", NULL);
+  g_autofree char *daemon_version = ecsa_test_docker_cli(NULL, "version", "-f", "{{.Server.Version}}", NULL);
   const char *expected;
 
-  g_assert_null (ecsa_docker_client_get_api_version (fx->client));
-  ecsa_docker_client_negotiate_async (fx->client, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_true (ecsa_docker_client_negotiate_finish (fx->client, res, &error));
-  g_assert_no_error (error);
-  g_assert_nonnull (daemon_api);
-  expected = ecsa_docker_api_version_compare (daemon_api, ECSA_DOCKER_API_VERSION_MAX) > 0
-                 ? ECSA_DOCKER_API_VERSION_MAX
-                 : daemon_api;
-  g_assert_cmpstr (ecsa_docker_client_get_api_version (fx->client), ==, expected);
-  g_assert_cmpstr (ecsa_docker_client_get_server_version (fx->client), ==, daemon_version);
+  g_assert_null(ecsa_docker_client_get_api_version(fx->client));
+  ecsa_docker_client_negotiate_async(fx->client, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_true(ecsa_docker_client_negotiate_finish(fx->client, res, &error));
+  g_assert_no_error(error);
+  g_assert_nonnull(daemon_api);
+  expected = ecsa_docker_api_version_compare(daemon_api, ECSA_DOCKER_API_VERSION_MAX) > 0 ? ECSA_DOCKER_API_VERSION_MAX
+                                                                                          : daemon_api;
+  g_assert_cmpstr(ecsa_docker_client_get_api_version(fx->client), ==, expected);
+  g_assert_cmpstr(ecsa_docker_client_get_server_version(fx->client), ==, daemon_version);
 }
 
 static void
-test_lifecycle (Fixture *fx, gconstpointer data)
+test_lifecycle(Fixture *fx, gconstpointer data)
 {
-  g_autofree char *name = name_for (fx, "life");
-  g_autofree char *id = create_sync (fx, name, "trap 'exit 7' TERM; sleep 600 & wait");
+  g_autofree char *name = name_for(fx, "life");
+  g_autofree char *id = create_sync(fx, name, "trap 'exit 7' TERM; sleep 600 & wait");
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) inspect = NULL;
   g_autoptr(JsonObject) cli = NULL;
 
   /* inspect by name, through the client */
-  ecsa_docker_client_inspect_container_async (fx->client, name, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  inspect = ecsa_docker_client_inspect_container_finish (fx->client, res, &error);
-  g_assert_no_error (error);
-  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (inspect), "Id"), ==, id);
-  g_assert_cmpstr (state_status (json_node_get_object (inspect)), ==, "created");
-  g_clear_object (&res);
+  ecsa_docker_client_inspect_container_async(fx->client, name, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  inspect = ecsa_docker_client_inspect_container_finish(fx->client, res, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(json_object_get_string_member(json_node_get_object(inspect), "Id"), ==, id);
+  g_assert_cmpstr(state_status(json_node_get_object(inspect)), ==, "created");
+  g_clear_object(&res);
 
-  start_sync (fx, id);
-  cli = ecsa_test_docker_inspect (id);
-  g_assert_cmpstr (state_status (cli), ==, "running");
-  g_clear_pointer (&cli, json_object_unref);
+  start_sync(fx, id);
+  cli = ecsa_test_docker_inspect(id);
+  g_assert_cmpstr(state_status(cli), ==, "running");
+  g_clear_pointer(&cli, json_object_unref);
 
   /* start again: 304, which is success */
-  start_sync (fx, id);
+  start_sync(fx, id);
 
-  ecsa_docker_client_stop_container_async (fx->client, id, 5, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_true (ecsa_docker_client_stop_container_finish (fx->client, res, &error));
-  g_assert_no_error (error);
-  g_clear_object (&res);
-  cli = ecsa_test_docker_inspect (id);
-  g_assert_cmpstr (state_status (cli), ==, "exited");
+  ecsa_docker_client_stop_container_async(fx->client, id, 5, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_true(ecsa_docker_client_stop_container_finish(fx->client, res, &error));
+  g_assert_no_error(error);
+  g_clear_object(&res);
+  cli = ecsa_test_docker_inspect(id);
+  g_assert_cmpstr(state_status(cli), ==, "exited");
   /* the SIGTERM reached the container's trap */
-  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (cli, "State"), "ExitCode"), ==, 7);
-  g_clear_pointer (&cli, json_object_unref);
+  g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(cli, "State"), "ExitCode"), ==, 7);
+  g_clear_pointer(&cli, json_object_unref);
 
   /* stop again: 304, which is success */
-  ecsa_docker_client_stop_container_async (fx->client, id, 5, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_true (ecsa_docker_client_stop_container_finish (fx->client, res, &error));
-  g_clear_object (&res);
+  ecsa_docker_client_stop_container_async(fx->client, id, 5, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_true(ecsa_docker_client_stop_container_finish(fx->client, res, &error));
+  g_clear_object(&res);
 
-  ecsa_docker_client_remove_container_async (fx->client, id, TRUE, FALSE, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_true (ecsa_docker_client_remove_container_finish (fx->client, res, &error));
-  g_assert_no_error (error);
-  g_assert_null (ecsa_test_docker_inspect (id));
+  ecsa_docker_client_remove_container_async(fx->client, id, TRUE, FALSE, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_true(ecsa_docker_client_remove_container_finish(fx->client, res, &error));
+  g_assert_no_error(error);
+  g_assert_null(ecsa_test_docker_inspect(id));
 }
 
 static void
-test_not_found (Fixture *fx, gconstpointer data)
+test_not_found(Fixture *fx, gconstpointer data)
 {
-  g_autofree char *name = name_for (fx, "missing");
+  g_autofree char *name = name_for(fx, "missing");
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) node = NULL;
 
-  ecsa_docker_client_inspect_container_async (fx->client, name, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  node = ecsa_docker_client_inspect_container_finish (fx->client, res, &error);
-  g_assert_null (node);
-  g_assert_error (error, ECSA_ERROR, ECSA_ERROR_NOT_FOUND);
-  g_assert_nonnull (strstr (error->message, "No such container"));
-  g_assert_nonnull (strstr (error->message, name));
-  g_clear_error (&error);
-  g_clear_object (&res);
+  ecsa_docker_client_inspect_container_async(fx->client, name, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  node = ecsa_docker_client_inspect_container_finish(fx->client, res, &error);
+  g_assert_null(node);
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_NOT_FOUND);
+  g_assert_nonnull(strstr(error->message, "No such container"));
+  g_assert_nonnull(strstr(error->message, name));
+  g_clear_error(&error);
+  g_clear_object(&res);
 
-  ecsa_docker_client_start_container_async (fx->client, name, NULL, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_false (ecsa_docker_client_start_container_finish (fx->client, res, &error));
-  g_assert_error (error, ECSA_ERROR, ECSA_ERROR_NOT_FOUND);
-  g_assert_nonnull (strstr (error->message, "start container"));
+  ecsa_docker_client_start_container_async(fx->client, name, NULL, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_false(ecsa_docker_client_start_container_finish(fx->client, res, &error));
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_NOT_FOUND);
+  g_assert_nonnull(strstr(error->message, "start container"));
 }
 
 static void
-test_conflict_and_bad_request (Fixture *fx, gconstpointer data)
+test_conflict_and_bad_request(Fixture *fx, gconstpointer data)
 {
-  g_autofree char *name = name_for (fx, "dup");
-  g_autofree char *id = create_sync (fx, name, "true");
-  g_autoptr(JsonNode) body = create_body ("true");
+  g_autofree char *name = name_for(fx, "dup");
+  g_autofree char *id = create_sync(fx, name, "true");
+  g_autoptr(JsonNode) body = create_body("true");
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *id2 = NULL;
-  g_autofree char *name2 = name_for (fx, "bad name!");
+  g_autofree char *name2 = name_for(fx, "bad name!");
 
-  ecsa_docker_client_create_container_async (fx->client, name, body, NULL, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  id2 = ecsa_docker_client_create_container_finish (fx->client, res, &error);
-  g_assert_null (id2);
-  g_assert_error (error, ECSA_ERROR, ECSA_ERROR_FAILED);
-  g_assert_nonnull (strstr (error->message, "is already in use"));
-  g_clear_error (&error);
-  g_clear_object (&res);
+  ecsa_docker_client_create_container_async(fx->client, name, body, NULL, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  id2 = ecsa_docker_client_create_container_finish(fx->client, res, &error);
+  g_assert_null(id2);
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_FAILED);
+  g_assert_nonnull(strstr(error->message, "is already in use"));
+  g_clear_error(&error);
+  g_clear_object(&res);
 
   /* an invalid name is a 400 */
-  ecsa_docker_client_create_container_async (fx->client, name2, body, NULL, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  id2 = ecsa_docker_client_create_container_finish (fx->client, res, &error);
-  g_assert_null (id2);
-  g_assert_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
-  g_assert_nonnull (strstr (error->message, "create container"));
-  g_assert_nonnull (strstr (error->message, "Invalid container name"));
+  ecsa_docker_client_create_container_async(fx->client, name2, body, NULL, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  id2 = ecsa_docker_client_create_container_finish(fx->client, res, &error);
+  g_assert_null(id2);
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
+  g_assert_nonnull(strstr(error->message, "create container"));
+  g_assert_nonnull(strstr(error->message, "Invalid container name"));
 }
 
 static void
-test_api_version_override (Fixture *fx, gconstpointer data)
+test_api_version_override(Fixture *fx, gconstpointer data)
 {
-  g_autofree char *name = name_for (fx, "v124");
-  g_autoptr(JsonNode) body = create_body ("true");
+  g_autofree char *name = name_for(fx, "v124");
+  g_autoptr(JsonNode) body = create_body("true");
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *id = NULL;
 
-  ecsa_docker_client_create_container_async (fx->client, name, body, "1.24", NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  id = ecsa_docker_client_create_container_finish (fx->client, res, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (id);
-  g_clear_object (&res);
+  ecsa_docker_client_create_container_async(fx->client, name, body, "1.24", NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  id = ecsa_docker_client_create_container_finish(fx->client, res, &error);
+  g_assert_no_error(error);
+  g_assert_nonnull(id);
+  g_clear_object(&res);
 
-  ecsa_docker_client_create_container_async (fx->client, name, body, "one.two", NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_null (ecsa_docker_client_create_container_finish (fx->client, res, &error));
-  g_assert_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
-  g_assert_nonnull (strstr (error->message, "one.two"));
+  ecsa_docker_client_create_container_async(fx->client, name, body, "one.two", NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_null(ecsa_docker_client_create_container_finish(fx->client, res, &error));
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
+  g_assert_nonnull(strstr(error->message, "one.two"));
 }
 
 /* A container that ignores SIGTERM is killed once the stop timeout runs out. */
 static void
-test_stop_kills_after_timeout (Fixture *fx, gconstpointer data)
+test_stop_kills_after_timeout(Fixture *fx, gconstpointer data)
 {
-  g_autofree char *name = name_for (fx, "noterm");
-  g_autofree char *id = create_sync (fx, name, "trap '' TERM; while true; do sleep 1; done");
+  g_autofree char *name = name_for(fx, "noterm");
+  g_autofree char *id = create_sync(fx, name, "trap '' TERM; while true; do sleep 1; done");
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonObject) cli = NULL;
   gint64 t0;
 
-  start_sync (fx, id);
-  t0 = g_get_monotonic_time ();
-  ecsa_docker_client_stop_container_async (fx->client, id, 1, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_true (ecsa_docker_client_stop_container_finish (fx->client, res, &error));
-  g_assert_no_error (error);
-  g_assert_cmpint (g_get_monotonic_time () - t0, >=, 900 * 1000);
-  cli = ecsa_test_docker_inspect (id);
-  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (cli, "State"), "ExitCode"), ==, 137);
+  start_sync(fx, id);
+  t0 = g_get_monotonic_time();
+  ecsa_docker_client_stop_container_async(fx->client, id, 1, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_true(ecsa_docker_client_stop_container_finish(fx->client, res, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(g_get_monotonic_time() - t0, >=, 900 * 1000);
+  cli = ecsa_test_docker_inspect(id);
+  g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(cli, "State"), "ExitCode"), ==, 137);
 }
 
 /* The client's own limit for stop is 30 s plus the stop timeout; a daemon that does not answer
  * in that time is reported as a timeout naming the call (shortened here). */
 static void
-test_stop_call_timeout (Fixture *fx, gconstpointer data)
+test_stop_call_timeout(Fixture *fx, gconstpointer data)
 {
-  g_autoptr(EcsaTestDockerProxy) proxy = ecsa_test_docker_proxy_new ();
+  g_autoptr(EcsaTestDockerProxy) proxy = ecsa_test_docker_proxy_new();
   g_autoptr(EcsaDockerClient) client = NULL;
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
 
-  client = ecsa_docker_client_new (ecsa_test_docker_proxy_get_host (proxy), &error);
-  g_assert_no_error (error);
-  ecsa_docker_client_negotiate_async (client, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_true (ecsa_docker_client_negotiate_finish (client, res, &error));
-  g_clear_object (&res);
+  client = ecsa_docker_client_new(ecsa_test_docker_proxy_get_host(proxy), &error);
+  g_assert_no_error(error);
+  ecsa_docker_client_negotiate_async(client, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_true(ecsa_docker_client_negotiate_finish(client, res, &error));
+  g_clear_object(&res);
 
-  g_assert_cmpuint (ecsa_docker_client_get_timeout (client, ECSA_DOCKER_CALL_STOP), ==, 30000);
-  ecsa_docker_client_set_timeout (client, ECSA_DOCKER_CALL_STOP, 200);
-  ecsa_test_docker_proxy_set_blackhole (proxy, TRUE);
-  ecsa_docker_client_stop_container_async (client, "stuck", 1, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_false (ecsa_docker_client_stop_container_finish (client, res, &error));
-  g_assert_error (error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
-  g_assert_cmpstr (error->message, ==, "docker stop container 'stuck': timed out after 1.2s");
-  ecsa_docker_client_set_timeout (client, ECSA_DOCKER_CALL_STOP, 0);
-  g_assert_cmpuint (ecsa_docker_client_get_timeout (client, ECSA_DOCKER_CALL_STOP), ==, 30000);
+  g_assert_cmpuint(ecsa_docker_client_get_timeout(client, ECSA_DOCKER_CALL_STOP), ==, 30000);
+  ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_STOP, 200);
+  ecsa_test_docker_proxy_set_blackhole(proxy, TRUE);
+  ecsa_docker_client_stop_container_async(client, "stuck", 1, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_false(ecsa_docker_client_stop_container_finish(client, res, &error));
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
+  g_assert_cmpstr(error->message, ==, "docker stop container 'stuck': timed out after 1.2s");
+  ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_STOP, 0);
+  g_assert_cmpuint(ecsa_docker_client_get_timeout(client, ECSA_DOCKER_CALL_STOP), ==, 30000);
 }
 
 /* A daemon that accepts connections and never answers. */
 static void
-test_hung_daemon (Fixture *fx, gconstpointer data)
+test_hung_daemon(Fixture *fx, gconstpointer data)
 {
-  g_autoptr(EcsaTestDockerProxy) proxy = ecsa_test_docker_proxy_new ();
+  g_autoptr(EcsaTestDockerProxy) proxy = ecsa_test_docker_proxy_new();
   g_autoptr(EcsaDockerClient) client = NULL;
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) node = NULL;
 
-  client = ecsa_docker_client_new (ecsa_test_docker_proxy_get_host (proxy), &error);
-  g_assert_no_error (error);
-  ecsa_test_docker_proxy_set_blackhole (proxy, TRUE);
-  ecsa_docker_client_set_timeout (client, ECSA_DOCKER_CALL_VERSION, 300);
-  ecsa_docker_client_set_timeout (client, ECSA_DOCKER_CALL_INSPECT, 200);
+  client = ecsa_docker_client_new(ecsa_test_docker_proxy_get_host(proxy), &error);
+  g_assert_no_error(error);
+  ecsa_test_docker_proxy_set_blackhole(proxy, TRUE);
+  ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_VERSION, 300);
+  ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_INSPECT, 200);
 
   /* queued behind the version negotiation, the inspect still fails at its own limit */
-  ecsa_docker_client_inspect_container_async (client, "whatever", NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  node = ecsa_docker_client_inspect_container_finish (client, res, &error);
-  g_assert_null (node);
-  g_assert_error (error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
-  g_assert_cmpstr (error->message, ==, "docker inspect container 'whatever': timed out after 0.2s");
-  g_clear_error (&error);
-  g_clear_object (&res);
+  ecsa_docker_client_inspect_container_async(client, "whatever", NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  node = ecsa_docker_client_inspect_container_finish(client, res, &error);
+  g_assert_null(node);
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
+  g_assert_cmpstr(error->message, ==, "docker inspect container 'whatever': timed out after 0.2s");
+  g_clear_error(&error);
+  g_clear_object(&res);
 
-  ecsa_docker_client_negotiate_async (client, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_false (ecsa_docker_client_negotiate_finish (client, res, &error));
-  g_assert_error (error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
-  g_assert_cmpstr (error->message, ==, "docker get version: timed out after 0.3s");
-  g_clear_error (&error);
-  g_clear_object (&res);
+  ecsa_docker_client_negotiate_async(client, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_false(ecsa_docker_client_negotiate_finish(client, res, &error));
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
+  g_assert_cmpstr(error->message, ==, "docker get version: timed out after 0.3s");
+  g_clear_error(&error);
+  g_clear_object(&res);
 
   /* once negotiated, a hung inspect times out on its own limit */
-  ecsa_test_docker_proxy_set_blackhole (proxy, FALSE);
-  ecsa_docker_client_negotiate_async (client, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_true (ecsa_docker_client_negotiate_finish (client, res, &error));
-  g_clear_object (&res);
-  ecsa_test_docker_proxy_set_blackhole (proxy, TRUE);
-  ecsa_docker_client_inspect_container_async (client, "other", NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_null (ecsa_docker_client_inspect_container_finish (client, res, &error));
-  g_assert_error (error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
-  g_assert_cmpstr (error->message, ==, "docker inspect container 'other': timed out after 0.2s");
+  ecsa_test_docker_proxy_set_blackhole(proxy, FALSE);
+  ecsa_docker_client_negotiate_async(client, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_true(ecsa_docker_client_negotiate_finish(client, res, &error));
+  g_clear_object(&res);
+  ecsa_test_docker_proxy_set_blackhole(proxy, TRUE);
+  ecsa_docker_client_inspect_container_async(client, "other", NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_null(ecsa_docker_client_inspect_container_finish(client, res, &error));
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
+  g_assert_cmpstr(error->message, ==, "docker inspect container 'other': timed out after 0.2s");
 }
 
 static void
-test_unreachable (Fixture *fx, gconstpointer data)
+test_unreachable(Fixture *fx, gconstpointer data)
 {
   g_autoptr(EcsaDockerClient) client = NULL;
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) node = NULL;
 
-  client = ecsa_docker_client_new ("unix:///nonexistent/ecsa/docker.sock", &error);
-  g_assert_no_error (error);
-  ecsa_docker_client_inspect_container_async (client, "x", NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  node = ecsa_docker_client_inspect_container_finish (client, res, &error);
-  g_assert_null (node);
-  g_assert_error (error, ECSA_ERROR, ECSA_ERROR_RETRY);
-  g_assert_nonnull (strstr (error->message, "cannot reach dockerd at 'unix:///nonexistent/ecsa/docker.sock'"));
-  g_assert_nonnull (strstr (error->message, "inspect container 'x'"));
+  client = ecsa_docker_client_new("unix:///nonexistent/ecsa/docker.sock", &error);
+  g_assert_no_error(error);
+  ecsa_docker_client_inspect_container_async(client, "x", NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  node = ecsa_docker_client_inspect_container_finish(client, res, &error);
+  g_assert_null(node);
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_RETRY);
+  g_assert_nonnull(strstr(error->message, "cannot reach dockerd at 'unix:///nonexistent/ecsa/docker.sock'"));
+  g_assert_nonnull(strstr(error->message, "inspect container 'x'"));
 }
 
 static void
-test_cancel (Fixture *fx, gconstpointer data)
+test_cancel(Fixture *fx, gconstpointer data)
 {
-  g_autofree char *name = name_for (fx, "cancel");
-  g_autofree char *id = create_sync (fx, name, "trap '' TERM; while true; do sleep 1; done");
-  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autofree char *name = name_for(fx, "cancel");
+  g_autofree char *id = create_sync(fx, name, "trap '' TERM; while true; do sleep 1; done");
+  g_autoptr(GCancellable) cancellable = g_cancellable_new();
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
 
-  start_sync (fx, id);
-  ecsa_docker_client_stop_container_async (fx->client, id, 30, cancellable, store_result_cb, &fx->result);
-  g_cancellable_cancel (cancellable);
-  res = wait_result (fx);
-  g_assert_false (ecsa_docker_client_stop_container_finish (fx->client, res, &error));
-  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  start_sync(fx, id);
+  ecsa_docker_client_stop_container_async(fx->client, id, 30, cancellable, store_result_cb, &fx->result);
+  g_cancellable_cancel(cancellable);
+  res = wait_result(fx);
+  g_assert_false(ecsa_docker_client_stop_container_finish(fx->client, res, &error));
+  g_assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
 }
 
 static void
-test_list_and_request (Fixture *fx, gconstpointer data)
+test_list_and_request(Fixture *fx, gconstpointer data)
 {
-  g_autofree char *name = name_for (fx, "list");
-  g_autofree char *id = create_sync (fx, name, "true");
+  g_autofree char *name = name_for(fx, "list");
+  g_autofree char *id = create_sync(fx, name, "true");
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) list = NULL;
@@ -422,156 +421,156 @@ test_list_and_request (Fixture *fx, gconstpointer data)
   guint status = 0;
   g_autofree char *path = NULL;
 
-  ecsa_docker_client_list_containers_async (fx->client, "ecsa.test=docker-client", NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  list = ecsa_docker_client_list_containers_finish (fx->client, res, &error);
-  g_assert_no_error (error);
-  for (guint i = 0; i < json_array_get_length (json_node_get_array (list)); i++)
+  ecsa_docker_client_list_containers_async(fx->client, "ecsa.test=docker-client", NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  list = ecsa_docker_client_list_containers_finish(fx->client, res, &error);
+  g_assert_no_error(error);
+  for (guint i = 0; i < json_array_get_length(json_node_get_array(list)); i++)
     {
-      JsonObject *c = json_array_get_object_element (json_node_get_array (list), i);
-      g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (c, "Labels"), "ecsa.test"), ==,
-                       "docker-client");
-      if (g_strcmp0 (json_object_get_string_member (c, "Id"), id) == 0)
+      JsonObject *c = json_array_get_object_element(json_node_get_array(list), i);
+      g_assert_cmpstr(json_object_get_string_member(json_object_get_object_member(c, "Labels"), "ecsa.test"), ==,
+                      "docker-client");
+      if (g_strcmp0(json_object_get_string_member(c, "Id"), id) == 0)
         found = TRUE;
     }
-  g_assert_true (found);
-  g_clear_object (&res);
+  g_assert_true(found);
+  g_clear_object(&res);
 
   /* the generic call returns Docker's status and body without turning them into errors */
-  path = g_strdup_printf ("/containers/%snothere/json", fx->prefix);
-  ecsa_docker_client_request_async (fx->client, "GET", path, NULL, 0, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  body = ecsa_docker_client_request_finish (fx->client, res, &status, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (status, ==, 404);
-  g_assert_nonnull (g_strstr_len (g_bytes_get_data (body, NULL), g_bytes_get_size (body), "No such container"));
+  path = g_strdup_printf("/containers/%snothere/json", fx->prefix);
+  ecsa_docker_client_request_async(fx->client, "GET", path, NULL, 0, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  body = ecsa_docker_client_request_finish(fx->client, res, &status, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(status, ==, 404);
+  g_assert_nonnull(g_strstr_len(g_bytes_get_data(body, NULL), g_bytes_get_size(body), "No such container"));
 }
 
 static void
-test_volume (Fixture *fx, gconstpointer data)
+test_volume(Fixture *fx, gconstpointer data)
 {
-  g_autofree char *name = name_for (fx, "vol");
-  g_autoptr(GHashTable) labels = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autofree char *name = name_for(fx, "vol");
+  g_autoptr(GHashTable) labels = g_hash_table_new(g_str_hash, g_str_equal);
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *fmt = NULL;
   g_autofree char *out = NULL;
 
-  g_hash_table_insert (labels, (gpointer) "com.amazonaws.ecs.task-arn", (gpointer) "arn:aws:ecs:r:1:task/x");
-  ecsa_docker_client_create_volume_async (fx->client, name, labels, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_true (ecsa_docker_client_create_volume_finish (fx->client, res, &error));
-  g_assert_no_error (error);
-  g_clear_object (&res);
-  out = ecsa_test_docker_cli (NULL, "volume", "inspect", "-f", "{{index .Labels \"com.amazonaws.ecs.task-arn\"}}",
-                              name, NULL);
-  g_assert_cmpstr (out, ==, "arn:aws:ecs:r:1:task/x");
+  g_hash_table_insert(labels, (gpointer) "com.amazonaws.ecs.task-arn", (gpointer) "arn:aws:ecs:r:1:task/x");
+  ecsa_docker_client_create_volume_async(fx->client, name, labels, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_true(ecsa_docker_client_create_volume_finish(fx->client, res, &error));
+  g_assert_no_error(error);
+  g_clear_object(&res);
+  out = ecsa_test_docker_cli(NULL, "volume", "inspect", "-f", "{{index .Labels \"com.amazonaws.ecs.task-arn\"}}", name,
+                             NULL);
+  g_assert_cmpstr(out, ==, "arn:aws:ecs:r:1:task/x");
 
-  ecsa_docker_client_remove_volume_async (fx->client, name, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_true (ecsa_docker_client_remove_volume_finish (fx->client, res, &error));
-  g_assert_no_error (error);
-  g_clear_pointer (&out, g_free);
-  out = ecsa_test_docker_cli (NULL, "volume", "inspect", name, NULL);
-  g_assert_null (out);
+  ecsa_docker_client_remove_volume_async(fx->client, name, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_true(ecsa_docker_client_remove_volume_finish(fx->client, res, &error));
+  g_assert_no_error(error);
+  g_clear_pointer(&out, g_free);
+  out = ecsa_test_docker_cli(NULL, "volume", "inspect", name, NULL);
+  g_assert_null(out);
 }
 
 static void
-test_pull_registry (Fixture *fx, gconstpointer data)
+test_pull_registry(Fixture *fx, gconstpointer data)
 {
-  g_autofree char *repo = g_strdup_printf ("%spull", fx->prefix);
-  g_autoptr(EcsaTestRegistry) registry = ecsa_test_registry_start (repo);
+  g_autofree char *repo = g_strdup_printf("%spull", fx->prefix);
+  g_autoptr(EcsaTestRegistry) registry = ecsa_test_registry_start(repo);
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *out = NULL;
   g_autofree char *missing = NULL;
   g_autofree char *no_tag = NULL;
 
-  g_assert_null (ecsa_test_docker_cli (NULL, "image", "inspect", ecsa_test_registry_get_image (registry), NULL));
+  g_assert_null(ecsa_test_docker_cli(NULL, "image", "inspect", ecsa_test_registry_get_image(registry), NULL));
   /* no tag: ":latest" is pulled */
-  no_tag = g_strdup_printf ("%s/%s", ecsa_test_registry_get_host (registry), repo);
-  ecsa_docker_client_pull_image_async (fx->client, no_tag, NULL, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_true (ecsa_docker_client_pull_image_finish (fx->client, res, &error));
-  g_assert_no_error (error);
-  g_clear_object (&res);
-  out = ecsa_test_docker_cli (NULL, "image", "inspect", "-f", "{{.Id}}", ecsa_test_registry_get_image (registry), NULL);
-  g_assert_nonnull (out);
+  no_tag = g_strdup_printf("%s/%s", ecsa_test_registry_get_host(registry), repo);
+  ecsa_docker_client_pull_image_async(fx->client, no_tag, NULL, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_true(ecsa_docker_client_pull_image_finish(fx->client, res, &error));
+  g_assert_no_error(error);
+  g_clear_object(&res);
+  out = ecsa_test_docker_cli(NULL, "image", "inspect", "-f", "{{.Id}}", ecsa_test_registry_get_image(registry), NULL);
+  g_assert_nonnull(out);
 
-  missing = g_strdup_printf ("%s/%snothere:latest", ecsa_test_registry_get_host (registry), fx->prefix);
-  ecsa_docker_client_pull_image_async (fx->client, missing, NULL, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_false (ecsa_docker_client_pull_image_finish (fx->client, res, &error));
-  g_assert_error (error, ECSA_ERROR, ECSA_ERROR_NOT_FOUND);
-  g_assert_nonnull (strstr (error->message, "pull image"));
-  g_assert_nonnull (strstr (error->message, "not found"));
+  missing = g_strdup_printf("%s/%snothere:latest", ecsa_test_registry_get_host(registry), fx->prefix);
+  ecsa_docker_client_pull_image_async(fx->client, missing, NULL, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_false(ecsa_docker_client_pull_image_finish(fx->client, res, &error));
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_NOT_FOUND);
+  g_assert_nonnull(strstr(error->message, "pull image"));
+  g_assert_nonnull(strstr(error->message, "not found"));
 }
 
 static gboolean
-hold_connection_cb (GSocketService *service, GSocketConnection *connection, GObject *source, gpointer user_data)
+hold_connection_cb(GSocketService *service, GSocketConnection *connection, GObject *source, gpointer user_data)
 {
-  g_ptr_array_add (user_data, g_object_ref (connection));
+  g_ptr_array_add(user_data, g_object_ref(connection));
   return TRUE;
 }
 
 /* A registry that accepts the connection and never answers: no progress within the pull-begin
  * limit (5 min in v1.16.2, shortened here) fails the pull as a timeout. */
 static void
-test_pull_begin_timeout (Fixture *fx, gconstpointer data)
+test_pull_begin_timeout(Fixture *fx, gconstpointer data)
 {
-  g_autoptr(GSocketService) service = g_socket_service_new ();
-  g_autoptr(GPtrArray) held = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GSocketService) service = g_socket_service_new();
+  g_autoptr(GPtrArray) held = g_ptr_array_new_with_free_func(g_object_unref);
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *image = NULL;
   guint16 port;
 
-  port = g_socket_listener_add_any_inet_port (G_SOCKET_LISTENER (service), NULL, &error);
-  g_assert_no_error (error);
-  g_signal_connect (service, "incoming", G_CALLBACK (hold_connection_cb), held);
-  g_socket_service_start (service);
-  image = g_strdup_printf ("127.0.0.1:%u/%shung:latest", port, fx->prefix);
-  ecsa_docker_client_set_timeout (fx->client, ECSA_DOCKER_CALL_PULL_BEGIN, 500);
-  ecsa_docker_client_pull_image_async (fx->client, image, NULL, NULL, store_result_cb, &fx->result);
-  res = wait_result (fx);
-  g_assert_false (ecsa_docker_client_pull_image_finish (fx->client, res, &error));
-  g_assert_error (error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
-  g_assert_nonnull (strstr (error->message, "timed out after 0.5s without any progress"));
-  g_assert_nonnull (strstr (error->message, image));
-  g_socket_service_stop (service);
-  g_socket_listener_close (G_SOCKET_LISTENER (service));
+  port = g_socket_listener_add_any_inet_port(G_SOCKET_LISTENER(service), NULL, &error);
+  g_assert_no_error(error);
+  g_signal_connect(service, "incoming", G_CALLBACK(hold_connection_cb), held);
+  g_socket_service_start(service);
+  image = g_strdup_printf("127.0.0.1:%u/%shung:latest", port, fx->prefix);
+  ecsa_docker_client_set_timeout(fx->client, ECSA_DOCKER_CALL_PULL_BEGIN, 500);
+  ecsa_docker_client_pull_image_async(fx->client, image, NULL, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_false(ecsa_docker_client_pull_image_finish(fx->client, res, &error));
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
+  g_assert_nonnull(strstr(error->message, "timed out after 0.5s without any progress"));
+  g_assert_nonnull(strstr(error->message, image));
+  g_socket_service_stop(service);
+  g_socket_listener_close(G_SOCKET_LISTENER(service));
 }
 
 static void
-test_registry_auth_encoding (void)
+test_registry_auth_encoding(void)
 {
-  EcsaRegistryCredentials creds = { .username = (char *) "user", .password = (char *) "p?>>~~~", .server_address =
-                                                                                              (char *) "127.0.0.1:5000" };
-  g_autofree char *encoded = ecsa_docker_client_encode_registry_auth (&creds);
-  g_autofree char *std = g_strdup (encoded);
+  EcsaRegistryCredentials creds
+    = { .username = (char *)"user", .password = (char *)"p?>>~~~", .server_address = (char *)"127.0.0.1:5000" };
+  g_autofree char *encoded = ecsa_docker_client_encode_registry_auth(&creds);
+  g_autofree char *std = g_strdup(encoded);
   g_autofree guchar *decoded = NULL;
   gsize len = 0;
   g_autoptr(JsonNode) node = NULL;
   JsonObject *o;
 
-  g_assert_null (strchr (encoded, '+'));
-  g_assert_null (strchr (encoded, '/'));
-  g_assert_cmpuint (strlen (encoded) % 4, ==, 0); /* padded */
+  g_assert_null(strchr(encoded, '+'));
+  g_assert_null(strchr(encoded, '/'));
+  g_assert_cmpuint(strlen(encoded) % 4, ==, 0); /* padded */
   for (char *p = std; *p; p++)
     *p = *p == '-' ? '+' : *p == '_' ? '/' : *p;
-  g_assert_true (strchr (std, '+') != NULL || strchr (std, '/') != NULL); /* the case matters */
-  decoded = g_base64_decode (std, &len);
-  node = json_from_string ((const char *) decoded, NULL);
-  g_assert_nonnull (node);
-  o = json_node_get_object (node);
-  g_assert_cmpstr (json_object_get_string_member (o, "username"), ==, "user");
-  g_assert_cmpstr (json_object_get_string_member (o, "password"), ==, "p?>>~~~");
-  g_assert_cmpstr (json_object_get_string_member (o, "serveraddress"), ==, "127.0.0.1:5000");
-  g_assert_false (json_object_has_member (o, "email"));
+  g_assert_true(strchr(std, '+') != NULL || strchr(std, '/') != NULL); /* the case matters */
+  decoded = g_base64_decode(std, &len);
+  node = json_from_string((const char *)decoded, NULL);
+  g_assert_nonnull(node);
+  o = json_node_get_object(node);
+  g_assert_cmpstr(json_object_get_string_member(o, "username"), ==, "user");
+  g_assert_cmpstr(json_object_get_string_member(o, "password"), ==, "p?>>~~~");
+  g_assert_cmpstr(json_object_get_string_member(o, "serveraddress"), ==, "127.0.0.1:5000");
+  g_assert_false(json_object_has_member(o, "email"));
 }
 
 static void
-test_image_reference (void)
+test_image_reference(void)
 {
   struct
   {
@@ -588,17 +587,17 @@ test_image_reference (void)
     { "docker.io/library/x", "docker.io/library/x:latest", "index.docker.io" },
   };
 
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++)
     {
-      g_autofree char *t = ecsa_docker_image_reference_with_tag (cases[i].in);
-      g_autofree char *r = ecsa_docker_image_registry (cases[i].in);
-      g_assert_cmpstr (t, ==, cases[i].tagged);
-      g_assert_cmpstr (r, ==, cases[i].registry);
+      g_autofree char *t = ecsa_docker_image_reference_with_tag(cases[i].in);
+      g_autofree char *r = ecsa_docker_image_registry(cases[i].in);
+      g_assert_cmpstr(t, ==, cases[i].tagged);
+      g_assert_cmpstr(r, ==, cases[i].registry);
     }
-  g_assert_cmpint (ecsa_docker_api_version_compare ("1.41", "1.24"), >, 0);
-  g_assert_cmpint (ecsa_docker_api_version_compare ("1.9", "1.24"), <, 0);
-  g_assert_cmpint (ecsa_docker_api_version_compare ("1.41", "1.41"), ==, 0);
-  g_assert_cmpint (ecsa_docker_api_version_compare ("2.0", "1.44"), >, 0);
+  g_assert_cmpint(ecsa_docker_api_version_compare("1.41", "1.24"), >, 0);
+  g_assert_cmpint(ecsa_docker_api_version_compare("1.9", "1.24"), <, 0);
+  g_assert_cmpint(ecsa_docker_api_version_compare("1.41", "1.41"), ==, 0);
+  g_assert_cmpint(ecsa_docker_api_version_compare("2.0", "1.44"), >, 0);
 }
 
 /* --- events --- */
@@ -612,23 +611,23 @@ typedef struct
 } EventLog;
 
 static void
-container_event_cb (EcsaDockerClient *client, const char *id, const char *action, JsonObject *attributes,
-                    gint64 time_nano, gpointer user_data)
+container_event_cb(EcsaDockerClient *client, const char *id, const char *action, JsonObject *attributes,
+                   gint64 time_nano, gpointer user_data)
 {
   EventLog *log = user_data;
 
-  if (log->id == NULL || strcmp (id, log->id) != 0)
+  if (log->id == NULL || strcmp(id, log->id) != 0)
     return;
-  g_assert_cmpint (time_nano, >, 0);
+  g_assert_cmpint(time_nano, >, 0);
   {
     char *old = log->actions;
-    log->actions = g_strconcat (old != NULL ? old : "", action, ",", NULL);
-    g_free (old);
+    log->actions = g_strconcat(old != NULL ? old : "", action, ",", NULL);
+    g_free(old);
   }
 }
 
 static void
-events_connected_cb (EcsaDockerClient *client, gboolean reconnected, gpointer user_data)
+events_connected_cb(EcsaDockerClient *client, gboolean reconnected, gpointer user_data)
 {
   EventLog *log = user_data;
 
@@ -638,132 +637,132 @@ events_connected_cb (EcsaDockerClient *client, gboolean reconnected, gpointer us
 }
 
 static gboolean
-log_connected (gpointer user_data)
+log_connected(gpointer user_data)
 {
-  return ((EventLog *) user_data)->connected;
+  return ((EventLog *)user_data)->connected;
 }
 
 static gboolean
-log_reconnected (gpointer user_data)
+log_reconnected(gpointer user_data)
 {
-  return ((EventLog *) user_data)->reconnected;
+  return ((EventLog *)user_data)->reconnected;
 }
 
 static gboolean
-log_has_die (gpointer user_data)
+log_has_die(gpointer user_data)
 {
   EventLog *log = user_data;
 
-  return log->actions != NULL && strstr (log->actions, "die,") != NULL;
+  return log->actions != NULL && strstr(log->actions, "die,") != NULL;
 }
 
 static void
-test_events (Fixture *fx, gconstpointer data)
+test_events(Fixture *fx, gconstpointer data)
 {
   EventLog log = { 0 };
-  g_autofree char *name = name_for (fx, "ev");
+  g_autofree char *name = name_for(fx, "ev");
   g_autofree char *id = NULL;
   g_autofree char *out = NULL;
 
-  g_signal_connect (fx->client, "container-event", G_CALLBACK (container_event_cb), &log);
-  g_signal_connect (fx->client, "events-connected", G_CALLBACK (events_connected_cb), &log);
-  ecsa_docker_client_watch_events (fx->client);
-  ecsa_test_wait_until (NULL, log_connected, &log, GUARD_MS, "event stream connected");
-  g_assert_true (ecsa_docker_client_events_connected (fx->client));
-  g_assert_false (log.reconnected);
+  g_signal_connect(fx->client, "container-event", G_CALLBACK(container_event_cb), &log);
+  g_signal_connect(fx->client, "events-connected", G_CALLBACK(events_connected_cb), &log);
+  ecsa_docker_client_watch_events(fx->client);
+  ecsa_test_wait_until(NULL, log_connected, &log, GUARD_MS, "event stream connected");
+  g_assert_true(ecsa_docker_client_events_connected(fx->client));
+  g_assert_false(log.reconnected);
 
   /* an independent client makes the container live and die */
-  id = ecsa_test_docker_cli (NULL, "create", "--name", name, "--network", "none", ECSA_TEST_IMAGE, "sh", "-c", "exit 3",
-                             NULL);
-  g_assert_nonnull (id);
+  id = ecsa_test_docker_cli(NULL, "create", "--name", name, "--network", "none", ECSA_TEST_IMAGE, "sh", "-c", "exit 3",
+                            NULL);
+  g_assert_nonnull(id);
   log.id = id;
-  out = ecsa_test_docker_cli (NULL, "start", id, NULL);
-  ecsa_test_wait_until (NULL, log_has_die, &log, GUARD_MS, "die event");
-  g_assert_nonnull (strstr (log.actions, "start,"));
-  g_assert_true (strstr (log.actions, "start,") < strstr (log.actions, "die,"));
-  ecsa_docker_client_unwatch_events (fx->client);
-  g_assert_false (ecsa_docker_client_events_connected (fx->client));
-  g_free (log.actions);
+  out = ecsa_test_docker_cli(NULL, "start", id, NULL);
+  ecsa_test_wait_until(NULL, log_has_die, &log, GUARD_MS, "die event");
+  g_assert_nonnull(strstr(log.actions, "start,"));
+  g_assert_true(strstr(log.actions, "start,") < strstr(log.actions, "die,"));
+  ecsa_docker_client_unwatch_events(fx->client);
+  g_assert_false(ecsa_docker_client_events_connected(fx->client));
+  g_free(log.actions);
 }
 
 /* dockerd "goes away" (the proxy drops it) and comes back: the stream is re-established and the
  * events that happened meanwhile are replayed. */
 static void
-test_events_reconnect (Fixture *fx, gconstpointer data)
+test_events_reconnect(Fixture *fx, gconstpointer data)
 {
-  g_autoptr(EcsaTestDockerProxy) proxy = ecsa_test_docker_proxy_new ();
+  g_autoptr(EcsaTestDockerProxy) proxy = ecsa_test_docker_proxy_new();
   g_autoptr(EcsaDockerClient) client = NULL;
   g_autoptr(GError) error = NULL;
   EventLog log = { 0 };
-  g_autofree char *name = name_for (fx, "evr");
-  g_autofree char *warm = name_for (fx, "evr-warm");
+  g_autofree char *name = name_for(fx, "evr");
+  g_autofree char *warm = name_for(fx, "evr-warm");
   g_autofree char *warm_id = NULL;
   g_autofree char *id = NULL;
   g_autofree char *out = NULL;
 
-  client = ecsa_docker_client_new (ecsa_test_docker_proxy_get_host (proxy), &error);
-  g_assert_no_error (error);
-  g_signal_connect (client, "container-event", G_CALLBACK (container_event_cb), &log);
-  g_signal_connect (client, "events-connected", G_CALLBACK (events_connected_cb), &log);
-  ecsa_docker_client_watch_events (client);
-  ecsa_test_wait_until (NULL, log_connected, &log, GUARD_MS, "event stream connected");
+  client = ecsa_docker_client_new(ecsa_test_docker_proxy_get_host(proxy), &error);
+  g_assert_no_error(error);
+  g_signal_connect(client, "container-event", G_CALLBACK(container_event_cb), &log);
+  g_signal_connect(client, "events-connected", G_CALLBACK(events_connected_cb), &log);
+  ecsa_docker_client_watch_events(client);
+  ecsa_test_wait_until(NULL, log_connected, &log, GUARD_MS, "event stream connected");
 
   /* one event seen before the outage gives the client a point to replay from */
-  warm_id = ecsa_test_docker_cli (NULL, "create", "--name", warm, "--network", "none", ECSA_TEST_IMAGE, "true", NULL);
+  warm_id = ecsa_test_docker_cli(NULL, "create", "--name", warm, "--network", "none", ECSA_TEST_IMAGE, "true", NULL);
   log.id = warm_id;
-  out = ecsa_test_docker_cli (NULL, "start", warm_id, NULL);
-  ecsa_test_wait_until (NULL, log_has_die, &log, GUARD_MS, "die event of the warm-up container");
-  g_clear_pointer (&log.actions, g_free);
+  out = ecsa_test_docker_cli(NULL, "start", warm_id, NULL);
+  ecsa_test_wait_until(NULL, log_has_die, &log, GUARD_MS, "die event of the warm-up container");
+  g_clear_pointer(&log.actions, g_free);
 
-  g_test_expect_message ("ecsa", G_LOG_LEVEL_WARNING, "Docker event stream*lost*");
-  ecsa_test_docker_proxy_pause (proxy);
-  id = ecsa_test_docker_cli (NULL, "create", "--name", name, "--network", "none", ECSA_TEST_IMAGE, "sh", "-c", "exit 4",
-                             NULL);
+  g_test_expect_message("ecsa", G_LOG_LEVEL_WARNING, "Docker event stream*lost*");
+  ecsa_test_docker_proxy_pause(proxy);
+  id = ecsa_test_docker_cli(NULL, "create", "--name", name, "--network", "none", ECSA_TEST_IMAGE, "sh", "-c", "exit 4",
+                            NULL);
   log.id = id;
-  g_clear_pointer (&out, g_free);
-  out = ecsa_test_docker_cli (NULL, "start", id, NULL);
-  g_clear_pointer (&out, g_free);
-  out = ecsa_test_docker_cli (NULL, "wait", id, NULL);
-  g_assert_cmpstr (out, ==, "4");
+  g_clear_pointer(&out, g_free);
+  out = ecsa_test_docker_cli(NULL, "start", id, NULL);
+  g_clear_pointer(&out, g_free);
+  out = ecsa_test_docker_cli(NULL, "wait", id, NULL);
+  g_assert_cmpstr(out, ==, "4");
   /* spin the loop so the client notices the drop while the proxy is down */
   for (guint i = 0; i < 20; i++)
-    g_main_context_iteration (NULL, FALSE);
-  g_assert_null (log.actions);
-  ecsa_test_docker_proxy_resume (proxy);
-  ecsa_test_wait_until (NULL, log_reconnected, &log, GUARD_MS, "event stream re-established");
-  ecsa_test_wait_until (NULL, log_has_die, &log, GUARD_MS, "replayed die event");
-  g_assert_nonnull (strstr (log.actions, "start,"));
-  g_test_assert_expected_messages ();
-  ecsa_docker_client_unwatch_events (client);
-  g_free (log.actions);
+    g_main_context_iteration(NULL, FALSE);
+  g_assert_null(log.actions);
+  ecsa_test_docker_proxy_resume(proxy);
+  ecsa_test_wait_until(NULL, log_reconnected, &log, GUARD_MS, "event stream re-established");
+  ecsa_test_wait_until(NULL, log_has_die, &log, GUARD_MS, "replayed die event");
+  g_assert_nonnull(strstr(log.actions, "start,"));
+  g_test_assert_expected_messages();
+  ecsa_docker_client_unwatch_events(client);
+  g_free(log.actions);
 }
 
 int
-main (int argc, char **argv)
+main(int argc, char **argv)
 {
-  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
-  ecsa_test_docker_require ();
+  g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  ecsa_test_docker_require();
 
-  g_test_add_func ("/docker-client/host/invalid", test_host_invalid);
-  g_test_add_func ("/docker-client/registry-auth/encoding", test_registry_auth_encoding);
-  g_test_add_func ("/docker-client/image-reference", test_image_reference);
-#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
-  ADD ("/docker-client/negotiate", test_negotiate);
-  ADD ("/docker-client/lifecycle", test_lifecycle);
-  ADD ("/docker-client/errors/not-found", test_not_found);
-  ADD ("/docker-client/errors/conflict-and-bad-request", test_conflict_and_bad_request);
-  ADD ("/docker-client/api-version-override", test_api_version_override);
-  ADD ("/docker-client/stop/kills-after-stop-timeout", test_stop_kills_after_timeout);
-  ADD ("/docker-client/timeout/stop", test_stop_call_timeout);
-  ADD ("/docker-client/timeout/hung-daemon", test_hung_daemon);
-  ADD ("/docker-client/unreachable", test_unreachable);
-  ADD ("/docker-client/cancel", test_cancel);
-  ADD ("/docker-client/list-and-request", test_list_and_request);
-  ADD ("/docker-client/volume", test_volume);
-  ADD ("/docker-client/pull/registry", test_pull_registry);
-  ADD ("/docker-client/pull/begin-timeout", test_pull_begin_timeout);
-  ADD ("/docker-client/events/follow", test_events);
-  ADD ("/docker-client/events/reconnect", test_events_reconnect);
+  g_test_add_func("/docker-client/host/invalid", test_host_invalid);
+  g_test_add_func("/docker-client/registry-auth/encoding", test_registry_auth_encoding);
+  g_test_add_func("/docker-client/image-reference", test_image_reference);
+#define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD("/docker-client/negotiate", test_negotiate);
+  ADD("/docker-client/lifecycle", test_lifecycle);
+  ADD("/docker-client/errors/not-found", test_not_found);
+  ADD("/docker-client/errors/conflict-and-bad-request", test_conflict_and_bad_request);
+  ADD("/docker-client/api-version-override", test_api_version_override);
+  ADD("/docker-client/stop/kills-after-stop-timeout", test_stop_kills_after_timeout);
+  ADD("/docker-client/timeout/stop", test_stop_call_timeout);
+  ADD("/docker-client/timeout/hung-daemon", test_hung_daemon);
+  ADD("/docker-client/unreachable", test_unreachable);
+  ADD("/docker-client/cancel", test_cancel);
+  ADD("/docker-client/list-and-request", test_list_and_request);
+  ADD("/docker-client/volume", test_volume);
+  ADD("/docker-client/pull/registry", test_pull_registry);
+  ADD("/docker-client/pull/begin-timeout", test_pull_begin_timeout);
+  ADD("/docker-client/events/follow", test_events);
+  ADD("/docker-client/events/reconnect", test_events_reconnect);
 #undef ADD
-  return g_test_run ();
+  return g_test_run();
 }

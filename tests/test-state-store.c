@@ -20,102 +20,102 @@ typedef struct
 } Fixture;
 
 static void
-fixture_setup (Fixture *fx, gconstpointer data)
+fixture_setup(Fixture *fx, gconstpointer data)
 {
-  fx->dir = ecsa_test_mkdtemp ();
-  fx->store = ecsa_state_store_new (fx->dir, TRUE);
+  fx->dir = ecsa_test_mkdtemp();
+  fx->store = ecsa_state_store_new(fx->dir, TRUE);
 }
 
 static void
-fixture_teardown (Fixture *fx, gconstpointer data)
+fixture_teardown(Fixture *fx, gconstpointer data)
 {
-  g_clear_object (&fx->store);
-  g_clear_error (&fx->error);
-  ecsa_test_rmdir_recursive (fx->dir);
-  g_free (fx->dir);
+  g_clear_object(&fx->store);
+  g_clear_error(&fx->error);
+  ecsa_test_rmdir_recursive(fx->dir);
+  g_free(fx->dir);
 }
 
 static JsonNode *
-counter_section (gpointer user_data)
+counter_section(gpointer user_data)
 {
   Fixture *fx = user_data;
-  JsonNode *n = json_node_new (JSON_NODE_VALUE);
+  JsonNode *n = json_node_new(JSON_NODE_VALUE);
 
   fx->serialize_calls++;
-  json_node_set_int (n, fx->counter);
+  json_node_set_int(n, fx->counter);
   return n;
 }
 
 static JsonNode *
-agent_section (gpointer user_data)
+agent_section(gpointer user_data)
 {
-  return json_from_string ("{\"containerInstanceArn\":\"arn:aws:ecs:r:1:container-instance/x\"}", NULL);
+  return json_from_string("{\"containerInstanceArn\":\"arn:aws:ecs:r:1:container-instance/x\"}", NULL);
 }
 
 static void
-save_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+save_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Fixture *fx = user_data;
   g_autoptr(GError) error = NULL;
 
-  if (!ecsa_state_store_save_finish (ECSA_STATE_STORE (source), result, &error) && fx->error == NULL)
-    fx->error = g_steal_pointer (&error);
+  if (!ecsa_state_store_save_finish(ECSA_STATE_STORE(source), result, &error) && fx->error == NULL)
+    fx->error = g_steal_pointer(&error);
   fx->done++;
 }
 
 static gboolean
-all_done (Fixture *fx, guint n)
+all_done(Fixture *fx, guint n)
 {
   return fx->done >= n;
 }
 
 static gboolean
-guard_cb (gpointer user_data)
+guard_cb(gpointer user_data)
 {
-  g_error ("test guard timeout: saves did not complete in 30 s");
+  g_error("test guard timeout: saves did not complete in 30 s");
   return G_SOURCE_REMOVE;
 }
 
 static void
-wait_done (Fixture *fx, guint n)
+wait_done(Fixture *fx, guint n)
 {
-  g_autoptr(GSource) guard = g_timeout_source_new_seconds (30);
+  g_autoptr(GSource) guard = g_timeout_source_new_seconds(30);
 
-  g_source_set_callback (guard, guard_cb, NULL, NULL);
-  g_source_attach (guard, NULL);
-  while (!all_done (fx, n))
-    g_main_context_iteration (NULL, TRUE);
-  g_source_destroy (guard);
+  g_source_set_callback(guard, guard_cb, NULL, NULL);
+  g_source_attach(guard, NULL);
+  while (!all_done(fx, n))
+    g_main_context_iteration(NULL, TRUE);
+  g_source_destroy(guard);
 }
 
 static char *
-read_file (Fixture *fx)
+read_file(Fixture *fx)
 {
   char *contents = NULL;
 
-  g_assert_true (g_file_get_contents (ecsa_state_store_get_path (fx->store), &contents, NULL, NULL));
+  g_assert_true(g_file_get_contents(ecsa_state_store_get_path(fx->store), &contents, NULL, NULL));
   return contents;
 }
 
 static void
-test_fresh_start (Fixture *fx, gconstpointer data)
+test_fresh_start(Fixture *fx, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *sub = g_build_filename (fx->dir, "nested", "data", NULL);
-  g_autoptr(EcsaStateStore) store = ecsa_state_store_new (sub, TRUE);
+  g_autofree char *sub = g_build_filename(fx->dir, "nested", "data", NULL);
+  g_autoptr(EcsaStateStore) store = ecsa_state_store_new(sub, TRUE);
   struct stat st;
 
-  g_assert_true (ecsa_state_store_load (fx->store, &error));
-  g_assert_no_error (error);
-  g_assert_null (ecsa_state_store_get_section (fx->store, "tasks"));
+  g_assert_true(ecsa_state_store_load(fx->store, &error));
+  g_assert_no_error(error);
+  g_assert_null(ecsa_state_store_get_section(fx->store, "tasks"));
   /* the data directory is created, private */
-  g_assert_true (ecsa_state_store_load (store, &error));
-  g_assert_cmpint (g_stat (sub, &st), ==, 0);
-  g_assert_cmpint (st.st_mode & 0777, ==, 0700);
+  g_assert_true(ecsa_state_store_load(store, &error));
+  g_assert_cmpint(g_stat(sub, &st), ==, 0);
+  g_assert_cmpint(st.st_mode & 0777, ==, 0700);
 }
 
 static void
-test_save_and_load (Fixture *fx, gconstpointer data)
+test_save_and_load(Fixture *fx, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(EcsaStateStore) again = NULL;
@@ -125,226 +125,231 @@ test_save_and_load (Fixture *fx, gconstpointer data)
   guint64 writes = 0, on_main = 1;
   gint64 last = -1, max = -1;
 
-  g_assert_true (ecsa_state_store_load (fx->store, &error));
+  g_assert_true(ecsa_state_store_load(fx->store, &error));
   fx->counter = 42;
-  ecsa_state_store_register_section (fx->store, "tasks", counter_section, fx);
-  ecsa_state_store_register_section (fx->store, "agent", agent_section, NULL);
-  ecsa_state_store_save_async (fx->store, NULL, save_done_cb, fx);
+  ecsa_state_store_register_section(fx->store, "tasks", counter_section, fx);
+  ecsa_state_store_register_section(fx->store, "agent", agent_section, NULL);
+  ecsa_state_store_save_async(fx->store, NULL, save_done_cb, fx);
   /* nothing happens synchronously: the snapshot is taken from the loop */
-  g_assert_cmpuint (fx->serialize_calls, ==, 0);
-  wait_done (fx, 1);
-  g_assert_no_error (fx->error);
-  g_assert_cmpint (g_stat (ecsa_state_store_get_path (fx->store), &st), ==, 0);
-  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
-  contents = read_file (fx);
-  g_assert_nonnull (strstr (contents, "\"version\":1"));
-  ecsa_state_store_get_stats (fx->store, &writes, &last, &max, &on_main);
-  g_assert_cmpuint (writes, ==, 1);
-  g_assert_cmpint (last, >=, 0);
-  g_assert_cmpint (max, >=, last);
-  g_assert_cmpuint (on_main, ==, 0); /* the write ran in a worker thread */
+  g_assert_cmpuint(fx->serialize_calls, ==, 0);
+  wait_done(fx, 1);
+  g_assert_no_error(fx->error);
+  g_assert_cmpint(g_stat(ecsa_state_store_get_path(fx->store), &st), ==, 0);
+  g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+  contents = read_file(fx);
+  g_assert_nonnull(strstr(contents, "\"version\":1"));
+  ecsa_state_store_get_stats(fx->store, &writes, &last, &max, &on_main);
+  g_assert_cmpuint(writes, ==, 1);
+  g_assert_cmpint(last, >=, 0);
+  g_assert_cmpint(max, >=, last);
+  g_assert_cmpuint(on_main, ==, 0); /* the write ran in a worker thread */
 
-  again = ecsa_state_store_new (fx->dir, TRUE);
-  g_assert_true (ecsa_state_store_load (again, &error));
-  g_assert_no_error (error);
-  n = ecsa_state_store_get_section (again, "tasks");
-  g_assert_nonnull (n);
-  g_assert_cmpint (json_node_get_int (n), ==, 42);
-  n = ecsa_state_store_get_section (again, "agent");
-  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (n), "containerInstanceArn"), ==,
-                   "arn:aws:ecs:r:1:container-instance/x");
+  again = ecsa_state_store_new(fx->dir, TRUE);
+  g_assert_true(ecsa_state_store_load(again, &error));
+  g_assert_no_error(error);
+  n = ecsa_state_store_get_section(again, "tasks");
+  g_assert_nonnull(n);
+  g_assert_cmpint(json_node_get_int(n), ==, 42);
+  n = ecsa_state_store_get_section(again, "agent");
+  g_assert_cmpstr(json_object_get_string_member(json_node_get_object(n), "containerInstanceArn"), ==,
+                  "arn:aws:ecs:r:1:container-instance/x");
 }
 
 /* Many requests in one dispatch make one write; requests during a write make one more. */
 static void
-test_coalescing (Fixture *fx, gconstpointer data)
+test_coalescing(Fixture *fx, gconstpointer data)
 {
   guint64 writes = 0;
-  g_autoptr(EcsaStateStore) again = ecsa_state_store_new (fx->dir, TRUE);
+  g_autoptr(EcsaStateStore) again = ecsa_state_store_new(fx->dir, TRUE);
   g_autoptr(GError) error = NULL;
 
-  ecsa_state_store_register_section (fx->store, "tasks", counter_section, fx);
+  ecsa_state_store_register_section(fx->store, "tasks", counter_section, fx);
   for (int i = 0; i < 100; i++)
     {
       fx->counter = i;
-      ecsa_state_store_save_async (fx->store, NULL, save_done_cb, fx);
+      ecsa_state_store_save_async(fx->store, NULL, save_done_cb, fx);
     }
-  wait_done (fx, 100);
-  g_assert_no_error (fx->error);
-  ecsa_state_store_get_stats (fx->store, &writes, NULL, NULL, NULL);
-  g_assert_cmpuint (writes, ==, 1);
-  g_assert_cmpuint (fx->serialize_calls, ==, 1);
+  wait_done(fx, 100);
+  g_assert_no_error(fx->error);
+  ecsa_state_store_get_stats(fx->store, &writes, NULL, NULL, NULL);
+  g_assert_cmpuint(writes, ==, 1);
+  g_assert_cmpuint(fx->serialize_calls, ==, 1);
 
   /* a burst while a write is in flight: at most one more write serves all of it, and the last
    * state requested is what lands */
   fx->done = 0;
   fx->serialize_calls = 0;
   fx->counter = 1000;
-  ecsa_state_store_save_async (fx->store, NULL, save_done_cb, fx);
+  ecsa_state_store_save_async(fx->store, NULL, save_done_cb, fx);
   while (fx->serialize_calls == 0)
-    g_main_context_iteration (NULL, TRUE);
+    g_main_context_iteration(NULL, TRUE);
   for (int i = 0; i < 50; i++)
     {
       fx->counter = 2000 + i;
-      ecsa_state_store_save_async (fx->store, NULL, save_done_cb, fx);
+      ecsa_state_store_save_async(fx->store, NULL, save_done_cb, fx);
     }
-  wait_done (fx, 51);
-  ecsa_state_store_get_stats (fx->store, &writes, NULL, NULL, NULL);
-  g_assert_cmpuint (writes, <=, 3);
-  g_assert_cmpuint (fx->serialize_calls, <=, 2);
-  g_assert_true (ecsa_state_store_load (again, &error));
-  g_assert_cmpint (json_node_get_int (ecsa_state_store_get_section (again, "tasks")), ==, 2049);
+  wait_done(fx, 51);
+  ecsa_state_store_get_stats(fx->store, &writes, NULL, NULL, NULL);
+  g_assert_cmpuint(writes, <=, 3);
+  g_assert_cmpuint(fx->serialize_calls, <=, 2);
+  g_assert_true(ecsa_state_store_load(again, &error));
+  g_assert_cmpint(json_node_get_int(ecsa_state_store_get_section(again, "tasks")), ==, 2049);
 }
 
 static void
-write_raw (Fixture *fx, const char *contents)
+write_raw(Fixture *fx, const char *contents)
 {
-  g_assert_true (g_file_set_contents (ecsa_state_store_get_path (fx->store), contents, -1, NULL));
+  g_assert_true(g_file_set_contents(ecsa_state_store_get_path(fx->store), contents, -1, NULL));
 }
 
 static guint
-count_prefix (const char *dir, const char *prefix)
+count_prefix(const char *dir, const char *prefix)
 {
-  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
   const char *name;
   guint n = 0;
 
-  while ((name = g_dir_read_name (d)) != NULL)
-    if (g_str_has_prefix (name, prefix))
+  while ((name = g_dir_read_name(d)) != NULL)
+    if (g_str_has_prefix(name, prefix))
       n++;
   return n;
 }
 
 static void
-test_corrupt (Fixture *fx, gconstpointer data)
+test_corrupt(Fixture *fx, gconstpointer data)
 {
-  const char *bad[] = { "{\"version\":1,\"sections\":{\"tasks\":[1,2", "", "[]", "{\"sections\":{}}",
-                        "{\"version\":1}", "{\"version\":0,\"sections\":{}}" };
+  const char *bad[] = { "{\"version\":1,\"sections\":{\"tasks\":[1,2",
+                        "",
+                        "[]",
+                        "{\"sections\":{}}",
+                        "{\"version\":1}",
+                        "{\"version\":0,\"sections\":{}}" };
 
-  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+  for (guint i = 0; i < G_N_ELEMENTS(bad); i++)
     {
       g_autoptr(GError) error = NULL;
-      g_autoptr(EcsaStateStore) store = ecsa_state_store_new (fx->dir, TRUE);
+      g_autoptr(EcsaStateStore) store = ecsa_state_store_new(fx->dir, TRUE);
 
-      write_raw (fx, bad[i]);
-      g_assert_false (ecsa_state_store_load (store, &error));
-      g_assert_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
-      g_assert_nonnull (strstr (error->message, "refused"));
-      g_assert_nonnull (strstr (error->message, ecsa_state_store_get_path (store)));
-      g_assert_nonnull (strstr (error->message, ".corrupt-"));
-      g_assert_null (ecsa_state_store_get_section (store, "tasks"));
+      write_raw(fx, bad[i]);
+      g_assert_false(ecsa_state_store_load(store, &error));
+      g_assert_error(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
+      g_assert_nonnull(strstr(error->message, "refused"));
+      g_assert_nonnull(strstr(error->message, ecsa_state_store_get_path(store)));
+      g_assert_nonnull(strstr(error->message, ".corrupt-"));
+      g_assert_null(ecsa_state_store_get_section(store, "tasks"));
       /* the refused file is kept, not overwritten */
-      g_assert_false (g_file_test (ecsa_state_store_get_path (store), G_FILE_TEST_EXISTS));
+      g_assert_false(g_file_test(ecsa_state_store_get_path(store), G_FILE_TEST_EXISTS));
     }
-  g_assert_cmpuint (count_prefix (fx->dir, ECSA_STATE_STORE_FILE ".corrupt-"), >=, 1);
+  g_assert_cmpuint(count_prefix(fx->dir, ECSA_STATE_STORE_FILE ".corrupt-"), >=, 1);
 }
 
 static void
-test_newer_version (Fixture *fx, gconstpointer data)
+test_newer_version(Fixture *fx, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(EcsaStateStore) store = ecsa_state_store_new (fx->dir, TRUE);
+  g_autoptr(EcsaStateStore) store = ecsa_state_store_new(fx->dir, TRUE);
   g_autofree char *aside = NULL;
   g_autofree char *contents = NULL;
   const char *newer = "{\"version\":9,\"writer\":\"ecs-agent 9.0\",\"sections\":{\"tasks\":{\"future\":true}}}";
 
-  write_raw (fx, newer);
-  g_assert_false (ecsa_state_store_load (store, &error));
-  g_assert_error (error, ECSA_ERROR, ECSA_ERROR_NOT_SUPPORTED);
-  g_assert_nonnull (strstr (error->message, "written by ecs-agent 9.0 with schema version 9, newer than this agent reads (1)"));
-  g_assert_null (ecsa_state_store_get_section (store, "tasks"));
-  g_assert_cmpuint (count_prefix (fx->dir, ECSA_STATE_STORE_FILE ".newer-v9-"), ==, 1);
+  write_raw(fx, newer);
+  g_assert_false(ecsa_state_store_load(store, &error));
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_NOT_SUPPORTED);
+  g_assert_nonnull(
+    strstr(error->message, "written by ecs-agent 9.0 with schema version 9, newer than this agent reads (1)"));
+  g_assert_null(ecsa_state_store_get_section(store, "tasks"));
+  g_assert_cmpuint(count_prefix(fx->dir, ECSA_STATE_STORE_FILE ".newer-v9-"), ==, 1);
   /* the newer file survives intact beside the new checkpoint */
   {
-    g_autoptr(GDir) d = g_dir_open (fx->dir, 0, NULL);
+    g_autoptr(GDir) d = g_dir_open(fx->dir, 0, NULL);
     const char *name;
-    while ((name = g_dir_read_name (d)) != NULL)
-      if (g_str_has_prefix (name, ECSA_STATE_STORE_FILE ".newer-v9-"))
-        aside = g_build_filename (fx->dir, name, NULL);
+    while ((name = g_dir_read_name(d)) != NULL)
+      if (g_str_has_prefix(name, ECSA_STATE_STORE_FILE ".newer-v9-"))
+        aside = g_build_filename(fx->dir, name, NULL);
   }
-  g_assert_true (g_file_get_contents (aside, &contents, NULL, NULL));
-  g_assert_cmpstr (contents, ==, newer);
+  g_assert_true(g_file_get_contents(aside, &contents, NULL, NULL));
+  g_assert_cmpstr(contents, ==, newer);
 }
 
 /* Sections nobody registered (a module not wired in this build) are written back unchanged. */
 static void
-test_unknown_sections_kept (Fixture *fx, gconstpointer data)
+test_unknown_sections_kept(Fixture *fx, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(EcsaStateStore) again = ecsa_state_store_new (fx->dir, TRUE);
+  g_autoptr(EcsaStateStore) again = ecsa_state_store_new(fx->dir, TRUE);
 
-  write_raw (fx, "{\"version\":1,\"sections\":{\"images\":{\"keep\":\"me\"},\"tasks\":{\"old\":true}}}");
-  g_assert_true (ecsa_state_store_load (fx->store, &error));
+  write_raw(fx, "{\"version\":1,\"sections\":{\"images\":{\"keep\":\"me\"},\"tasks\":{\"old\":true}}}");
+  g_assert_true(ecsa_state_store_load(fx->store, &error));
   fx->counter = 5;
-  ecsa_state_store_register_section (fx->store, "tasks", counter_section, fx);
-  ecsa_state_store_save_async (fx->store, NULL, save_done_cb, fx);
-  wait_done (fx, 1);
-  g_assert_true (ecsa_state_store_load (again, &error));
-  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (ecsa_state_store_get_section (again, "images")),
-                                                  "keep"),
-                   ==, "me");
-  g_assert_cmpint (json_node_get_int (ecsa_state_store_get_section (again, "tasks")), ==, 5);
+  ecsa_state_store_register_section(fx->store, "tasks", counter_section, fx);
+  ecsa_state_store_save_async(fx->store, NULL, save_done_cb, fx);
+  wait_done(fx, 1);
+  g_assert_true(ecsa_state_store_load(again, &error));
+  g_assert_cmpstr(
+    json_object_get_string_member(json_node_get_object(ecsa_state_store_get_section(again, "images")), "keep"), ==,
+    "me");
+  g_assert_cmpint(json_node_get_int(ecsa_state_store_get_section(again, "tasks")), ==, 5);
 }
 
 static void
-test_stale_temp_removed (Fixture *fx, gconstpointer data)
+test_stale_temp_removed(Fixture *fx, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *tmp = g_build_filename (fx->dir, "." ECSA_STATE_STORE_FILE ".tmp-ABCDEF", NULL);
+  g_autofree char *tmp = g_build_filename(fx->dir, "." ECSA_STATE_STORE_FILE ".tmp-ABCDEF", NULL);
 
-  g_assert_true (g_file_set_contents (tmp, "{\"half\":", -1, NULL));
-  g_assert_true (ecsa_state_store_load (fx->store, &error));
-  g_assert_false (g_file_test (tmp, G_FILE_TEST_EXISTS));
+  g_assert_true(g_file_set_contents(tmp, "{\"half\":", -1, NULL));
+  g_assert_true(ecsa_state_store_load(fx->store, &error));
+  g_assert_false(g_file_test(tmp, G_FILE_TEST_EXISTS));
 }
 
 static void
-test_disabled (Fixture *fx, gconstpointer data)
+test_disabled(Fixture *fx, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(EcsaStateStore) store = ecsa_state_store_new (fx->dir, FALSE);
+  g_autoptr(EcsaStateStore) store = ecsa_state_store_new(fx->dir, FALSE);
 
-  write_raw (fx, "{\"version\":1,\"sections\":{\"tasks\":1}}");
-  g_assert_true (ecsa_state_store_load (store, &error));
-  g_assert_null (ecsa_state_store_get_section (store, "tasks"));
-  g_assert_false (ecsa_state_store_get_enabled (store));
-  ecsa_state_store_register_section (store, "tasks", counter_section, fx);
-  ecsa_state_store_save_async (store, NULL, save_done_cb, fx);
-  wait_done (fx, 1);
-  g_assert_no_error (fx->error);
-  g_assert_cmpuint (fx->serialize_calls, ==, 0);
+  write_raw(fx, "{\"version\":1,\"sections\":{\"tasks\":1}}");
+  g_assert_true(ecsa_state_store_load(store, &error));
+  g_assert_null(ecsa_state_store_get_section(store, "tasks"));
+  g_assert_false(ecsa_state_store_get_enabled(store));
+  ecsa_state_store_register_section(store, "tasks", counter_section, fx);
+  ecsa_state_store_save_async(store, NULL, save_done_cb, fx);
+  wait_done(fx, 1);
+  g_assert_no_error(fx->error);
+  g_assert_cmpuint(fx->serialize_calls, ==, 0);
 }
 
 static void
-test_write_error (Fixture *fx, gconstpointer data)
+test_write_error(Fixture *fx, gconstpointer data)
 {
-  g_autofree char *file = g_build_filename (fx->dir, "not-a-dir", NULL);
+  g_autofree char *file = g_build_filename(fx->dir, "not-a-dir", NULL);
   g_autoptr(EcsaStateStore) store = NULL;
 
   /* a data directory that is a regular file cannot hold the checkpoint */
-  g_assert_true (g_file_set_contents (file, "x", -1, NULL));
-  store = ecsa_state_store_new (file, TRUE);
-  ecsa_state_store_register_section (store, "tasks", counter_section, fx);
-  ecsa_state_store_save_async (store, NULL, save_done_cb, fx);
-  wait_done (fx, 1);
-  g_assert_error (fx->error, ECSA_ERROR, ECSA_ERROR_FAILED);
-  g_assert_nonnull (strstr (fx->error->message, "saving checkpoint"));
-  g_assert_nonnull (strstr (fx->error->message, file));
+  g_assert_true(g_file_set_contents(file, "x", -1, NULL));
+  store = ecsa_state_store_new(file, TRUE);
+  ecsa_state_store_register_section(store, "tasks", counter_section, fx);
+  ecsa_state_store_save_async(store, NULL, save_done_cb, fx);
+  wait_done(fx, 1);
+  g_assert_error(fx->error, ECSA_ERROR, ECSA_ERROR_FAILED);
+  g_assert_nonnull(strstr(fx->error->message, "saving checkpoint"));
+  g_assert_nonnull(strstr(fx->error->message, file));
 }
 
 int
-main (int argc, char **argv)
+main(int argc, char **argv)
 {
-  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
-#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
-  ADD ("/state-store/fresh-start", test_fresh_start);
-  ADD ("/state-store/save-and-load", test_save_and_load);
-  ADD ("/state-store/coalescing", test_coalescing);
-  ADD ("/state-store/refused/corrupt", test_corrupt);
-  ADD ("/state-store/refused/newer-version", test_newer_version);
-  ADD ("/state-store/unknown-sections-kept", test_unknown_sections_kept);
-  ADD ("/state-store/stale-temp-removed", test_stale_temp_removed);
-  ADD ("/state-store/disabled", test_disabled);
-  ADD ("/state-store/write-error", test_write_error);
+  g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+#define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD("/state-store/fresh-start", test_fresh_start);
+  ADD("/state-store/save-and-load", test_save_and_load);
+  ADD("/state-store/coalescing", test_coalescing);
+  ADD("/state-store/refused/corrupt", test_corrupt);
+  ADD("/state-store/refused/newer-version", test_newer_version);
+  ADD("/state-store/unknown-sections-kept", test_unknown_sections_kept);
+  ADD("/state-store/stale-temp-removed", test_stale_temp_removed);
+  ADD("/state-store/disabled", test_disabled);
+  ADD("/state-store/write-error", test_write_error);
 #undef ADD
-  return g_test_run ();
+  return g_test_run();
 }
