@@ -3065,6 +3065,14 @@ ecsa_task_engine_forget_image(EcsaTaskEngine *self, const char *image_id)
     request_save(self, FALSE);
 }
 
+gboolean
+ecsa_task_engine_owns_container(EcsaTaskEngine *self, const char *docker_id)
+{
+  g_return_val_if_fail(ECSA_IS_TASK_ENGINE(self), FALSE);
+  g_return_val_if_fail(docker_id != NULL, FALSE);
+  return g_hash_table_contains(self->by_docker_id, docker_id);
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* object */
 

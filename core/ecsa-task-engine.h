@@ -118,5 +118,7 @@ guint ecsa_task_engine_get_n_tasks(EcsaTaskEngine *self);
 GPtrArray *ecsa_task_engine_list_images(EcsaTaskEngine *self);
 /* The image was removed: forget it. */
 void ecsa_task_engine_forget_image(EcsaTaskEngine *self, const char *image_id);
+/* Does a task of the engine own this Docker container (full ID)? */
+gboolean ecsa_task_engine_owns_container(EcsaTaskEngine *self, const char *docker_id);
 
 G_END_DECLS
