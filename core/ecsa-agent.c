@@ -200,6 +200,12 @@ agent_task_view_free(gpointer backend, EcsaTaskView *view)
   ecsa_task_view_free(view);
 }
 
+static void
+engine_task_removed_cb(EcsaTaskEngine *engine, const char *task_arn, gpointer user_data)
+{
+  ecsa_credentials_manager_remove_task(ECSA_CREDENTIALS_MANAGER(user_data), task_arn);
+}
+
 /* 4. checkpoint: load the state file and restore the engine's tasks. v1.16.2 exits terminally on a
  * state file it cannot read; this agent keeps the file aside, says so, and recovers the tasks from
  * their Docker labels when the engine starts. (The "agent" section, with the container instance
@@ -230,6 +236,19 @@ step_checkpoint_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCal
   ecsa_task_engine_set_plugin_registry(self->engine, self->plugins);
   ecsa_task_engine_restore(self->engine);
   ecsa_plugin_host_services_set_task_view_backend(self->plugin_services, &views, self->engine);
+  /* restored tasks own credentials whose secrets ACS sends again: until then the endpoint says 503 */
+  {
+    g_autoptr(GPtrArray) restored = ecsa_task_engine_list_task_views(self->engine);
+    for (guint i = 0; i < restored->len; i++)
+      {
+        EcsaTaskView *v = restored->pdata[i];
+        if (*v->credentials_id != '\0')
+          ecsa_credentials_manager_expect(self->credentials, v->credentials_id, v->arn);
+        if (*v->execution_credentials_id != '\0')
+          ecsa_credentials_manager_expect(self->credentials, v->execution_credentials_id, v->arn);
+      }
+  }
+  g_signal_connect_object(self->engine, "task-removed", G_CALLBACK(engine_task_removed_cb), self->credentials, 0);
   g_task_return_boolean(task, TRUE);
 }
 

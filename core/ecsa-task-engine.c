@@ -33,7 +33,6 @@
 #define REASON_OOM "OutOfMemoryError: Container killed due to memory usage"
 #define REASON_CANNOT_STOP_TASK "TaskStateError: Agent could not progress task's state to stopped"
 #define REASON_PLATFORM "TaskStateError: Agent could not create task's platform resources"
-#define REASON_UNRECOGNIZED "UnrecognizedTaskError"
 #define ZERO_TIME "0001-01-01T00:00:00Z"
 
 typedef struct
@@ -105,6 +104,7 @@ G_DEFINE_TYPE(EcsaTaskEngine, ecsa_task_engine, G_TYPE_OBJECT)
 enum
 {
   SIGNAL_STATE_CHANGE,
+  SIGNAL_TASK_REMOVED,
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
@@ -1670,6 +1670,7 @@ cleanup_step_done(EcsaTaskEngine *self, EcsaTask *task)
     }
   g_hash_table_remove(self->tasks, arn); /* frees the task */
   ecsa_log_info("task '%s' cleaned up and forgotten", arn);
+  g_signal_emit(self, signals[SIGNAL_TASK_REMOVED], 0, arn);
   request_save(self, FALSE);
 }
 
@@ -2339,20 +2340,6 @@ payload_saved_cb(GObject *source, GAsyncResult *result, gpointer user_data)
   g_task_return_boolean(gtask, TRUE);
 }
 
-static void
-emit_refused(EcsaTaskEngine *self, const char *arn, const char *reason)
-{
-  EcsaStateChange *sc = g_new0(EcsaStateChange, 1);
-
-  sc->kind = ECSA_STATE_CHANGE_TASK;
-  sc->task_arn = g_strdup(arn);
-  sc->status = g_strdup("STOPPED");
-  sc->reason = g_strdup_printf(REASON_UNRECOGNIZED ": %s", reason);
-  sc->timestamp = g_get_real_time();
-  sc->containers = g_ptr_array_new_with_free_func((GDestroyNotify)ecsa_state_change_free);
-  emit(self, sc);
-}
-
 static gint
 compare_stopped_first(gconstpointer a, gconstpointer b)
 {
@@ -2400,8 +2387,6 @@ ecsa_task_engine_apply_payload_async(EcsaTaskEngine *self, JsonArray *tasks, gin
                                    : g_strdup_printf("task #%u of the payload: %s", i, error->message);
           ecsa_log_warn("refusing %s", line);
           g_ptr_array_add(pd->rejected, line);
-          if (arn != NULL && !g_hash_table_contains(self->tasks, arn))
-            emit_refused(self, arn, error->message);
           continue;
         }
       g_ptr_array_add(accepted, task);
@@ -3195,6 +3180,9 @@ ecsa_task_engine_class_init(EcsaTaskEngineClass *klass)
   /* (const EcsaStateChange *change): copy it to keep it */
   signals[SIGNAL_STATE_CHANGE] = g_signal_new("state-change", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
                                               NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+  /* (const char *task_arn): the task was cleaned up and forgotten */
+  signals[SIGNAL_TASK_REMOVED] = g_signal_new("task-removed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                              NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
 }
 
 static void

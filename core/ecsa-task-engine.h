@@ -19,8 +19,9 @@
  * State changes ("state-change", const EcsaStateChange *): container RUNNING and STOPPED, task
  * RUNNING and STOPPED, in order per task (core/ecsa-state-change.h). The reporter calls
  * ecsa_task_engine_mark_sent() once ECS accepted one; what was not acknowledged is emitted again
- * after a restart. A task refused by apply_payload that has an ARN is reported STOPPED with the
- * reason "UnrecognizedTaskError: ..." (as v1.16.2's payload handler does); mark_sent ignores it.
+ * after a restart. Tasks refused by apply_payload are not reported by the engine: the ACS session
+ * reports them STOPPED (v1.16.2's payload handler).
+ * "task-removed" (const char *task_arn) follows a task's cleanup, when the engine forgets it.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
