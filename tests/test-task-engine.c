@@ -250,7 +250,10 @@ test_essential_exit(Fixture *fx, gconstpointer data)
   g_assert_cmpint(c->exit_code, ==, 3);
   c = ecsa_test_engine_find(te, arn, "side", "STOPPED");
   g_assert_nonnull(c);
-  g_assert_cmpint(c->exit_code, ==, 0);
+  g_assert_true(c->has_exit_code);
+  /* stopped by the agent: its trap answers SIGTERM with 0, unless the SIGTERM came before the
+   * shell set the trap (a loaded machine), and then Docker's SIGKILL ends it */
+  g_assert_true(c->exit_code == 0 || c->exit_code == 137);
   g_assert_nonnull(ecsa_test_engine_find(te, arn, NULL, "RUNNING"));
 }
 
