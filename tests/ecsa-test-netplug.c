@@ -319,6 +319,10 @@ vpc_sweep (const char *area)
                    "  for c in $(docker ps -aq --filter name=ecsa-t$pid-%s-); do docker rm -f $c >/dev/null; done;"
                    "  for t in filter nat; do iptables -t $t -S | grep -- \"--comment ecsa-t$pid-%s \" | sed 's/^-A //' |"
                    "    while read -r rule; do eval iptables -t $t -D $rule; done; done;"
+                   "done;"
+                   /* ENI veths and bridges of dead runs whose namespace is already gone */
+                   "for l in $(ip -br link | sed -n 's/^\\(et[0-9]*[eb]\\)[@ ].*/\\1/p'); do"
+                   "  pid=${l#et}; pid=${pid%%?}; [ -d /proc/$pid ] || ip link del $l 2>/dev/null;"
                    "done",
                    area, area, area, area);
 }
