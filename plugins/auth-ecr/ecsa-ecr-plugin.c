@@ -15,14 +15,12 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include "ecsa-plugin.h"
+#include "ecsa-ecr-api.h"
 
-#include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 #include <string.h>
 
 #define AUTH_TYPE "ecr"
-#define ECR_TARGET "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"
 #define ECR_TIMEOUT_MS 15000
 #define ECR_MAX_ATTEMPTS 3
 #define ECR_RETRY_BASE_MS 250
@@ -37,14 +35,7 @@ typedef struct
   GCancellable *shutdown;
 } EcrState;
 
-typedef struct
-{
-  char *username;
-  char *password;
-  char *proxy_endpoint;
-  gint64 expires_at; /* unix seconds */
-  gint64 refresh_at; /* unix seconds: stop using it from here */
-} CacheEntry;
+typedef EcsaEcrToken CacheEntry; /* with refresh_at set */
 
 typedef struct _Fetch Fetch;
 
@@ -75,34 +66,12 @@ struct _Fetch
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
 static void
-wipe (char *s)
-{
-  volatile char *p = s;
-
-  if (p == NULL)
-    return;
-  while (*p != '\0')
-    *p++ = '\0';
-}
-
-static void
 wipe_free (char *s)
 {
-  wipe (s);
+  ecsa_ecr_wipe (s);
   g_free (s);
 }
 
-static void
-cache_entry_free (CacheEntry *e)
-{
-  if (e == NULL)
-    return;
-  wipe_free (e->username);
-  wipe_free (e->password);
-  g_free (e->proxy_endpoint);
-  g_free (e);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (CacheEntry, cache_entry_free)
 
 static void
 credentials_free (EcsaAwsCredentials *c)
@@ -191,19 +160,6 @@ ecr_state_unref (EcrState *st)
 /* ---- the request --------------------------------------------------------------------------------- */
 
 static char *
-endpoint_url (const char *region, const char *override)
-{
-  if (override != NULL && *override != '\0')
-    {
-      g_autofree char *url = strstr (override, "://") != NULL ? g_strdup (override)
-                                                                : g_strconcat ("https://", override, NULL);
-      const char *authority = strstr (url, "://") + 3;
-      return strchr (authority, '/') != NULL ? g_steal_pointer (&url) : g_strconcat (url, "/", NULL);
-    }
-  return g_strdup_printf ("https://ecr.%s.amazonaws.com%s/", region, g_str_has_prefix (region, "cn-") ? ".cn" : "");
-}
-
-static char *
 cache_key (const EcsaAuthRequest *req)
 {
   const char *role = "";
@@ -216,48 +172,12 @@ cache_key (const EcsaAuthRequest *req)
                           req->ecr_endpoint_override != NULL ? req->ecr_endpoint_override : "");
 }
 
-static GBytes *
-request_body (const char *registry_id)
-{
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  g_autoptr(JsonNode) root = NULL;
-  char *text;
-
-  json_builder_begin_object (b);
-  if (registry_id != NULL && *registry_id != '\0')
-    {
-      json_builder_set_member_name (b, "registryIds");
-      json_builder_begin_array (b);
-      json_builder_add_string_value (b, registry_id);
-      json_builder_end_array (b);
-    }
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  text = json_generator_to_data (gen, NULL);
-  return g_bytes_new_take (text, strlen (text));
-}
-
-/* Does the token's proxyEndpoint cover the image? (v1.16.2: "https://" + image starts with it.) */
-static gboolean
-proxy_endpoint_covers (const char *proxy_endpoint, const char *image)
-{
-  g_autofree char *url = g_strconcat ("https://", image, NULL);
-  gsize len = strlen (proxy_endpoint);
-
-  if (len == 0 || !g_str_has_prefix (url, proxy_endpoint))
-    return FALSE;
-  /* at a boundary: "https://r.example" must not cover "r.example.evil/..." */
-  return proxy_endpoint[len - 1] == '/' || url[len] == '/' || url[len] == '\0';
-}
-
 static EcsaRegistryCredentials *
 credentials_for (const CacheEntry *e, const char *image, GError **error)
 {
   EcsaRegistryCredentials *c;
 
-  if (!proxy_endpoint_covers (e->proxy_endpoint, image))
+  if (!ecsa_ecr_proxy_endpoint_covers (e->proxy_endpoint, image))
     {
       g_set_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA,
                    "the token's registry '%s' does not serve image '%s'", e->proxy_endpoint, image);
@@ -269,152 +189,6 @@ credentials_for (const CacheEntry *e, const char *image, GError **error)
   c->password = g_strdup (e->password);
   c->server_address = g_strdup (e->proxy_endpoint);
   return c;
-}
-
-/* ---- parsing the answer -------------------------------------------------------------------------- */
-
-static const char *const auth_error_types[] = {
-  "UnrecognizedClientException", "InvalidSignatureException", "AccessDeniedException",
-  "ExpiredTokenException",       "IncompleteSignature",       "MissingAuthenticationTokenException",
-  "InvalidClientTokenId",        "SignatureDoesNotMatch",     "AccessDenied",
-  "MissingAuthenticationToken",  "UnauthorizedOperation",     NULL,
-};
-static const char *const retry_error_types[] = {
-  "ThrottlingException", "ThrottledException", "RequestLimitExceeded", "TooManyRequestsException",
-  "ServerException",     "ServiceUnavailable", "RequestTimeout",       NULL,
-};
-
-static JsonObject *
-parse_object (GBytes *body, JsonParser *parser)
-{
-  gsize len = 0;
-  const char *data = g_bytes_get_data (body, &len);
-  JsonNode *root;
-
-  if (data == NULL || len == 0 || !json_parser_load_from_data (parser, data, (gssize) len, NULL))
-    return NULL;
-  root = json_parser_get_root (parser);
-  return root != NULL && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
-}
-
-static const char *
-member_string (JsonObject *o, const char *name)
-{
-  JsonNode *n = json_object_get_member (o, name);
-
-  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (n);
-}
-
-static GError *
-error_from_response (guint status, GBytes *body)
-{
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
-  JsonObject *o = parse_object (body, parser);
-  const char *type = o != NULL ? member_string (o, "__type") : NULL;
-  const char *message = NULL;
-  const char *hash;
-  int code;
-
-  if (o != NULL)
-    {
-      message = member_string (o, "message");
-      if (message == NULL)
-        message = member_string (o, "Message");
-    }
-  if (type != NULL && (hash = strrchr (type, '#')) != NULL)
-    type = hash + 1;
-  if (status >= 500)
-    code = ECSA_ERROR_RETRY;
-  else if (status == 401 || status == 403)
-    code = ECSA_ERROR_AUTH;
-  else
-    code = ECSA_ERROR_FAILED;
-  if (type != NULL)
-    {
-      if (g_strv_contains (auth_error_types, type))
-        code = ECSA_ERROR_AUTH;
-      else if (g_strv_contains (retry_error_types, type))
-        code = ECSA_ERROR_RETRY;
-      else if (g_strcmp0 (type, "InvalidParameterException") == 0)
-        code = ECSA_ERROR_INVALID_DATA;
-    }
-  return g_error_new (ECSA_ERROR, code, "HTTP %u%s%s%s%s", status, type != NULL ? " " : "", type != NULL ? type : "",
-                      message != NULL ? ": " : "", message != NULL ? message : "");
-}
-
-static gboolean
-get_expiry (JsonObject *data, gint64 *out_expires_at)
-{
-  JsonNode *n = json_object_get_member (data, "expiresAt");
-  GType t;
-
-  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n))
-    return FALSE;
-  t = json_node_get_value_type (n);
-  if (t == G_TYPE_DOUBLE)
-    *out_expires_at = (gint64) json_node_get_double (n);
-  else if (t == G_TYPE_INT64)
-    *out_expires_at = json_node_get_int (n);
-  else
-    return FALSE;
-  return TRUE;
-}
-
-static CacheEntry *
-parse_token (GBytes *body, GError **error)
-{
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
-  g_autoptr(CacheEntry) e = g_new0 (CacheEntry, 1);
-  g_autofree guchar *decoded = NULL;
-  JsonObject *o = parse_object (body, parser);
-  JsonNode *list;
-  JsonObject *data;
-  const char *token;
-  const char *proxy;
-  gsize len = 0;
-  guint n;
-  char *colon;
-
-  if (o == NULL)
-    {
-      g_set_error_literal (error, ECSA_ERROR, ECSA_ERROR_RETRY, "the answer is not a JSON object");
-      return NULL;
-    }
-  list = json_object_get_member (o, "authorizationData");
-  n = list != NULL && JSON_NODE_HOLDS_ARRAY (list) ? json_array_get_length (json_node_get_array (list)) : 0;
-  if (n != 1)
-    {
-      g_set_error (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA,
-                   "unexpected number of results in authorizationData (%u)", n);
-      return NULL;
-    }
-  data = json_array_get_object_element (json_node_get_array (list), 0);
-  token = data != NULL ? member_string (data, "authorizationToken") : NULL;
-  proxy = data != NULL ? member_string (data, "proxyEndpoint") : NULL;
-  if (token == NULL || proxy == NULL || !get_expiry (data, &e->expires_at))
-    {
-      g_set_error_literal (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA,
-                           "authorizationData lacks authorizationToken, proxyEndpoint or expiresAt");
-      return NULL;
-    }
-  decoded = g_base64_decode (token, &len);
-  wipe ((char *) token);
-  colon = decoded != NULL ? memchr (decoded, ':', len) : NULL;
-  if (colon == NULL || memchr (decoded, '\0', len) != NULL)
-    {
-      if (decoded != NULL)
-        memset (decoded, 0, len);
-      g_set_error_literal (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA,
-                           "authorizationToken is not base64 of 'user:password'");
-      return NULL;
-    }
-  e->username = g_strndup ((const char *) decoded, (gsize) (colon - (char *) decoded));
-  e->password = g_strndup (colon + 1, len - (gsize) (colon - (char *) decoded) - 1);
-  memset (decoded, 0, len);
-  e->proxy_endpoint = g_strdup (proxy);
-  return g_steal_pointer (&e);
 }
 
 /* ---- fetches and their waiters ------------------------------------------------------------------ */
@@ -527,7 +301,7 @@ send_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), result);
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
-  g_autoptr(CacheEntry) entry = NULL;
+  g_autoptr(EcsaEcrToken) entry = NULL;
   guint status = msg != NULL ? soup_message_get_status (msg) : 0;
   gint64 now;
 
@@ -544,10 +318,10 @@ send_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   if (status != SOUP_STATUS_OK)
     {
-      fetch_failed (f, error_from_response (status, body));
+      fetch_failed (f, ecsa_ecr_error_from_response (status, body));
       return;
     }
-  entry = parse_token (body, &error);
+  entry = ecsa_ecr_parse_token (body, &error);
   if (entry == NULL)
     {
       fetch_failed (f, g_steal_pointer (&error));
@@ -561,13 +335,7 @@ send_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   cache_sweep (f->st, now);
   if (now < entry->refresh_at)
     {
-      CacheEntry *cached = g_new0 (CacheEntry, 1);
-      cached->username = g_strdup (entry->username);
-      cached->password = g_strdup (entry->password);
-      cached->proxy_endpoint = g_strdup (entry->proxy_endpoint);
-      cached->expires_at = entry->expires_at;
-      cached->refresh_at = entry->refresh_at;
-      g_hash_table_replace (f->st->cache, g_strdup (f->key), cached);
+      g_hash_table_replace (f->st->cache, g_strdup (f->key), ecsa_ecr_token_copy (entry));
     }
   fetch_complete (f, entry, NULL);
 }
@@ -589,7 +357,7 @@ fetch_attempt (Fetch *f)
 {
   const EcsaPluginHost *host = f->st->host;
   g_autoptr(SoupMessage) msg = NULL;
-  g_autoptr(GBytes) body = request_body (f->registry_id);
+  g_autoptr(GBytes) body = ecsa_ecr_request_body (f->registry_id);
   g_autoptr(GError) error = NULL;
 
   f->attempt++;
@@ -600,7 +368,7 @@ fetch_attempt (Fetch *f)
       fetch_failed (f, g_error_new (ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "'%s' is not a valid URL", f->endpoint));
       return;
     }
-  soup_message_headers_replace (soup_message_get_request_headers (msg), "X-Amz-Target", ECR_TARGET);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "X-Amz-Target", ECSA_ECR_TARGET);
   soup_message_set_request_body_from_bytes (msg, "application/x-amz-json-1.1", body);
   if (host->sigv4_sign == NULL)
     {
@@ -732,7 +500,7 @@ ecr_get_credentials_async (gpointer state, const EcsaAuthRequest *req, GCancella
   f->key = g_strdup (key);
   f->region = g_strdup (req->ecr_region);
   f->registry_id = g_strdup (req->ecr_registry_id != NULL ? req->ecr_registry_id : "");
-  f->endpoint = endpoint_url (req->ecr_region, req->ecr_endpoint_override);
+  f->endpoint = ecsa_ecr_endpoint_url (req->ecr_region, req->ecr_endpoint_override);
   f->image = g_strdup (req->image);
   g_hash_table_insert (st->fetches, g_strdup (key), f);
   fetch_add_waiter (f, task, req->image, cancellable);
@@ -784,7 +552,7 @@ ecr_init (const EcsaPluginHost *host, gpointer *out_state, GError **error)
   st = g_new0 (EcrState, 1);
   st->ref = 1;
   st->host = host;
-  st->cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) cache_entry_free);
+  st->cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) ecsa_ecr_token_free);
   st->fetches = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   st->shutdown = g_cancellable_new ();
   *out_state = st;
