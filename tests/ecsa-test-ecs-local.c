@@ -54,6 +54,118 @@ ecsl_test_wait_flag (const gboolean *flag, guint timeout_ms, const char *what)
   ecsl_test_wait (flag_set, (gpointer) flag, timeout_ms, what);
 }
 
+static gboolean
+pause_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+void
+ecsl_test_pause (guint ms)
+{
+  gboolean over = FALSE;
+
+  g_timeout_add (ms, pause_cb, &over);
+  ecsl_test_wait_flag (&over, ms + 10000, "a pause");
+}
+
+guint16
+ecsl_test_free_port (void)
+{
+  g_autoptr(GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr(GInetAddress) any = g_inet_address_new_any (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) addr = g_inet_socket_address_new (any, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_nonnull (sock);
+  g_socket_bind (sock, addr, TRUE, &error);
+  g_assert_no_error (error);
+  bound = g_socket_get_local_address (sock, &error);
+  g_assert_no_error (error);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+typedef struct
+{
+  char *out;
+  char *err;
+  GError *error;
+  gboolean done;
+} RunData;
+
+static void
+run_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  RunData *r = user_data;
+
+  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (source), result, &r->out, &r->err, &r->error);
+  r->done = TRUE;
+}
+
+char *
+ecsl_test_run (gboolean may_fail, const char *const *argv)
+{
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *cmdline = g_strjoinv (" ", (char **) argv);
+  RunData r = { 0 };
+
+  proc = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8_async (proc, NULL, NULL, run_ready_cb, &r);
+  ecsl_test_wait_flag (&r.done, 120000, cmdline);
+  g_assert_no_error (r.error);
+  if (!may_fail && (!g_subprocess_get_if_exited (proc) || g_subprocess_get_exit_status (proc) != 0))
+    g_error ("%s failed: %s", cmdline, r.err);
+  g_free (r.err);
+  return g_strstrip (r.out);
+}
+
+typedef struct
+{
+  GBytes *body;
+  GError *error;
+  gboolean done;
+} GetData;
+
+static void
+get_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GetData *g = user_data;
+
+  g->body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &g->error);
+  g->done = TRUE;
+}
+
+char *
+ecsl_test_http_get (guint16 port)
+{
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u/", port);
+  g_autoptr(SoupSession) session = soup_session_new_with_options ("timeout", 5, NULL);
+
+  for (int attempt = 0; attempt < 50; attempt++)
+    {
+      g_autoptr(SoupMessage) msg = soup_message_new ("GET", url);
+      GetData g = { 0 };
+      soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, get_ready_cb, &g);
+      ecsl_test_wait_flag (&g.done, 20000, url);
+      if (g.error == NULL && soup_message_get_status (msg) == 200)
+        {
+          char *text = g_strndup (g_bytes_get_data (g.body, NULL), g_bytes_get_size (g.body));
+          g_bytes_unref (g.body);
+          return text;
+        }
+      g_test_message ("GET %s: %s", url, g.error != NULL ? g.error->message : "not 200");
+      g_clear_error (&g.error);
+      g_clear_pointer (&g.body, g_bytes_unref);
+      ecsl_test_pause (200);
+    }
+  g_error ("%s never answered", url);
+  return NULL;
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* JSON paths */
 

@@ -58,6 +58,17 @@ JsonNode *ecsl_test_get (JsonNode *node, const char *path);
 const char *ecsl_test_get_string (JsonNode *node, const char *path);
 gint64 ecsl_test_get_int (JsonNode *node, const char *path);
 
+/* Let time pass (to show that something does NOT happen, or before polling again), serving the
+ * main context. */
+void ecsl_test_pause (guint ms);
+/* A TCP port free on 127.0.0.1 and 0.0.0.0 right now. */
+guint16 ecsl_test_free_port (void);
+/* Run a command (argv[0] from PATH); returns its stdout, stripped. Fails the test when it does not
+ * exit 0, unless may_fail. */
+char *ecsl_test_run (gboolean may_fail, const char *const *argv);
+/* GET http://127.0.0.1:port/ until it answers 200 (a server may still be starting): the body. */
+char *ecsl_test_http_get (guint16 port);
+
 /* Run the main context until `done` returns TRUE, failing after timeout_ms with `what`. */
 void ecsl_test_wait (gboolean (*done) (gpointer), gpointer data, guint timeout_ms, const char *what);
 void ecsl_test_wait_flag (const gboolean *flag, guint timeout_ms, const char *what);

@@ -58,23 +58,6 @@ instance_view (EcslTestServer *s, const char *arn)
   return NULL;
 }
 
-static gboolean
-pause_done_cb (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Let time pass (to show that something does NOT happen), serving the main context. */
-static void
-pause_ms (guint ms)
-{
-  gboolean over = FALSE;
-
-  g_timeout_add (ms, pause_done_cb, &over);
-  ecsl_test_wait_flag (&over, ms + 10000, "a pause");
-}
-
 /* The status view of an instance once ecs-local counted `acks` payload acknowledgements. */
 static JsonNode *
 wait_acks (EcslTestServer *s, const char *arn, gint64 acks)
@@ -85,7 +68,7 @@ wait_acks (EcslTestServer *s, const char *arn, gint64 acks)
       if (ecsl_test_get_int (view, "acks") >= acks)
         return view;
       json_node_unref (view);
-      pause_ms (50);
+      ecsl_test_pause (50);
     }
   g_error ("ecs-local did not count %" G_GINT64_FORMAT " acks for %s", acks, arn);
   return NULL;
@@ -272,7 +255,7 @@ test_run_stop (void)
   sent = ecsl_test_get_int (view, "payloadsSent");
   g_assert_cmpint (sent, >=, 2);
   g_assert_cmpint (ecsl_test_get_int (view, "unacknowledged"), ==, 0);
-  pause_ms (1700);
+  ecsl_test_pause (1700);
   g_clear_pointer (&view, json_node_unref);
   view = instance_view (server, a->instance_arn);
   g_assert_cmpint (ecsl_test_get_int (view, "payloadsSent"), ==, sent);

@@ -130,22 +130,6 @@ reached (gpointer data)
   return c->array->len >= c->count;
 }
 
-static gboolean
-pause_cb (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void
-pause_ms (guint ms)
-{
-  gboolean over = FALSE;
-
-  g_timeout_add (ms, pause_cb, &over);
-  ecsl_test_wait_flag (&over, ms + 10000, "a pause");
-}
-
 static JsonNode *
 wait_task (const char *cluster, const char *task_arn, const char *status)
 {
@@ -155,7 +139,7 @@ wait_task (const char *cluster, const char *task_arn, const char *status)
       if (g_strcmp0 (ecsl_test_get_string (d, "tasks/0/lastStatus"), status) == 0)
         return d;
       json_node_unref (d);
-      pause_ms (250);
+      ecsl_test_pause (250);
     }
   g_error ("task %s did not reach %s", task_arn, status);
   return NULL;
@@ -175,7 +159,7 @@ wait_instance_view (const char *arn, const char *member, gint64 at_least)
               && ecsl_test_get_int (inst, member) >= at_least)
             return json_node_copy (inst);
         }
-      pause_ms (250);
+      ecsl_test_pause (250);
     }
   g_error ("%s never reached %s >= %" G_GINT64_FORMAT, arn, member, at_least);
   return NULL;
@@ -311,7 +295,7 @@ test_modules (void)
           break;
         }
       g_assert_cmpint (i, <, 240);
-      pause_ms (250);
+      ecsl_test_pause (250);
     }
 
   /* run-task: the payload reaches the engine without its secrets, the credentials reach the

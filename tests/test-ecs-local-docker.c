@@ -21,66 +21,13 @@ typedef struct
   guint16 port;
 } Fixture;
 
-typedef struct
-{
-  char *out;
-  char *err;
-  GError *error;
-  gboolean done;
-} Run;
-
-static void
-run_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  Run *r = user_data;
-
-  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (source), result, &r->out, &r->err, &r->error);
-  r->done = TRUE;
-}
-
-/* Run a command, returning its stdout; asserts it exits 0 unless `may_fail`. */
-static char *
-run_cmd (gboolean may_fail, const char *const *argv)
-{
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *cmdline = g_strjoinv (" ", (char **) argv);
-  Run r = { 0 };
-
-  proc = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8_async (proc, NULL, NULL, run_ready_cb, &r);
-  ecsl_test_wait_flag (&r.done, 120000, cmdline);
-  g_assert_no_error (r.error);
-  if (!may_fail && (!g_subprocess_get_if_exited (proc) || g_subprocess_get_exit_status (proc) != 0))
-    g_error ("%s failed: %s", cmdline, r.err);
-  g_free (r.err);
-  return g_strstrip (r.out);
-}
-
-static guint16
-free_port (void)
-{
-  g_autoptr(GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
-  g_autoptr(GInetAddress) any = g_inet_address_new_any (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) addr = g_inet_socket_address_new (any, 0);
-  g_autoptr(GSocketAddress) bound = NULL;
-  g_autoptr(GError) error = NULL;
-
-  g_socket_bind (sock, addr, TRUE, &error);
-  g_assert_no_error (error);
-  bound = g_socket_get_local_address (sock, &error);
-  g_assert_no_error (error);
-  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-}
-
 static void
 fixture_setup (Fixture *fx, gconstpointer data)
 {
   const char *const args[] = { "--ack-timeout=5", NULL };
 
   fx->server = ecsl_test_server_start (NULL, args);
-  fx->port = free_port ();
+  fx->port = ecsl_test_free_port ();
 }
 
 static void
@@ -89,7 +36,7 @@ fixture_teardown (Fixture *fx, gconstpointer data)
   if (fx->container != NULL)
     {
       const char *const rm[] = { "docker", "rm", "-f", fx->container, NULL };
-      g_free (run_cmd (TRUE, rm));
+      g_free (ecsl_test_run (TRUE, rm));
     }
   ecsl_test_agent_free (fx->agent);
   ecsl_test_server_stop (fx->server, FALSE);
@@ -150,12 +97,12 @@ start_container (Fixture *fx, JsonNode *payload, const char *task_arn)
   for (guint i = 0; i < json_array_get_length (command); i++)
     g_ptr_array_add (argv, g_strdup (json_array_get_string_element (command, i)));
   g_ptr_array_add (argv, NULL);
-  id = run_cmd (FALSE, (const char *const *) argv->pdata);
+  id = ecsl_test_run (FALSE, (const char *const *) argv->pdata);
 
   /* The bindings as dockerd reports them ("0.0.0.0:P" and "[::]:P" with 20.10). */
   {
     const char *const port_argv[] = { "docker", "port", fx->container, "80/tcp", NULL };
-    ports = run_cmd (FALSE, port_argv);
+    ports = ecsl_test_run (FALSE, port_argv);
   }
   lines = g_strsplit (ports, "\n", -1);
   for (guint i = 0; lines[i] != NULL; i++)
@@ -189,70 +136,14 @@ stop_container (Fixture *fx, const char *task_arn)
   const char *const inspect[] = { "docker", "inspect", "-f", "{{.State.ExitCode}}", fx->container, NULL };
   g_autofree char *code = NULL;
 
-  g_free (run_cmd (FALSE, stop));
-  code = run_cmd (FALSE, inspect);
+  g_free (ecsl_test_run (FALSE, stop));
+  code = ecsl_test_run (FALSE, inspect);
   json_node_unref (ecsl_test_ecs (fx->server, "SubmitTaskStateChange",
                                   "{\"cluster\":\"docker\",\"task\":\"%s\",\"status\":\"STOPPED\",\"containers\":["
                                   "{\"containerName\":\"web\",\"status\":\"STOPPED\",\"exitCode\":%s,"
                                   "\"networkBindings\":[]}]}",
                                   task_arn, code));
   return g_ascii_strtoll (code, NULL, 10);
-}
-
-typedef struct
-{
-  GBytes *body;
-  GError *error;
-  gboolean done;
-} Get;
-
-static void
-get_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  Get *g = user_data;
-
-  g->body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &g->error);
-  g->done = TRUE;
-}
-
-static gboolean
-pause_cb (gpointer user_data)
-{
-  *(gboolean *) user_data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* GET http://127.0.0.1:port/ until the server answers (it may still be starting). */
-static char *
-http_get (guint16 port)
-{
-  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u/", port);
-  g_autoptr(SoupSession) session = soup_session_new_with_options ("timeout", 5, NULL);
-
-  for (int attempt = 0; attempt < 50; attempt++)
-    {
-      g_autoptr(SoupMessage) msg = soup_message_new ("GET", url);
-      Get g = { 0 };
-      soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, get_ready_cb, &g);
-      ecsl_test_wait_flag (&g.done, 20000, url);
-      if (g.error == NULL && soup_message_get_status (msg) == 200)
-        {
-          char *text = g_strndup (g_bytes_get_data (g.body, NULL), g_bytes_get_size (g.body));
-          g_bytes_unref (g.body);
-          return text;
-        }
-      g_test_message ("GET %s: %s", url, g.error != NULL ? g.error->message : "not 200");
-      g_clear_error (&g.error);
-      g_clear_pointer (&g.body, g_bytes_unref);
-      /* httpd may still be starting: try again shortly. */
-      {
-        gboolean over = FALSE;
-        g_timeout_add (200, pause_cb, &over);
-        ecsl_test_wait_flag (&over, 10000, "a pause");
-      }
-    }
-  g_error ("%s never answered", url);
-  return NULL;
 }
 
 static void
@@ -296,7 +187,7 @@ test_httpd (Fixture *fx, gconstpointer data)
   g_clear_pointer (&out, json_node_unref);
 
   /* The container answers on its host port. */
-  page = http_get (fx->port);
+  page = ecsl_test_http_get (fx->port);
   g_assert_cmpstr (g_strstrip (page), ==, "hello-from-ecs-local");
 
   rc = ecsl_test_aws (fx->server, NULL, NULL, NULL, "ecs", "stop-task", "--cluster", "docker", "--task", task_arn,
