@@ -24,10 +24,14 @@
 #include "ecsa-credentials-manager.h"
 
 #include "ecsa-docker-client.h"
+#include "ecsa-eni-attachments.h"
+#include "ecsa-image-cleanup.h"
+#include "ecsa-imds.h"
 #include "ecsa-log.h"
 #include "ecsa-plugin-loader.h"
 #include "ecsa-state-store.h"
 #include "ecsa-task-engine.h"
+#include "ecsa-task-network.h"
 #include "ecsa-task-view.h"
 #include "ecsa-utils.h"
 
@@ -74,6 +78,9 @@ struct _EcsaAgent
   EcsaDockerClient *docker;                /* "docker" step */
   EcsaStateStore *store;                   /* "checkpoint" step */
   EcsaTaskEngine *engine;                  /* "checkpoint" step; started by the "engine" step */
+  EcsaTaskNetwork *task_network;           /* "task-eni" step, with ECS_ENABLE_TASK_ENI */
+  EcsaEniAttachments *eni_attachments;     /* "task-eni" step, when task ENIs are usable */
+  EcsaImageCleanup *image_cleanup;         /* "image-cleanup" step */
 };
 
 G_DEFINE_FINAL_TYPE(EcsaAgent, ecsa_agent, G_TYPE_OBJECT)
@@ -292,6 +299,59 @@ step_cgroups_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
   return g_task_propagate_boolean(G_TASK(result), error);
 }
 
+/* 6. task-eni: with ECS_ENABLE_TASK_ENI, v1.16.2's initializeTaskENIDependencies
+ * (core/ecsa-task-network.h): init system, VPC and subnet from instance metadata, the awsvpc
+ * plugin's check, the pause image; then the ENI attachments are followed. Outside a VPC task ENIs
+ * turn off and the agent goes on; any other failure ends the start-up (exit 5 or 1). */
+static void
+task_eni_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  EcsaAgent *self = g_task_get_source_object(task);
+  g_autoptr(GError) error = NULL;
+
+  if (!ecsa_task_network_prepare_finish(self->task_network, result, &error))
+    {
+      if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        ecsa_log_crit("%s", error->message);
+      g_task_return_error(task, g_steal_pointer(&error));
+      return;
+    }
+  if (ecsa_task_network_is_enabled(self->task_network))
+    {
+      self->eni_attachments = ecsa_eni_attachments_new(self->config->checkpoint ? self->store : NULL);
+      if (!ecsa_eni_attachments_start(self->eni_attachments, &error))
+        ecsa_log_warn("ENI attachments will not be reported: %s", error->message);
+    }
+  g_task_return_boolean(task, TRUE);
+}
+
+static void
+step_task_eni_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+  g_autoptr(EcsaImds) imds = NULL;
+
+  g_task_set_source_tag(task, step_task_eni_async);
+  if (!self->config->task_eni_enabled)
+    {
+      g_task_return_boolean(task, TRUE);
+      return;
+    }
+  self->task_network = ecsa_task_network_new(self->config, self->docker, self->plugins, NULL);
+  /* -blackhole-ec2-metadata: no VPC and subnet attributes */
+  if (!self->config->blackhole_ec2_metadata)
+    imds = ecsa_imds_new();
+  ecsa_task_network_prepare_async(self->task_network, imds, cancellable, task_eni_ready_cb, g_steal_pointer(&task));
+}
+
+static gboolean
+step_task_eni_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
+}
+
 /* 8. engine: follow Docker's events and reconcile the restored tasks with Docker. */
 static void
 engine_started_cb(GObject *source, GAsyncResult *result, gpointer user_data)
@@ -316,6 +376,51 @@ step_engine_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallbac
 
 static gboolean
 step_engine_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+/* 9. image cleanup (with the servers): every ECS_IMAGE_CLEANUP_INTERVAL the image-cleanup plugin
+ * chooses among the images the engine pulled (core/ecsa-image-cleanup.h). */
+static GPtrArray *
+image_source_list(gpointer engine)
+{
+  return ecsa_task_engine_list_images(engine);
+}
+
+static gboolean
+image_source_owns(gpointer engine, const char *docker_id)
+{
+  return ecsa_task_engine_owns_container(engine, docker_id);
+}
+
+static void
+image_source_forget(gpointer engine, const char *image_id)
+{
+  ecsa_task_engine_forget_image(engine, image_id);
+}
+
+static void
+step_image_cleanup_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  static const EcsaImageCleanupSource source = { image_source_list, image_source_owns, image_source_forget };
+  g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+  g_autoptr(GPtrArray) policies = ecsa_plugin_registry_list(self->plugins, ECSA_PLUGIN_KIND_IMAGE_CLEANUP);
+
+  g_task_set_source_tag(task, step_image_cleanup_async);
+  if (policies->len == 0)
+    ecsa_log_info("No image-cleanup plugin is loaded: images are never removed");
+  else
+    {
+      self->image_cleanup = ecsa_image_cleanup_new(self->config, self->docker, self->plugins, &source, self->engine);
+      ecsa_image_cleanup_start(self->image_cleanup);
+    }
+  g_task_return_boolean(task, TRUE);
+}
+
+static gboolean
+step_image_cleanup_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
   return g_task_propagate_boolean(G_TASK(result), error);
@@ -362,8 +467,10 @@ static const AgentStep startup_steps[] = {
   { "plugins", step_plugins_async, step_plugins_finish },
   { "checkpoint", step_checkpoint_async, step_checkpoint_finish },
   { "cgroups", step_cgroups_async, step_cgroups_finish },
-  /* task-eni, register: see top */
+  { "task-eni", step_task_eni_async, step_task_eni_finish },
+  /* register: see top */
   { "engine", step_engine_async, step_engine_finish },
+  { "image-cleanup", step_image_cleanup_async, step_image_cleanup_finish },
   /* servers, sessions: see top */
 };
 
@@ -672,6 +779,20 @@ ecsa_agent_get_http_session(EcsaAgent *self)
   return self->http_session;
 }
 
+EcsaTaskNetwork *
+ecsa_agent_get_task_network(EcsaAgent *self)
+{
+  g_return_val_if_fail(ECSA_IS_AGENT(self), NULL);
+  return self->task_network;
+}
+
+EcsaEniAttachments *
+ecsa_agent_get_eni_attachments(EcsaAgent *self)
+{
+  g_return_val_if_fail(ECSA_IS_AGENT(self), NULL);
+  return self->eni_attachments;
+}
+
 EcsaCredentialsManager *
 ecsa_agent_get_credentials_manager(EcsaAgent *self)
 {
@@ -724,6 +845,9 @@ ecsa_agent_dispose(GObject *object)
   /* parts are released here in reverse start-up order */
   if (self->plugin_services != NULL)
     ecsa_plugin_host_services_set_task_view_backend(self->plugin_services, NULL, NULL);
+  g_clear_pointer(&self->image_cleanup, ecsa_image_cleanup_free);
+  g_clear_pointer(&self->eni_attachments, ecsa_eni_attachments_free);
+  g_clear_pointer(&self->task_network, ecsa_task_network_free);
   g_clear_object(&self->engine);
   g_clear_object(&self->store);
   g_clear_object(&self->docker);

@@ -57,6 +57,14 @@ EcsaPluginHostServices *ecsa_agent_get_plugin_host_services(EcsaAgent *self);
  * ACS sends, the engine marks restored tasks' IDs as expected, the credentials endpoint serves them. */
 typedef struct _EcsaCredentialsManager EcsaCredentialsManager;
 EcsaCredentialsManager *ecsa_agent_get_credentials_manager(EcsaAgent *self);
+/* awsvpc ("task-eni" step, with ECS_ENABLE_TASK_ENI; NULL otherwise): its VPC and subnet IDs and
+ * whether task ENIs are usable are for the registration; ACS's AttachTaskNetworkInterfacesMessage
+ * goes to the ENI attachments (ecsa_eni_attachments_handle_acs_message), which report through the
+ * submitter set on them (the ECS client). */
+typedef struct _EcsaTaskNetwork EcsaTaskNetwork;
+typedef struct _EcsaEniAttachments EcsaEniAttachments;
+EcsaTaskNetwork *ecsa_agent_get_task_network(EcsaAgent *self);
+EcsaEniAttachments *ecsa_agent_get_eni_attachments(EcsaAgent *self);
 /* TRUE once every start-up step succeeded (and until stop). */
 gboolean ecsa_agent_is_running(EcsaAgent *self);
 
