@@ -241,6 +241,7 @@ step_checkpoint_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCal
     ecsa_log_info("Checkpointing not enabled; a new container instance will be created each time the agent is run");
   self->engine = ecsa_task_engine_new(self->config, self->docker, self->store);
   ecsa_task_engine_set_plugin_registry(self->engine, self->plugins);
+  ecsa_task_engine_set_credentials_manager(self->engine, self->credentials);
   ecsa_task_engine_restore(self->engine);
   ecsa_plugin_host_services_set_task_view_backend(self->plugin_services, &views, self->engine);
   /* restored tasks own credentials whose secrets ACS sends again: until then the endpoint says 503 */

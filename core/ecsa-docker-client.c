@@ -2,13 +2,16 @@
  * SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-docker-client.h"
 
+#include "ecsa-log.h"
+
 #include <gio/gunixsocketaddress.h>
 #include <libsoup/soup.h>
 #include <string.h>
 
 #define DEFAULT_DOCKER_HOST "unix:///var/run/docker.sock"
-/* Connections to dockerd: enough for many tasks progressing at once; libsoup queues the rest. */
-#define MAX_CONNECTIONS 32
+/* Connections to dockerd: enough that a quick call never queues behind slow ones (v1.16.2's Go
+ * client has no limit at all); libsoup queues beyond it. Each is one unix socket. */
+#define MAX_CONNECTIONS 256
 /* Bodies we read whole (inspect, list, errors) are capped: a runaway answer must not eat memory. */
 #define MAX_ERROR_BODY (64 * 1024)
 /* v1.16.2 logs pull progress bars at most every 2 s. */
@@ -56,6 +59,7 @@ struct _EcsaDockerClient
   GCancellable *events_cancellable;
   GDataInputStream *events_stream;
   GSource *events_retry;
+  char *events_filter; /* the URL-escaped filters document */
   guint events_backoff_ms;
   gint64 events_last_nano;
 };
@@ -556,7 +560,7 @@ call_read_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   cd->status = soup_message_get_status(cd->msg);
-  g_debug("docker %s: HTTP %u in %.3fs", cd->what, cd->status, (g_get_monotonic_time() - cd->started) / 1e6);
+  ecsa_log_debug("docker %s: HTTP %u in %.3fs", cd->what, cd->status, (g_get_monotonic_time() - cd->started) / 1e6);
   call_finish_response(task, body);
 }
 
@@ -581,8 +585,8 @@ pull_log_line(CallData *cd, JsonObject *o, const char *line)
   if (progress != NULL && now - cd->last_progress_log < PULL_STATUS_SUPPRESS_US)
     return;
   cd->last_progress_log = now;
-  g_debug("pulling image '%s': %s%s%s%s%s", cd->image, id != NULL ? id : "", id != NULL ? ": " : "",
-          status != NULL ? status : line, progress != NULL ? " " : "", progress != NULL ? progress : "");
+  ecsa_log_debug("pulling image '%s': %s%s%s%s%s", cd->image, id != NULL ? id : "", id != NULL ? ": " : "",
+                 status != NULL ? status : line, progress != NULL ? " " : "", progress != NULL ? progress : "");
 }
 
 static void
@@ -618,8 +622,8 @@ pull_line_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
           g_task_return_new_error(task, ECSA_ERROR, ECSA_ERROR_FAILED, "docker %s: %s", cd->what, cd->error_text->str);
           return;
         }
-      g_info("pulled image '%s' in %.1fs: %s", cd->image, (g_get_monotonic_time() - cd->started) / 1e6,
-             cd->last_status != NULL ? cd->last_status : "done");
+      ecsa_log_info("pulled image '%s' in %.1fs: %s", cd->image, (g_get_monotonic_time() - cd->started) / 1e6,
+                    cd->last_status != NULL ? cd->last_status : "done");
       g_task_return_boolean(task, TRUE);
       return;
     }
@@ -652,7 +656,7 @@ pull_line_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
             pull_log_line(cd, o, line);
         }
       else
-        g_debug("pulling image '%s': %s", cd->image, line);
+        ecsa_log_debug("pulling image '%s': %s", cd->image, line);
     }
   pull_read_line(g_steal_pointer(&task));
 }
@@ -713,7 +717,7 @@ call_send(GTask *task)
       soup_session_send_async(self->session, cd->msg, G_PRIORITY_DEFAULT, cd->cancellable, call_stream_ready_cb, task);
       return;
     }
-  g_debug("docker %s: %s %s", cd->what, cd->method, uri);
+  ecsa_log_debug("docker %s: %s %s", cd->what, cd->method, uri);
   soup_session_send_and_read_async(self->session, cd->msg, G_PRIORITY_DEFAULT, cd->cancellable, call_read_ready_cb,
                                    task);
 }
@@ -797,8 +801,8 @@ negotiate_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     ecsa_docker_api_version_compare(api, ECSA_DOCKER_API_VERSION_MAX) > 0 ? ECSA_DOCKER_API_VERSION_MAX : api);
   g_free(self->server_version);
   self->server_version = g_strdup(version);
-  g_info("Docker %s at '%s' (Engine API %s, minimum %s): using API %s", version, self->docker_host, api,
-         min_api != NULL ? min_api : "?", self->api_version);
+  ecsa_log_info("Docker %s at '%s' (Engine API %s, minimum %s): using API %s", version, self->docker_host, api,
+                min_api != NULL ? min_api : "?", self->api_version);
   negotiate_done(self, NULL);
 }
 
@@ -1103,7 +1107,7 @@ ecsa_docker_client_pull_image_async(EcsaDockerClient *self, const char *image, c
   cd->streamed = TRUE;
   cd->image = g_strdup(image);
   cd->registry_auth = g_strdup(registry_auth);
-  g_debug("pulling image '%s' (%s)", image, ref);
+  ecsa_log_debug("pulling image '%s' (%s)", image, ref);
   call_start(self, cd, callback, user_data, ecsa_docker_client_pull_image_async);
 }
 
@@ -1255,10 +1259,10 @@ events_schedule_reconnect(EcsaDockerClient *self, const char *why)
   if (!self->watching || self->events_retry != NULL)
     return;
   if (was_connected)
-    g_warning("Docker event stream from '%s' lost: %s; reconnecting", self->docker_host, why);
+    ecsa_log_warn("Docker event stream from '%s' lost: %s; reconnecting", self->docker_host, why);
   else
-    g_debug("Docker event stream from '%s' not available: %s; retrying in %u ms", self->docker_host, why,
-            self->events_backoff_ms);
+    ecsa_log_debug("Docker event stream from '%s' not available: %s; retrying in %u ms", self->docker_host, why,
+                   self->events_backoff_ms);
   self->events_retry = g_timeout_source_new(self->events_backoff_ms);
   g_source_set_callback(self->events_retry, events_retry_cb, self, NULL);
   g_source_set_name(self->events_retry, "ecsa-docker-events-retry");
@@ -1281,7 +1285,7 @@ events_handle_line(EcsaDockerClient *self, const char *line, gsize len)
   if (!json_parser_load_from_data(parser, line, len, NULL) || json_parser_get_root(parser) == NULL
       || !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
     {
-      g_debug("Docker event stream: unreadable line, ignoring");
+      ecsa_log_debug("Docker event stream: unreadable line, ignoring");
       return;
     }
   o = json_node_get_object(json_parser_get_root(parser));
@@ -1376,9 +1380,9 @@ events_send_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
   self->events_stream = g_data_input_stream_new(stream);
   g_data_input_stream_set_newline_type(self->events_stream, G_DATA_STREAM_NEWLINE_TYPE_ANY);
   if (reconnected)
-    g_info("Docker event stream from '%s' re-established", self->docker_host);
+    ecsa_log_info("Docker event stream from '%s' re-established", self->docker_host);
   else
-    g_debug("Docker event stream from '%s' established", self->docker_host);
+    ecsa_log_debug("Docker event stream from '%s' established", self->docker_host);
   events_read_line(self);
   g_signal_emit(self, signals[SIGNAL_EVENTS_CONNECTED], 0, reconnected);
 }
@@ -1401,8 +1405,7 @@ events_negotiated_cb(GObject *source, GAsyncResult *result, gpointer user_data)
   if (!self->watching)
     return;
   path = g_string_new(NULL);
-  g_string_append_printf(path, "%s/v%s/events?filters=%%7B%%22type%%22%%3A%%5B%%22container%%22%%5D%%7D",
-                         self->base_uri, self->api_version);
+  g_string_append_printf(path, "%s/v%s/events?filters=%s", self->base_uri, self->api_version, self->events_filter);
   if (self->events_last_nano > 0)
     g_string_append_printf(path, "&since=%" G_GINT64_FORMAT ".%09" G_GINT64_FORMAT,
                            self->events_last_nano / G_GINT64_CONSTANT(1000000000),
@@ -1423,12 +1426,33 @@ events_connect(EcsaDockerClient *self)
 }
 
 void
-ecsa_docker_client_watch_events(EcsaDockerClient *self)
+ecsa_docker_client_watch_events(EcsaDockerClient *self, const char *label_filter)
 {
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *filters = NULL;
+
   g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
 
   if (self->watching)
     return;
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "type");
+  json_builder_begin_array(b);
+  json_builder_add_string_value(b, "container");
+  json_builder_end_array(b);
+  if (label_filter != NULL)
+    {
+      json_builder_set_member_name(b, "label");
+      json_builder_begin_array(b);
+      json_builder_add_string_value(b, label_filter);
+      json_builder_end_array(b);
+    }
+  json_builder_end_object(b);
+  root = json_builder_get_root(b);
+  filters = json_to_string(root, FALSE);
+  g_free(self->events_filter);
+  self->events_filter = g_uri_escape_string(filters, NULL, FALSE);
   self->watching = TRUE;
   self->events_backoff_ms = EVENTS_BACKOFF_MIN_MS;
   g_clear_object(&self->events_cancellable);
@@ -1517,6 +1541,7 @@ ecsa_docker_client_finalize(GObject *object)
 
   g_free(self->docker_host);
   g_free(self->base_uri);
+  g_free(self->events_filter);
   g_free(self->api_version);
   g_free(self->server_version);
   g_clear_pointer(&self->negotiate_waiters, g_ptr_array_unref);

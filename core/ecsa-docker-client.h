@@ -150,13 +150,14 @@ void ecsa_docker_client_remove_volume_async(EcsaDockerClient *self, const char *
                                             GAsyncReadyCallback callback, gpointer user_data);
 gboolean ecsa_docker_client_remove_volume_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error);
 
-/* Follow GET /events (containers only) until ecsa_docker_client_unwatch_events() or dispose.
+/* Follow GET /events (containers only; with a label filter such as "com.amazonaws.ecs.task-arn", only
+ * those carrying it) until ecsa_docker_client_unwatch_events() or dispose.
  * Signals, on the client's main context:
  *   "container-event" (const char *id, const char *action, JsonObject *attributes, gint64 time_nano)
  *       action: "create", "start", "die", "stop", "kill", "oom", "destroy", ...
  *   "events-connected" (gboolean reconnected): the stream is (again) established; after a
  *       reconnect, events missed while it was down are replayed first. */
-void ecsa_docker_client_watch_events(EcsaDockerClient *self);
+void ecsa_docker_client_watch_events(EcsaDockerClient *self, const char *label_filter);
 void ecsa_docker_client_unwatch_events(EcsaDockerClient *self);
 gboolean ecsa_docker_client_events_connected(EcsaDockerClient *self);
 

@@ -21,8 +21,8 @@
 
 #define SECTION_TASKS "tasks"
 #define SECTION_IMAGES "images"
-#define SAVE_DEBOUNCE_MS 500
-#define PULL_MAX_ATTEMPTS 10 /* v1.16.2: maximumPullRetries */
+#define SAVE_DEBOUNCE_MS 5000 /* v1.16.2 saved at most every 10 s; what must be durable is saved at once */
+#define PULL_MAX_ATTEMPTS 10  /* v1.16.2: maximumPullRetries */
 #define PULL_RETRY_MIN_MS 250
 #define PULL_RETRY_MAX_MS 1000
 #define STOP_RETRY_MIN_US (1 * G_USEC_PER_SEC)
@@ -34,6 +34,8 @@
 #define REASON_CANNOT_STOP_TASK "TaskStateError: Agent could not progress task's state to stopped"
 #define REASON_PLATFORM "TaskStateError: Agent could not create task's platform resources"
 #define ZERO_TIME "0001-01-01T00:00:00Z"
+#define EXECUTION_CREDENTIALS_WAIT_US (60 * G_USEC_PER_SEC) /* v1.16.2: waitForPullCredentialsTimeout */
+#define EXECUTION_CREDENTIALS_RECHECK_US (2 * G_USEC_PER_SEC)
 
 typedef struct
 {
@@ -73,6 +75,7 @@ struct _EcsaTaskEngine
   EcsaDockerClient *docker;
   EcsaStateStore *store;
   EcsaPluginRegistry *plugins;
+  EcsaCredentialsManager *credentials;
   EcsaImagePullBehavior pull_behavior;
   EcsaCgroup *cgroup;              /* NULL when task cgroups are off */
   EcsaContainerMetadata *metadata; /* NULL when container metadata is off */
@@ -1077,6 +1080,7 @@ pull_with_auth(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer *c, Op *op)
   g_autoptr(EcsaTaskView) view = NULL;
   g_autofree char *registry = NULL;
   EcsaAuthRequest req = { 0 };
+  EcsaAwsCredentials exec = { 0 };
 
   if (self->plugins == NULL || auth_type == NULL || *auth_type == '\0')
     {
@@ -1095,6 +1099,19 @@ pull_with_auth(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer *c, Op *op)
       req.ecr_registry_id = c->registry_auth->ecr_registry_id;
       req.ecr_region = c->registry_auth->ecr_region;
       req.ecr_endpoint_override = c->registry_auth->ecr_endpoint_override;
+    }
+  if (req.use_execution_role && self->credentials != NULL && task->execution_credentials_id != NULL)
+    {
+      const EcsaTaskCredentials *tc = ecsa_credentials_manager_get(self->credentials, task->execution_credentials_id);
+      if (tc != NULL && !tc->pending)
+        {
+          exec.struct_size = sizeof(EcsaAwsCredentials);
+          exec.access_key_id = tc->access_key_id;
+          exec.secret_access_key = tc->secret_access_key;
+          exec.session_token = tc->session_token != NULL ? tc->session_token : "";
+          exec.role_arn = tc->role_arn != NULL ? tc->role_arn : "";
+          req.execution_credentials = &exec;
+        }
     }
   req.task = view;
   ecsa_plugin_registry_auth_get_credentials_async(self->plugins, &req, self->cancellable, auth_ready_cb, op);
@@ -1435,10 +1452,36 @@ update_metadata(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer *c, JsonObje
                                        self->cancellable, metadata_update_ready_cb, op_new(self, task, c));
 }
 
+#define START_INSPECT_ATTEMPTS 4
+
+static void start_inspect_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data);
+
+static gboolean
+start_inspect_retry_cb(gpointer user_data)
+{
+  Op *op = user_data;
+  EcsaTask *task;
+  EcsaContainer *c;
+
+  g_clear_pointer(&op->retry, g_source_unref);
+  if (!op_resolve(op, &task, &c) || c == NULL || op->engine->stopping)
+    {
+      if (op_resolve(op, &task, &c) && c != NULL)
+        c->applying = ECSA_CONTAINER_NONE;
+      op_free(op);
+      return G_SOURCE_REMOVE;
+    }
+  ecsa_docker_client_inspect_container_async(op->engine->docker, c->docker_id, op->engine->cancellable,
+                                             start_inspect_ready_cb, op);
+  return G_SOURCE_REMOVE;
+}
+
+/* After a start, what Docker says about the container (its network bindings above all) is
+ * reported with RUNNING; a failed inspect is tried again before RUNNING goes out without it. */
 static void
 start_inspect_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(Op) op = user_data;
+  Op *op = user_data;
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) node = ecsa_docker_client_inspect_container_finish(ECSA_DOCKER_CLIENT(source), result, &error);
   EcsaTask *task;
@@ -1446,13 +1489,28 @@ start_inspect_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data
   JsonObject *inspect;
 
   if (!op_resolve(op, &task, &c) || c == NULL)
-    return;
+    {
+      op_free(op);
+      return;
+    }
+  if ((node == NULL || !JSON_NODE_HOLDS_OBJECT(node)) && !is_cancelled(error)
+      && !g_error_matches(error, ECSA_ERROR, ECSA_ERROR_NOT_FOUND) && ++op->attempt < START_INSPECT_ATTEMPTS)
+    {
+      ecsa_log_info("started container '%s' of task '%s', but %s; asking again", c->name, task->arn, error->message);
+      op->retry = g_timeout_source_new(1000u << op->attempt);
+      g_source_set_callback(op->retry, start_inspect_retry_cb, op, NULL);
+      g_source_attach(op->retry, op->engine->context);
+      return;
+    }
   c->applying = ECSA_CONTAINER_NONE;
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
     {
       if (!is_cancelled(error))
-        ecsa_log_warn("started container '%s' of task '%s', but %s", c->name, task->arn, error->message);
-      container_change(op->engine, task, c, ECSA_CONTAINER_RUNNING, NULL);
+        {
+          ecsa_log_warn("started container '%s' of task '%s', but %s", c->name, task->arn, error->message);
+          container_change(op->engine, task, c, ECSA_CONTAINER_RUNNING, NULL);
+        }
+      op_free(op);
       return;
     }
   inspect = json_node_get_object(node);
@@ -1461,6 +1519,7 @@ start_inspect_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data
     container_change(op->engine, task, c, ECSA_CONTAINER_STOPPED, inspect);
   else
     update_metadata(op->engine, task, c, inspect);
+  op_free(op);
 }
 
 static void
@@ -1886,6 +1945,30 @@ held_by_earlier_stops(EcsaTaskEngine *self, EcsaTask *task)
   return TRUE;
 }
 
+/* An ECR pull with the execution role needs the role's credentials from ACS (v1.16.2's
+ * executionCredentialsResolved). */
+static gboolean
+execution_credentials_ready(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer *c, gint64 now)
+{
+  const EcsaTaskCredentials *tc;
+
+  if (c->registry_auth == NULL || g_strcmp0(c->registry_auth->type, "ecr") != 0
+      || !c->registry_auth->ecr_use_execution_role)
+    return TRUE;
+  tc = self->credentials != NULL && task->execution_credentials_id != NULL
+         ? ecsa_credentials_manager_get(self->credentials, task->execution_credentials_id)
+         : NULL;
+  if (tc != NULL && !tc->pending)
+    return TRUE;
+  if (c->creds_wait_started == 0)
+    {
+      c->creds_wait_started = now;
+      ecsa_log_info("container '%s' of task '%s' waits for the execution role's credentials to pull '%s'", c->name,
+                    task->arn, c->image);
+    }
+  return FALSE;
+}
+
 static void
 on_task_stopped(EcsaTaskEngine *self, EcsaTask *task)
 {
@@ -2021,6 +2104,22 @@ progress(EcsaTaskEngine *self, EcsaTask *task)
       switch (next)
         {
         case ECSA_CONTAINER_PULLED:
+          if (!execution_credentials_ready(self, task, c, now))
+            {
+              if (now - c->creds_wait_started > EXECUTION_CREDENTIALS_WAIT_US)
+                {
+                  set_reason(c,
+                             g_strdup("CannotPullECRContainerError: engine ecr credentials acquisition: not found in "
+                                      "credential manager"));
+                  c->desired_status = ECSA_CONTAINER_STOPPED;
+                  touch(self, task);
+                  acted = TRUE;
+                  break;
+                }
+              schedule_wakeup(self, task, now + EXECUTION_CREDENTIALS_RECHECK_US);
+              waiting = TRUE;
+              break;
+            }
           start_pull(self, task, c);
           acted = TRUE;
           break;
@@ -2888,7 +2987,8 @@ ecsa_task_engine_start_async(EcsaTaskEngine *self, GCancellable *cancellable, GA
   self->start_task = g_steal_pointer(&gtask);
   self->event_handler = g_signal_connect(self->docker, "container-event", G_CALLBACK(container_event_cb), self);
   self->connected_handler = g_signal_connect(self->docker, "events-connected", G_CALLBACK(events_connected_cb), self);
-  ecsa_docker_client_watch_events(self->docker);
+  /* only the ECS containers: a busy host's other events cost nothing */
+  ecsa_docker_client_watch_events(self->docker, ECSA_LABEL_TASK_ARN);
   self->reconciling = TRUE;
   ecsa_docker_client_list_containers_async(self->docker, ECSA_LABEL_TASK_ARN, self->cancellable, list_ready_cb,
                                            g_object_ref(self));
@@ -3082,6 +3182,13 @@ ecsa_task_engine_set_plugin_registry(EcsaTaskEngine *self, EcsaPluginRegistry *r
 {
   g_return_if_fail(ECSA_IS_TASK_ENGINE(self));
   self->plugins = registry;
+}
+
+void
+ecsa_task_engine_set_credentials_manager(EcsaTaskEngine *self, EcsaCredentialsManager *credentials)
+{
+  g_return_if_fail(ECSA_IS_TASK_ENGINE(self));
+  self->credentials = credentials;
 }
 
 void

@@ -31,6 +31,7 @@
 #include <json-glib/json-glib.h>
 
 #include "ecsa-config.h"
+#include "ecsa-credentials-manager.h"
 #include "ecsa-docker-client.h"
 #include "ecsa-plugin-registry.h"
 #include "ecsa-plugin.h"
@@ -59,6 +60,9 @@ EcsaTaskEngine *ecsa_task_engine_new(EcsaConfig *config, EcsaDockerClient *docke
  * create, registry credentials before pull, metrics), and the container instance ARN for
  * container metadata files. */
 void ecsa_task_engine_set_plugin_registry(EcsaTaskEngine *self, EcsaPluginRegistry *registry);
+/* The task credentials (borrowed): an ECR pull "with the execution role" gets the task's execution
+ * role credentials from it, waiting up to 1 min for ACS to send them, as v1.16.2 does. */
+void ecsa_task_engine_set_credentials_manager(EcsaTaskEngine *self, EcsaCredentialsManager *credentials);
 void ecsa_task_engine_set_container_instance_arn(EcsaTaskEngine *self, const char *arn);
 void ecsa_task_engine_set_image_pull_behavior(EcsaTaskEngine *self, EcsaImagePullBehavior behavior);
 /* Parse ECS_IMAGE_PULL_BEHAVIOR's values ("default", "always", "once", "prefer-cached"). */

@@ -143,6 +143,7 @@ typedef struct
   gboolean unexpected_restart_handled; /* "came back after STOPPED" is re-stopped once */
   gint64 retry_at;                     /* monotonic: do not retry a failed stop before */
   guint stop_failures;                 /* consecutive failed stops, for the retry backoff */
+  gint64 creds_wait_started;           /* monotonic: since when the pull waits for execution credentials */
   int pid;                             /* the main process while RUNNING (from inspect), else 0 */
 } EcsaContainer;
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-test-engine.h"
 
+#include "ecsa-log.h"
 #include "ecsa-test-utils.h"
 
 #include <string.h>
@@ -20,6 +21,16 @@ EcsaTestEngine *
 ecsa_test_engine_new(const char *area)
 {
   EcsaTestEngine *te = g_new0(EcsaTestEngine, 1);
+  static gboolean log_ready;
+
+  if (!log_ready)
+    {
+      /* the agent's log writer, on stderr (stdout is TAP): the engine's account of each test */
+      log_ready = TRUE;
+      ecsa_log_init();
+      ecsa_log_set_console(STDERR_FILENO);
+      ecsa_log_set_level(g_getenv("ECSA_TEST_DEBUG") != NULL ? ECSA_LOG_DEBUG : ECSA_LOG_INFO);
+    }
 
   te->prefix = g_strdup(ecsa_test_docker_prefix(area));
   te->dir = ecsa_test_mkdtemp();

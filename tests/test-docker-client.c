@@ -1,6 +1,7 @@
 /* test-docker-client.c: EcsaDockerClient against the real dockerd.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-docker-client.h"
+#include "ecsa-log.h"
 #include "ecsa-test-docker.h"
 #include "ecsa-test-utils.h"
 
@@ -666,7 +667,7 @@ test_events(Fixture *fx, gconstpointer data)
 
   g_signal_connect(fx->client, "container-event", G_CALLBACK(container_event_cb), &log);
   g_signal_connect(fx->client, "events-connected", G_CALLBACK(events_connected_cb), &log);
-  ecsa_docker_client_watch_events(fx->client);
+  ecsa_docker_client_watch_events(fx->client, NULL);
   ecsa_test_wait_until(NULL, log_connected, &log, GUARD_MS, "event stream connected");
   g_assert_true(ecsa_docker_client_events_connected(fx->client));
   g_assert_false(log.reconnected);
@@ -685,6 +686,49 @@ test_events(Fixture *fx, gconstpointer data)
   g_free(log.actions);
 }
 
+/* With a label filter, only the containers carrying the label are followed. */
+static void
+test_events_label_filter(Fixture *fx, gconstpointer data)
+{
+  EventLog labelled = { 0 };
+  EventLog other = { 0 };
+  g_autofree char *n1 = name_for(fx, "evl1");
+  g_autofree char *n2 = name_for(fx, "evl2");
+  g_autofree char *label = g_strdup_printf("ecsa.test.events=%s", fx->prefix);
+  g_autofree char *filter = g_strdup_printf("ecsa.test.events=%s", fx->prefix);
+  g_autofree char *id1 = NULL;
+  g_autofree char *id2 = NULL;
+  g_autofree char *out = NULL;
+
+  g_signal_connect(fx->client, "container-event", G_CALLBACK(container_event_cb), &labelled);
+  g_signal_connect(fx->client, "container-event", G_CALLBACK(container_event_cb), &other);
+  g_signal_connect(fx->client, "events-connected", G_CALLBACK(events_connected_cb), &labelled);
+  ecsa_docker_client_watch_events(fx->client, filter);
+  ecsa_test_wait_until(NULL, log_connected, &labelled, GUARD_MS, "event stream connected");
+  id2 = ecsa_test_docker_cli(NULL, "create", "--name", n2, "--network", "none", ECSA_TEST_IMAGE, "true", NULL);
+  id1 = ecsa_test_docker_cli(NULL, "create", "--name", n1, "--label", label, "--network", "none", ECSA_TEST_IMAGE,
+                             "true", NULL);
+  other.id = id2;
+  labelled.id = id1;
+  out = ecsa_test_docker_cli(NULL, "start", id2, NULL);
+  g_clear_pointer(&out, g_free);
+  out = ecsa_test_docker_cli(NULL, "start", id1, NULL);
+  ecsa_test_wait_until(NULL, log_has_die, &labelled, GUARD_MS, "die event of the labelled container");
+  /* the unlabelled one started first: its events would have come first */
+  g_assert_null(other.actions);
+  ecsa_docker_client_unwatch_events(fx->client);
+  g_free(labelled.actions);
+}
+
+static void
+capture_line_cb(EcsaLogLevel level, const char *line, gpointer user_data)
+{
+  GPtrArray *warnings = *(GPtrArray **) user_data;
+
+  if (level <= ECSA_LOG_WARN)
+    g_ptr_array_add(warnings, g_strdup(line));
+}
+
 /* dockerd "goes away" (the proxy drops it) and comes back: the stream is re-established and the
  * events that happened meanwhile are replayed. */
 static void
@@ -699,12 +743,13 @@ test_events_reconnect(Fixture *fx, gconstpointer data)
   g_autofree char *warm_id = NULL;
   g_autofree char *id = NULL;
   g_autofree char *out = NULL;
+  g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
 
   client = ecsa_docker_client_new(ecsa_test_docker_proxy_get_host(proxy), &error);
   g_assert_no_error(error);
   g_signal_connect(client, "container-event", G_CALLBACK(container_event_cb), &log);
   g_signal_connect(client, "events-connected", G_CALLBACK(events_connected_cb), &log);
-  ecsa_docker_client_watch_events(client);
+  ecsa_docker_client_watch_events(client, NULL);
   ecsa_test_wait_until(NULL, log_connected, &log, GUARD_MS, "event stream connected");
 
   /* one event seen before the outage gives the client a point to replay from */
@@ -714,7 +759,7 @@ test_events_reconnect(Fixture *fx, gconstpointer data)
   ecsa_test_wait_until(NULL, log_has_die, &log, GUARD_MS, "die event of the warm-up container");
   g_clear_pointer(&log.actions, g_free);
 
-  g_test_expect_message("ecsa", G_LOG_LEVEL_WARNING, "Docker event stream*lost*");
+  ecsa_log_set_capture(capture_line_cb, &warnings);
   ecsa_test_docker_proxy_pause(proxy);
   id = ecsa_test_docker_cli(NULL, "create", "--name", name, "--network", "none", ECSA_TEST_IMAGE, "sh", "-c", "exit 4",
                             NULL);
@@ -732,7 +777,11 @@ test_events_reconnect(Fixture *fx, gconstpointer data)
   ecsa_test_wait_until(NULL, log_reconnected, &log, GUARD_MS, "event stream re-established");
   ecsa_test_wait_until(NULL, log_has_die, &log, GUARD_MS, "replayed die event");
   g_assert_nonnull(strstr(log.actions, "start,"));
-  g_test_assert_expected_messages();
+  ecsa_log_set_capture(NULL, NULL);
+  /* the outage was reported once, as a warning naming the daemon */
+  g_assert_cmpuint(warnings->len, ==, 1);
+  g_assert_nonnull(strstr(warnings->pdata[0], "Docker event stream from"));
+  g_assert_nonnull(strstr(warnings->pdata[0], "lost"));
   ecsa_docker_client_unwatch_events(client);
   g_free(log.actions);
 }
@@ -741,6 +790,10 @@ int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  /* the agent's log writer, so the tests can see what the client logs */
+  ecsa_log_init();
+  ecsa_log_set_level(ECSA_LOG_DEBUG);
+  ecsa_log_set_console(-1);
   ecsa_test_docker_require();
 
   g_test_add_func("/docker-client/host/invalid", test_host_invalid);
@@ -763,6 +816,7 @@ main(int argc, char **argv)
   ADD("/docker-client/pull/begin-timeout", test_pull_begin_timeout);
   ADD("/docker-client/events/follow", test_events);
   ADD("/docker-client/events/reconnect", test_events_reconnect);
+  ADD("/docker-client/events/label-filter", test_events_label_filter);
 #undef ADD
   return g_test_run();
 }

@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-#define GUARD_MS 45000
+#define GUARD_MS 120000
 
 static EcsaTestRegistry *registry;
 static const char *image;

@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-#define GUARD_MS 45000
+#define GUARD_MS 120000
 
 static EcsaTestRegistry *registry;
 static const char *image;

@@ -11,7 +11,7 @@
 #include <signal.h>
 #include <string.h>
 
-#define GUARD_MS 45000
+#define GUARD_MS 120000
 
 static EcsaTestRegistry *registry;
 static const char *image;

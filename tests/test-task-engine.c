@@ -1,6 +1,7 @@
 /* test-task-engine.c: the task engine against the real dockerd: start order, ports answering
  * through their mapping, essential containers, stop and kill, refusals, pulls, independence.
  * SPDX-License-Identifier: Apache-2.0 */
+#include "ecsa-credentials-manager.h"
 #include "ecsa-task-engine.h"
 #include "ecsa-task-view.h"
 #include "ecsa-test-engine.h"
@@ -8,7 +9,7 @@
 
 #include <string.h>
 
-#define GUARD_MS 45000
+#define GUARD_MS 120000
 
 static EcsaTestRegistry *registry;
 static const char *image; /* the test image, served by the local registry */
@@ -536,6 +537,42 @@ test_cleanup_churn(Fixture *fx, gconstpointer data)
     }
 }
 
+/* An ECR pull "with the execution role" waits for ACS to deliver the role's credentials. */
+static void
+test_execution_credentials_wait(Fixture *fx, gconstpointer data)
+{
+  EcsaTestEngine *te = fx->te;
+  g_autoptr(EcsaCredentialsManager) creds = ecsa_credentials_manager_new();
+  g_autofree char *arn = ecsa_test_engine_arn(te, "exec");
+  g_autofree char *c = container_json("c", TRUE, "trap 'exit 0' TERM; sleep 600 & wait",
+                                      "\"registryAuthentication\":{\"type\":\"ecr\",\"ecrAuthData\":{\"region\":"
+                                      "\"us-west-2\",\"useExecutionRole\":true}}");
+  g_autofree char *task = g_strdup_printf("{\"arn\":\"%s\",\"family\":\"%sf\",\"version\":\"1\",\"desiredStatus\":"
+                                          "\"RUNNING\",\"executionRoleCredentials\":{\"credentialsId\":\"exec-1\"},"
+                                          "\"containers\":[%s]}",
+                                          arn, te->prefix, c);
+  g_autofree char *payload = g_strdup_printf("[%s]", task);
+  g_autoptr(JsonNode) role = json_from_string("{\"credentialsId\":\"exec-1\",\"accessKeyId\":\"AKIAEXECUTIONROLE01\","
+                                              "\"secretAccessKey\":\"secret\",\"sessionToken\":\"token\","
+                                              "\"expiration\":\"2030-01-01T00:00:00Z\"}",
+                                              NULL);
+  g_autoptr(GPtrArray) rejected = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EcsaTaskView) view = NULL;
+
+  ecsa_task_engine_set_credentials_manager(te->engine, creds);
+  rejected = ecsa_test_engine_apply(te, payload, 1, &error);
+  g_assert_no_error(error);
+  ecsa_test_run_for(1500);
+  view = ecsa_task_engine_get_task_view(te->engine, arn);
+  g_assert_cmpstr(view->containers[0]->known_status, ==, "NONE"); /* not even pulled */
+  g_assert_true(ecsa_credentials_manager_set_from_acs(creds, json_node_get_object(role), arn, "TaskExecution", &error));
+  g_assert_no_error(error);
+  /* no auth plugin in this test: the pull is anonymous from the local registry */
+  ecsa_test_engine_wait(te, arn, NULL, "RUNNING", GUARD_MS);
+  ecsa_test_engine_stop(te);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -559,6 +596,7 @@ main(int argc, char **argv)
   ADD("/task-engine/independent-tasks", test_independent);
   ADD("/task-engine/docker-config", test_docker_config);
   ADD("/task-engine/cleanup-churn", test_cleanup_churn);
+  ADD("/task-engine/execution-credentials-wait", test_execution_credentials_wait);
 #undef ADD
   rc = g_test_run();
   ecsa_test_registry_stop(registry);
