@@ -276,6 +276,36 @@ dump_log (EcslTestServer *s)
     g_printerr ("---- ecs-local log (%s) ----\n%s----\n", s->stderr_path, log);
 }
 
+static gboolean
+pid_alive (const char *name, const char *prefix)
+{
+  g_autofree char *proc = NULL;
+  guint64 pid;
+
+  if (!g_str_has_prefix (name, prefix))
+    return TRUE;
+  pid = g_ascii_strtoull (name + strlen (prefix), NULL, 10);
+  if (pid == 0)
+    return TRUE;
+  proc = g_strdup_printf ("/proc/%" G_GUINT64_FORMAT, pid);
+  return g_file_test (proc, G_FILE_TEST_EXISTS);
+}
+
+void
+ecsl_test_reap_leftovers (void)
+{
+  g_autoptr(GDir) tmp = g_dir_open (g_get_tmp_dir (), 0, NULL);
+  const char *name;
+
+  /* State directories of earlier runs that died before their teardown (an assertion aborts). */
+  while (tmp != NULL && (name = g_dir_read_name (tmp)) != NULL)
+    if (strstr (name, "-ecsl-") != NULL && !pid_alive (name, "ecsa-t"))
+      {
+        g_autofree char *path = g_build_filename (g_get_tmp_dir (), name, NULL);
+        ecsa_test_rmdir_recursive (path);
+      }
+}
+
 EcslTestServer *
 ecsl_test_server_start (const char *state_dir, const char *const *extra_args)
 {
@@ -292,6 +322,7 @@ ecsl_test_server_start (const char *state_dir, const char *const *extra_args)
   LineData line = { 0 };
 
   g_assert_nonnull (exe);
+  ecsl_test_reap_leftovers ();
   if (state_dir != NULL)
     s->state_dir = g_strdup (state_dir);
   else

@@ -33,6 +33,9 @@ typedef struct
 /* Start ecs-local on free ports in `state_dir` (NULL: a fresh temporary directory) with extra
  * arguments (NULL-terminated), waiting for it to be ready. */
 EcslTestServer *ecsl_test_server_start (const char *state_dir, const char *const *extra_args);
+/* Remove what earlier runs of these tests left behind when they died before their teardown (their
+ * pid no longer exists): state directories. */
+void ecsl_test_reap_leftovers (void);
 /* SIGTERM and wait; `keep_state` leaves the state directory (for a restart). */
 void ecsl_test_server_stop (EcslTestServer *s, gboolean keep_state);
 

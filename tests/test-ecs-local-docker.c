@@ -50,7 +50,7 @@ write_task_definition (Fixture *fx)
   g_autofree char *json = g_strdup_printf (
     "{\"family\":\"ecsl-httpd\",\"containerDefinitions\":[{\"name\":\"web\",\"image\":\"ecsa-test/busybox:latest\","
     "\"memory\":32,\"essential\":true,\"entryPoint\":[\"sh\",\"-c\"],"
-    "\"command\":[\"mkdir -p /www && echo hello-from-ecs-local > /www/index.html && exec httpd -f -p 80 -h /www\"],"
+    "\"command\":[\"mkdir -p /www && echo hello-from-ecs-local > /www/index.html; trap 'exit 0' TERM; httpd -f -p 80 -h /www & wait\"],"
     "\"portMappings\":[{\"containerPort\":80,\"hostPort\":%u,\"protocol\":\"tcp\"}]}]}",
     fx->port);
   g_autoptr(GError) error = NULL;
