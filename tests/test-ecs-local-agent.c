@@ -779,6 +779,59 @@ test_restart (void)
   ecsl_test_server_stop (s, FALSE);
 }
 
+/* RunTask's count: AWS's limit of 10 by default; --max-run-count raises it (tools/bench puts 250
+ * tasks in one PayloadMessage), and the tasks of one RunTask travel in one PayloadMessage. */
+static JsonNode *
+run_count (EcslTestServer *s, int count, guint *out_status)
+{
+  g_autofree char *body = g_strdup_printf ("{\"cluster\":\"count\",\"taskDefinition\":\"count\",\"count\":%d}", count);
+
+  return ecsl_test_call (s, NULL, "AmazonEC2ContainerServiceV20141113.RunTask", body, out_status);
+}
+
+static void
+test_max_run_count (void)
+{
+  const char *const args[] = { "--max-run-count=30", NULL };
+  const char *const ports[] = { "22", NULL };
+  const char *const containers = "[{\"name\":\"c\",\"image\":\"ecsa-test/busybox\",\"memory\":6}]";
+  g_autoptr(JsonNode) out = NULL;
+  g_autoptr(JsonNode) payload = NULL;
+  EcslTestServer *big;
+  EcslTestAgent *a;
+  guint status = 0;
+
+  create_cluster ("count");
+  register_td ("count", containers, NULL);
+  a = ecsl_test_agent_register (server, "count", 1024, 4096, ports, NULL);
+  ecsl_test_agent_connect_acs (a, FALSE);
+  out = run_count (server, 11, &status);
+  g_assert_cmpuint (status, ==, 400);
+  g_assert_cmpstr (ecsl_test_error_type (out), ==, "InvalidParameterException");
+  g_assert_cmpstr (ecsl_test_get_string (out, "message"), ==, "count must be between 1 and 10.");
+  g_clear_pointer (&out, json_node_unref);
+  ecsl_test_agent_free (a);
+
+  big = ecsl_test_server_start (NULL, args);
+  json_node_unref (ecsl_test_ecs (big, "CreateCluster", "{\"clusterName\":\"count\"}"));
+  json_node_unref (ecsl_test_ecs (big, "RegisterTaskDefinition", "{\"family\":\"count\",\"containerDefinitions\":%s}",
+                                  containers));
+  a = ecsl_test_agent_register (big, "count", 1024, 4096, ports, NULL);
+  ecsl_test_agent_connect_acs (a, FALSE);
+  out = run_count (big, 30, &status);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_cmpuint (array_len (out, "tasks"), ==, 30);
+  payload = ecsl_test_agent_next (a, "PayloadMessage", FRAME_TIMEOUT_MS);
+  g_assert_cmpuint (array_len (payload, "message/tasks"), ==, 30);
+  ecsl_test_agent_ack (a, payload);
+  g_clear_pointer (&out, json_node_unref);
+  out = run_count (big, 31, &status);
+  g_assert_cmpuint (status, ==, 400);
+  g_assert_cmpstr (ecsl_test_get_string (out, "message"), ==, "count must be between 1 and 30.");
+  ecsl_test_agent_free (a);
+  ecsl_test_server_stop (big, FALSE);
+}
+
 static void
 test_shapes (void)
 {
@@ -801,6 +854,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ecs-local/agent/tcs", test_tcs);
   g_test_add_func ("/ecs-local/agent/deregister", test_deregister);
   g_test_add_func ("/ecs-local/agent/restart", test_restart);
+  g_test_add_func ("/ecs-local/agent/max-run-count", test_max_run_count);
   g_test_add_func ("/ecs-local/agent/shapes", test_shapes);
   rc = g_test_run ();
   ecsl_test_server_stop (server, FALSE);

@@ -214,6 +214,8 @@ main (int argc, char **argv)
       "Lifetime in seconds of issued role credentials; refreshed at half (21600)", "S" },
     { "stopped-task-retention", 0, 0, G_OPTION_ARG_DOUBLE, &retention,
       "Seconds a STOPPED task stays describable (3600)", "S" },
+    { "max-run-count", 0, 0, G_OPTION_ARG_INT, &c->max_run_count,
+      "Most tasks one RunTask may start, all in one PayloadMessage (10, as AWS; tools/bench raises it)", "N" },
     { "trace", 0, 0, G_OPTION_ARG_FILENAME, &c->trace_file,
       "Append every API call (secrets removed) to FILE as JSON lines", "FILE" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages", NULL },
@@ -225,6 +227,7 @@ main (int argc, char **argv)
   c->port = ECSL_DEFAULT_PORT;
   c->tcs_port = ECSL_DEFAULT_TCS_PORT;
   c->imds_port = ECSL_DEFAULT_IMDS_PORT;
+  c->max_run_count = 10;
   g_log_set_writer_func (log_writer, NULL, NULL);
 
   options = g_option_context_new ("- a local Amazon ECS control plane for ecs-agent");
@@ -283,6 +286,9 @@ main (int argc, char **argv)
     error = g_error_new_literal (G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                                  "--heartbeat-interval and --ack-timeout must be at least 0.01 s and "
                                  "--credentials-ttl at least 2 s");
+  else if (c->max_run_count < 1 || c->max_run_count > 1000)
+    error = g_error_new (G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--max-run-count %d is not within 1-1000",
+                         c->max_run_count);
   else if ((c->ecr_registry == NULL) != (ecr_password_file == NULL))
     error = g_error_new_literal (G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                                  "--ecr-registry and --ecr-password-file go together");

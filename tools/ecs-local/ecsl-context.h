@@ -36,6 +36,7 @@ typedef struct
   gint64 ack_timeout_ms;  /* resend an unacknowledged ACS message after this */
   gint64 credentials_ttl_ms; /* lifetime of issued temporary credentials */
   gint64 stopped_retention_ms; /* how long STOPPED tasks stay describable */
+  int max_run_count;      /* RunTask's `count` limit: AWS's 10, raised by the benchmark (tools/bench) */
   char *instance_role;    /* the IMDS role name */
   gboolean imds_v2_only;  /* refuse IMDSv1 (no token) requests */
   char *instance_id;      /* the emulated EC2 instance ID (kept in the state dir) */

@@ -764,9 +764,9 @@ ecsl_op_run_task (EcslContext *ctx, JsonObject *req, GError **error)
   if (!ecsl_req_int (req, "count", &count, &present, error) || !parse_strategy (req, &strategy, error)
       || !parse_run_request (ctx, req, &r, error))
     return NULL;
-  if (count < 1 || count > 10)
+  if (count < 1 || count > ctx->config.max_run_count)
     {
-      invalid (error, "count must be between 1 and 10.");
+      invalid (error, "count must be between 1 and %d.", ctx->config.max_run_count);
       return NULL;
     }
   for (guint i = 0; i < ctx->state->instances->len; i++)
