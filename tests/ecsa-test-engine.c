@@ -96,6 +96,8 @@ ecsa_test_engine_start(EcsaTestEngine *te, const char *docker_host)
     te->store_error = g_strdup(error->message);
   g_clear_error(&error);
   te->engine = ecsa_task_engine_new(te->config, te->docker, te->store);
+  if (te->plugins != NULL)
+    ecsa_task_engine_set_plugin_registry(te->engine, te->plugins);
   g_signal_connect(te->engine, "state-change", G_CALLBACK(state_change_cb), te);
   ecsa_task_engine_restore(te->engine);
   if (te->config->task_cpu_mem_limit != ECSA_CONDITIONAL_DISABLED)

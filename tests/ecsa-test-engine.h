@@ -22,6 +22,7 @@ typedef struct
   GPtrArray *changes; /* EcsaStateChange* copies, in order */
   gboolean auto_ack;  /* acknowledge every change at once (a reporter that always succeeds) */
   char *store_error;  /* the load error of the last start, if any */
+  EcsaPluginRegistry *plugins; /* borrowed; given to the engine at start when set */
 } EcsaTestEngine;
 
 /* A fresh data dir and configuration (stop timeout 2 s, no cgroups, no metadata). */

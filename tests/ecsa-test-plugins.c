@@ -1362,10 +1362,10 @@ tcp_connects (const char *ip, guint port)
   return conn != NULL;
 }
 
-EcsaTestRegistry *
-ecsa_test_registry_start (const char *const *users)
+EcsaTestPluginsRegistry *
+ecsa_test_plugins_registry_start (const char *const *users)
 {
-  EcsaTestRegistry *r = g_new0 (EcsaTestRegistry, 1);
+  EcsaTestPluginsRegistry *r = g_new0 (EcsaTestPluginsRegistry, 1);
   g_autoptr(GError) error = NULL;
   g_autoptr(GString) htpasswd = g_string_new (NULL);
   g_autoptr(GSubprocessLauncher) launcher = NULL;
@@ -1476,7 +1476,7 @@ ecsa_test_registry_start (const char *const *users)
   write_file (r->certs_dir, "ecsa-owner", owner);
 
   /* the image the tests pull */
-  image = ecsa_test_registry_image (r);
+  image = ecsa_test_plugins_registry_image (r);
   local_repo = g_strdup_printf ("%s/%s/busybox", r->address, ecsa_test_plugins_prefix ());
   ecsa_test_docker_tag (test_image (), local_repo, "latest");
   pusher.username = (char *) users[0];
@@ -1489,19 +1489,19 @@ ecsa_test_registry_start (const char *const *users)
 }
 
 char *
-ecsa_test_registry_image (EcsaTestRegistry *r)
+ecsa_test_plugins_registry_image (EcsaTestPluginsRegistry *r)
 {
   return g_strdup_printf ("%s/%s/busybox:latest", r->address, ecsa_test_plugins_prefix ());
 }
 
 void
-ecsa_test_registry_stop (EcsaTestRegistry *r)
+ecsa_test_plugins_registry_stop (EcsaTestPluginsRegistry *r)
 {
   g_autofree char *image = NULL;
 
   if (r == NULL)
     return;
-  image = ecsa_test_registry_image (r);
+  image = ecsa_test_plugins_registry_image (r);
   ecsa_test_docker_remove_image (image);
   if (r->process != NULL)
     {

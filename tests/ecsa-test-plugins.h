@@ -182,13 +182,13 @@ typedef struct
   char *workdir;
   char *certs_dir; /* /etc/docker/certs.d/<address> */
   GSubprocess *process;
-} EcsaTestRegistry;
+} EcsaTestPluginsRegistry;
 
 /* users: "user", "password", ..., NULL. Pushes the test image as <address>/<prefix>/busybox:latest
  * with the first user's credentials and removes the local copy. */
-EcsaTestRegistry *ecsa_test_registry_start (const char *const *users);
-char *ecsa_test_registry_image (EcsaTestRegistry *r); /* "<address>/<prefix>/busybox:latest" */
-void ecsa_test_registry_stop (EcsaTestRegistry *r);
+EcsaTestPluginsRegistry *ecsa_test_plugins_registry_start (const char *const *users);
+char *ecsa_test_plugins_registry_image (EcsaTestPluginsRegistry *r); /* "<address>/<prefix>/busybox:latest" */
+void ecsa_test_plugins_registry_stop (EcsaTestPluginsRegistry *r);
 
 /* ---- host network guards ---------------------------------------------------------------------- */
 /* REJECT 169.254.0.0/16 (except the local task bridges 169.254.172.0/22) in OUTPUT and FORWARD,

@@ -23,7 +23,7 @@ const EcsaPluginDescriptor *ecsa_plugin_auth_ecr_get_descriptor (void);
 #define ECR_SECRET "ecr-test-secret-key"
 #define ECR_TOKEN "ecr-test-session-token"
 
-static EcsaTestRegistry *registry;
+static EcsaTestPluginsRegistry *registry;
 static char *password;     /* USER's */
 static char *ecr_password; /* ECR_USER's: what GetAuthorizationToken hands out */
 static char *image;
@@ -301,8 +301,8 @@ main (int argc, char **argv)
   g_mutex_init (&ecr_fake.lock);
   ecr_fake.secrets = g_hash_table_new (g_str_hash, g_str_equal);
   g_hash_table_insert (ecr_fake.secrets, ECR_KEY, ECR_SECRET "\n" ECR_TOKEN);
-  registry = ecsa_test_registry_start ((const char *const[]){ USER, password, ECR_USER, ecr_password, NULL });
-  image = ecsa_test_registry_image (registry);
+  registry = ecsa_test_plugins_registry_start ((const char *const[]){ USER, password, ECR_USER, ecr_password, NULL });
+  image = ecsa_test_plugins_registry_image (registry);
 
   g_test_add_func ("/registry-auth/docker/right", test_docker_right);
   g_test_add_func ("/registry-auth/docker/wrong", test_docker_wrong);
@@ -314,7 +314,7 @@ main (int argc, char **argv)
   g_test_add_func ("/registry-auth/zz/no-secret-logged", test_no_secret_logged);
   rc = g_test_run ();
 
-  ecsa_test_registry_stop (registry);
+  ecsa_test_plugins_registry_stop (registry);
   g_hash_table_unref (ecr_fake.secrets);
   g_free (image);
   g_free (password);
