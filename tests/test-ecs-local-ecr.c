@@ -17,7 +17,7 @@
 
 const EcsaPluginDescriptor *ecsa_plugin_auth_ecr_get_descriptor (void);
 
-static EcsaTestRegistry *registry;
+static EcsaTestPluginsRegistry *registry;
 static char *password;
 static char *image;
 
@@ -153,11 +153,11 @@ main (int argc, char **argv)
 
   ecsa_test_plugins_init (&argc, &argv);
   password = g_strdup_printf ("ecsl-%08x%08x", g_random_int (), g_random_int ());
-  registry = ecsa_test_registry_start ((const char *const[]){ "AWS", password, NULL });
-  image = ecsa_test_registry_image (registry);
+  registry = ecsa_test_plugins_registry_start ((const char *const[]){ "AWS", password, NULL });
+  image = ecsa_test_plugins_registry_image (registry);
   g_test_add_func ("/ecs-local/ecr/pull", test_ecr_pull);
   rc = g_test_run ();
-  ecsa_test_registry_stop (registry);
+  ecsa_test_plugins_registry_stop (registry);
   g_free (image);
   g_free (password);
   return rc;
