@@ -17,11 +17,20 @@ state_change_cb(EcsaTaskEngine *engine, const EcsaStateChange *change, gpointer 
     ecsa_task_engine_mark_sent(engine, change);
 }
 
+static gboolean log_ready;
+
+/* For test programs that install their own GLib log writer first (GLib allows one per process):
+ * the engines they create leave it in place instead of installing the agent's. */
+void
+ecsa_test_engine_keep_log_writer(void)
+{
+  log_ready = TRUE;
+}
+
 EcsaTestEngine *
 ecsa_test_engine_new(const char *area)
 {
   EcsaTestEngine *te = g_new0(EcsaTestEngine, 1);
-  static gboolean log_ready;
 
   if (!log_ready)
     {
