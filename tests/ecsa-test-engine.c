@@ -17,29 +17,19 @@ state_change_cb(EcsaTaskEngine *engine, const EcsaStateChange *change, gpointer 
     ecsa_task_engine_mark_sent(engine, change);
 }
 
-static gboolean log_ready;
-
-/* For test programs that install their own GLib log writer first (GLib allows one per process):
- * the engines they create leave it in place instead of installing the agent's. */
-void
-ecsa_test_engine_keep_log_writer(void)
-{
-  log_ready = TRUE;
-}
-
 EcsaTestEngine *
 ecsa_test_engine_new(const char *area)
 {
   EcsaTestEngine *te = g_new0(EcsaTestEngine, 1);
+  int level = g_getenv("ECSA_TEST_DEBUG") != NULL ? ECSA_LOG_DEBUG : ECSA_LOG_INFO;
 
-  if (!log_ready)
-    {
-      /* the agent's log writer, on stderr (stdout is TAP): the engine's account of each test */
-      log_ready = TRUE;
-      ecsa_log_init();
-      ecsa_log_set_console(STDERR_FILENO);
-      ecsa_log_set_level(g_getenv("ECSA_TEST_DEBUG") != NULL ? ECSA_LOG_DEBUG : ECSA_LOG_INFO);
-    }
+  /* the agent's log writer, on stderr (stdout is TAP): the engine's account of each test. GLib
+   * allows one writer per process: ecsa_log_init() installs it once, whoever calls it first (other
+   * test helpers do too), and a level the program chose (say debug) is never lowered here. */
+  ecsa_log_init();
+  ecsa_log_set_console(STDERR_FILENO);
+  if (ecsa_log_get_level() < level)
+    ecsa_log_set_level(level);
 
   te->prefix = g_strdup(ecsa_test_docker_prefix(area));
   te->dir = ecsa_test_mkdtemp();

@@ -26,7 +26,6 @@ typedef struct
 } EcsaTestEngine;
 
 /* A fresh data dir and configuration (stop timeout 2 s, no cgroups, no metadata). */
-void ecsa_test_engine_keep_log_writer(void);
 EcsaTestEngine *ecsa_test_engine_new(const char *area);
 /* Create (or re-create, on the same data dir) the store, engine and client; restore and start;
  * wait until running. docker_host NULL: the default socket. */

@@ -148,6 +148,30 @@ run_task (Fixture *fx, const char *name, const char *container_json)
 
 /* ---- registry auth ------------------------------------------------------------------------------- */
 
+/* No file under the engine's data directory (the checkpoint) holds `secret`. */
+static void
+assert_not_in_checkpoint (Fixture *fx, const char *secret)
+{
+  g_autoptr(GDir) dir = g_dir_open (fx->te->dir, 0, NULL);
+  const char *name;
+  guint files = 0;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (fx->te->dir, name, NULL);
+      g_autofree char *contents = NULL;
+      gsize len = 0;
+
+      if (!g_file_test (path, G_FILE_TEST_IS_REGULAR) || !g_file_get_contents (path, &contents, &len, NULL))
+        continue;
+      files++;
+      if (g_strstr_len (contents, (gssize) len, secret) != NULL)
+        g_error ("the secret is in '%s'", path);
+    }
+  g_assert_cmpuint (files, >, 0);
+}
+
 static void
 test_docker_auth (Fixture *fx, gconstpointer data)
 {
@@ -156,6 +180,8 @@ test_docker_auth (Fixture *fx, gconstpointer data)
 
   ecsa_test_engine_wait (fx->te, arn, "app", "RUNNING", TIMEOUT_MS);
   ecsa_test_assert_no_secret (password);
+  ecsa_test_engine_stop (fx->te); /* the final checkpoint */
+  assert_not_in_checkpoint (fx, password);
 }
 
 static void
@@ -187,6 +213,8 @@ test_ecr (Fixture *fx, gconstpointer data)
   ecsa_test_engine_wait (fx->te, arn, "app", "RUNNING", TIMEOUT_MS);
   ecsa_test_assert_no_secret (ecr_password);
   ecsa_test_assert_no_secret (ecs_local->secret_access_key);
+  ecsa_test_engine_stop (fx->te);
+  assert_not_in_checkpoint (fx, ecr_password);
 }
 
 /* ---- log drivers --------------------------------------------------------------------------------- */
@@ -282,8 +310,6 @@ main (int argc, char **argv)
   int rc;
 
   ecsa_test_plugins_init (&argc, &argv);
-  /* the capture writer above stays: its lines are what the secret checks read */
-  ecsa_test_engine_keep_log_writer ();
   /* the engine warns about what goes wrong in the tasks these tests break on purpose */
   g_log_set_always_fatal (G_LOG_FATAL_MASK);
   ecsa_test_require_docker ();
