@@ -472,6 +472,23 @@ creds_from (JsonNode *creds, EcsaAwsCredentials *out)
 }
 
 static void
+assert_not_logged (const char *secret)
+{
+  const char *files[] = { server->stderr_path, server->trace_path, NULL };
+
+  g_assert_nonnull (secret);
+  g_assert_cmpuint (strlen (secret), >=, 16);
+  ecsl_test_pause (200); /* the trace is written by a thread */
+  for (guint i = 0; files[i] != NULL; i++)
+    {
+      g_autofree char *text = NULL;
+      g_assert_true (g_file_get_contents (files[i], &text, NULL, NULL));
+      if (strstr (text, secret) != NULL)
+        g_error ("a secret (%.4s…) is in %s", secret, files[i]);
+    }
+}
+
+static void
 test_credentials (void)
 {
   g_autoptr(JsonNode) out = NULL;
@@ -596,6 +613,11 @@ test_credentials (void)
       }
     g_assert_cmpstr (ecsl_test_error_type (out), ==, "ExpiredTokenException");
   }
+
+  /* No secret in ecs-local's log or its trace: not the task's keys, not the root secret. */
+  assert_not_logged (ecsl_test_get_string (role, "secretAccessKey"));
+  assert_not_logged (ecsl_test_get_string (role, "sessionToken"));
+  assert_not_logged (server->secret_access_key);
   ecsl_test_agent_free (a);
 }
 
