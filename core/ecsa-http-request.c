@@ -289,21 +289,88 @@ ecsa_http_redirect_target(const char *path, const char *raw_query)
   return g_steal_pointer(&clean);
 }
 
+/* Silence on a connection: while a request is read, the socket's own timeout applies; between two
+ * requests of a kept-alive connection libsoup waits without one, so a timer per idle connection shuts
+ * it down. */
+typedef struct
+{
+  GHashTable *idle; /* GSocket* (ref) -> GSource* */
+} ServerTimeouts;
+
+static void
+server_timeouts_free(ServerTimeouts *t)
+{
+  g_hash_table_unref(t->idle);
+  g_free(t);
+}
+
+static void
+idle_source_destroy(gpointer data)
+{
+  g_source_destroy(data);
+  g_source_unref(data);
+}
+
+typedef struct
+{
+  ServerTimeouts *timeouts;
+  GSocket *socket; /* the table holds the reference */
+} IdleTimer;
+
+static gboolean
+idle_expired_cb(gpointer user_data)
+{
+  IdleTimer *timer = user_data;
+
+  /* libsoup sees the end of the stream and drops the connection (a closed one: nothing happens) */
+  if (!g_socket_is_closed(timer->socket))
+    g_socket_shutdown(timer->socket, TRUE, TRUE, NULL);
+  g_hash_table_remove(timer->timeouts->idle, timer->socket); /* destroys this source and `timer` */
+  return G_SOURCE_REMOVE;
+}
+
 static void
 request_started_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_data)
 {
+  ServerTimeouts *t = user_data;
   GSocket *socket = soup_server_message_get_socket(msg);
 
-  if (socket != NULL)
-    g_socket_set_timeout(socket, ECSA_HTTP_SERVER_TIMEOUT_S);
+  if (socket == NULL)
+    return;
+  g_socket_set_timeout(socket, ECSA_HTTP_SERVER_TIMEOUT_S);
+  g_hash_table_remove(t->idle, socket);
+}
+
+static void
+request_done_cb(SoupServer *server, SoupServerMessage *msg, gpointer user_data)
+{
+  ServerTimeouts *t = user_data;
+  GSocket *socket = soup_server_message_get_socket(msg);
+  IdleTimer *idle;
+  GSource *timer;
+
+  if (socket == NULL || g_socket_is_closed(socket))
+    return;
+  idle = g_new0(IdleTimer, 1);
+  idle->timeouts = t;
+  idle->socket = socket;
+  timer = g_timeout_source_new_seconds(ECSA_HTTP_SERVER_TIMEOUT_S);
+  g_source_set_callback(timer, idle_expired_cb, idle, g_free);
+  g_source_attach(timer, g_main_context_get_thread_default());
+  g_hash_table_replace(t->idle, g_object_ref(socket), timer);
 }
 
 SoupServer *
 ecsa_http_server_new(void)
 {
   SoupServer *server = soup_server_new("server-header", NULL, NULL);
+  ServerTimeouts *t = g_new0(ServerTimeouts, 1);
 
-  g_signal_connect(server, "request-started", G_CALLBACK(request_started_cb), NULL);
+  t->idle = g_hash_table_new_full(g_direct_hash, g_direct_equal, g_object_unref, idle_source_destroy);
+  g_object_set_data_full(G_OBJECT(server), "ecsa-http-timeouts", t, (GDestroyNotify)server_timeouts_free);
+  g_signal_connect(server, "request-started", G_CALLBACK(request_started_cb), t);
+  g_signal_connect(server, "request-finished", G_CALLBACK(request_done_cb), t);
+  g_signal_connect(server, "request-aborted", G_CALLBACK(request_done_cb), t);
   return server;
 }
 

@@ -232,6 +232,22 @@ test_raw(Fixture *fx, gconstpointer data)
   g_assert_true(g_str_has_prefix(r3, "HTTP/1.0 200"));
 }
 
+/* v1.16.2 closed connections after 5 s without a request (Go's read timeout); a kept-alive
+ * connection that stays silent is closed too, so idle clients cannot hold sockets forever. */
+static void
+test_idle_close(Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GTimer) timer = g_timer_new();
+  g_autofree char *reply =
+    ecsa_test_http_raw(fx->port, "GET /v1/metadata HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", TIMEOUT_MS);
+  double elapsed = g_timer_elapsed(timer, NULL);
+
+  g_assert_true(g_str_has_prefix(reply, "HTTP/1.1 200"));
+  g_test_message("kept-alive connection closed after %.1f s", elapsed);
+  g_assert_cmpfloat(elapsed, >=, ECSA_HTTP_SERVER_TIMEOUT_S - 0.5);
+  g_assert_cmpfloat(elapsed, <, ECSA_HTTP_SERVER_TIMEOUT_S + 5);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -246,6 +262,7 @@ main(int argc, char **argv)
   ADD("/introspection/follows-tasks", test_follows_tasks);
   ADD("/introspection/listen-all", test_listen_all);
   ADD("/introspection/raw", test_raw);
+  ADD("/introspection/idle-close", test_idle_close);
 #undef ADD
   return g_test_run();
 }
