@@ -21,7 +21,10 @@
  */
 #include "ecsa-build-config.h"
 #include "ecsa-agent.h"
+#include "ecsa-audit-log.h"
 #include "ecsa-credentials-manager.h"
+#include "ecsa-credentials-server.h"
+#include "ecsa-introspection-server.h"
 
 #include "ecsa-docker-client.h"
 #include "ecsa-eni-attachments.h"
@@ -75,6 +78,10 @@ struct _EcsaAgent
   EcsaPluginHostServices *plugin_services; /* created with the agent: backends may be set any time */
   EcsaPluginRegistry *plugins;             /* filled by the "plugins" step */
   EcsaCredentialsManager *credentials;     /* task IAM role credentials, in memory (ACS fills, engine expects) */
+  EcsaTaskViewSource task_views;           /* the engine's tasks, as the HTTP servers read them */
+  EcsaIntrospectionServer *introspection;  /* :51678, "servers" step */
+  EcsaAuditLog *audit_log;                 /* ECS_AUDIT_LOGFILE, with the credentials endpoint */
+  EcsaCredentialsServer *credentials_server; /* :51679 when ECS_ENABLE_TASK_IAM_ROLE, "servers" step */
   EcsaDockerClient *docker;                /* "docker" step */
   EcsaStateStore *store;                   /* "checkpoint" step */
   EcsaTaskEngine *engine;                  /* "checkpoint" step; started by the "engine" step */
@@ -462,6 +469,76 @@ shutdown_engine_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
   return g_task_propagate_boolean(G_TASK(result), error);
 }
 
+/* 9. servers: the introspection API (:51678) and, with ECS_ENABLE_TASK_IAM_ROLE, the credentials
+ * endpoint (:51679) with its audit log (docs/IAM.md). As in v1.16.2 a taken port never stops the
+ * agent: each server keeps trying in the background. Tests start agents side by side:
+ * ECSA_TEST_INTROSPECTION_PORT and ECSA_TEST_CREDENTIALS_PORT move the ports (for tests only; the
+ * test environment sets 0, a free port). */
+static guint16
+server_port(const char *test_variable, guint16 port)
+{
+  const char *value = g_getenv(test_variable);
+  guint64 parsed;
+
+  if (value != NULL && g_ascii_string_to_unsigned(value, 10, 0, G_MAXUINT16, &parsed, NULL))
+    return (guint16)parsed;
+  return port;
+}
+
+static GPtrArray *
+servers_list_views(gpointer engine)
+{
+  return engine != NULL ? ecsa_task_engine_list_task_views(engine)
+                        : g_ptr_array_new_with_free_func((GDestroyNotify)ecsa_task_view_free);
+}
+
+static EcsaTaskView *
+servers_lookup_view(gpointer engine, const char *task_arn)
+{
+  return engine != NULL ? ecsa_task_engine_get_task_view(engine, task_arn) : NULL;
+}
+
+static EcsaTaskView *
+servers_lookup_view_by_docker_id(gpointer engine, const char *docker_id)
+{
+  return engine != NULL ? ecsa_task_engine_get_task_view_by_docker_id(engine, docker_id) : NULL;
+}
+
+static void
+step_servers_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+  EcsaConfig *c = self->config;
+
+  g_task_set_source_tag(task, step_servers_async);
+  self->task_views = (EcsaTaskViewSource){ .list = servers_list_views,
+                                           .lookup = servers_lookup_view,
+                                           .lookup_by_docker_id = servers_lookup_view_by_docker_id,
+                                           .free_view = ecsa_task_view_free,
+                                           .user_data = self->engine };
+  /* The container instance ARN (register step) goes to ecsa_introspection_server_set_container_instance_arn()
+   * and ecsa_audit_log_set_container_instance_arn() once known. */
+  self->introspection = ecsa_introspection_server_new(&self->task_views, c->cluster, NULL);
+  ecsa_introspection_server_start(self->introspection,
+                                  server_port("ECSA_TEST_INTROSPECTION_PORT", ECSA_INTROSPECTION_PORT));
+  if (c->task_iam_role_enabled)
+    {
+      self->audit_log = ecsa_audit_log_new(c->credentials_audit_log_file, c->credentials_audit_log_disabled, c->cluster);
+      self->credentials_server = ecsa_credentials_server_new(self->credentials, self->audit_log, &self->task_views,
+                                                             c->task_iam_role_enabled_for_network_host);
+      ecsa_credentials_server_start(self->credentials_server,
+                                    server_port("ECSA_TEST_CREDENTIALS_PORT", ECSA_CREDENTIALS_PORT));
+    }
+  g_task_return_boolean(task, TRUE);
+}
+
+static gboolean
+step_servers_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
+}
+
 static const AgentStep startup_steps[] = {
   { "region", step_region_async, step_region_finish },
   { "docker", step_docker_async, step_docker_finish },
@@ -472,7 +549,8 @@ static const AgentStep startup_steps[] = {
   /* register: see top */
   { "engine", step_engine_async, step_engine_finish },
   { "image-cleanup", step_image_cleanup_async, step_image_cleanup_finish },
-  /* servers, sessions: see top */
+  { "servers", step_servers_async, step_servers_finish },
+  /* sessions: see top */
 };
 
 /* Run after every part released its hold, before exiting: the engine's last state and the final

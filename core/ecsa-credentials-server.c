@@ -27,6 +27,8 @@ struct _EcsaCredentialsServer
   guint16 port;
   GCancellable *cancellable;
   EcsaCallerPool *pool;
+  EcsaHttpListenRetry *retry; /* start(): listening, or trying again */
+  guint16 start_port;
   guint pending;
   guint64 served;
 };
@@ -426,6 +428,24 @@ ecsa_credentials_server_listen(EcsaCredentialsServer *self, guint16 port, GError
   return TRUE;
 }
 
+static gboolean
+start_listen(gpointer server, GError **error)
+{
+  EcsaCredentialsServer *self = server;
+
+  return ecsa_credentials_server_listen(self, self->start_port, error);
+}
+
+void
+ecsa_credentials_server_start(EcsaCredentialsServer *self, guint16 port)
+{
+  g_return_if_fail(ECSA_IS_CREDENTIALS_SERVER(self));
+  g_return_if_fail(self->retry == NULL && self->server == NULL);
+
+  self->start_port = port;
+  self->retry = ecsa_http_listen_retry_start("credentials endpoint", start_listen, self);
+}
+
 guint16
 ecsa_credentials_server_get_port(EcsaCredentialsServer *self)
 {
@@ -440,6 +460,7 @@ ecsa_credentials_server_stop(EcsaCredentialsServer *self)
   g_return_if_fail(ECSA_IS_CREDENTIALS_SERVER(self));
 
   g_cancellable_cancel(self->cancellable);
+  g_clear_pointer(&self->retry, ecsa_http_listen_retry_free);
   if (self->server == NULL)
     return;
   soup_server_disconnect(self->server);

@@ -50,6 +50,9 @@ EcsaCredentialsServer *ecsa_credentials_server_new(EcsaCredentialsManager *manag
 /* Listen on 127.0.0.1:`port` (the README's DNAT and REDIRECT rules lead 169.254.170.2:80 there).
  * The agent passes ECSA_CREDENTIALS_PORT; port 0 picks a free one (unit tests). */
 gboolean ecsa_credentials_server_listen(EcsaCredentialsServer *self, guint16 port, GError **error);
+/* The agent's way: listen, or keep trying in the background with v1.16.2's backoff when the port is
+ * taken (the agent never stops for it). */
+void ecsa_credentials_server_start(EcsaCredentialsServer *self, guint16 port);
 guint16 ecsa_credentials_server_get_port(EcsaCredentialsServer *self);
 void ecsa_credentials_server_stop(EcsaCredentialsServer *self);
 

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-http-request.h"
 
+#include "ecsa-backoff.h"
+#include "ecsa-log.h"
+
 #include <netinet/in.h>
 #include <string.h>
 
@@ -443,4 +446,82 @@ ecsa_http_server_listen(SoupServer *server, GSocketAddress *address, GError **er
   if (!soup_server_listen_socket(server, socket, 0, error))
     return 0;
   return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+}
+
+struct _EcsaHttpListenRetry
+{
+  char *what;
+  EcsaHttpListenFunc listen;
+  gpointer server;
+  EcsaBackoff *backoff;
+  GSource *timer;
+  gboolean listening;
+  guint failures;
+};
+
+static gboolean listen_retry_cb(gpointer user_data);
+
+static void
+listen_retry_try(EcsaHttpListenRetry *retry)
+{
+  g_autoptr(GError) error = NULL;
+  GTimeSpan delay;
+
+  if (retry->listen(retry->server, &error))
+    {
+      retry->listening = TRUE;
+      if (retry->failures > 0)
+        ecsa_log_info("%s: listening after %u failed attempts", retry->what, retry->failures);
+      return;
+    }
+  retry->failures++;
+  delay = ecsa_backoff_next(retry->backoff);
+  ecsa_log_error("%s: %s; trying again in %.1f s", retry->what, error->message, (double)delay / G_USEC_PER_SEC);
+  retry->timer = g_timeout_source_new((guint)(delay / 1000));
+  g_source_set_callback(retry->timer, listen_retry_cb, retry, NULL);
+  g_source_attach(retry->timer, g_main_context_get_thread_default());
+}
+
+static gboolean
+listen_retry_cb(gpointer user_data)
+{
+  EcsaHttpListenRetry *retry = user_data;
+
+  g_clear_pointer(&retry->timer, g_source_unref);
+  listen_retry_try(retry);
+  return G_SOURCE_REMOVE;
+}
+
+EcsaHttpListenRetry *
+ecsa_http_listen_retry_start(const char *what, EcsaHttpListenFunc listen, gpointer server)
+{
+  EcsaHttpListenRetry *retry = g_new0(EcsaHttpListenRetry, 1);
+
+  retry->what = g_strdup(what);
+  retry->listen = listen;
+  retry->server = server;
+  retry->backoff = ecsa_backoff_new(G_USEC_PER_SEC, 60 * G_USEC_PER_SEC, 0.2, 2);
+  listen_retry_try(retry);
+  return retry;
+}
+
+gboolean
+ecsa_http_listen_retry_is_listening(EcsaHttpListenRetry *retry)
+{
+  return retry != NULL && retry->listening;
+}
+
+void
+ecsa_http_listen_retry_free(EcsaHttpListenRetry *retry)
+{
+  if (retry == NULL)
+    return;
+  if (retry->timer != NULL)
+    {
+      g_source_destroy(retry->timer);
+      g_source_unref(retry->timer);
+    }
+  ecsa_backoff_free(retry->backoff);
+  g_free(retry->what);
+  g_free(retry);
 }

@@ -73,6 +73,16 @@ SoupServer *ecsa_http_server_new(void);
  * the port actually bound (`address` may carry port 0), or 0 with `error` set. */
 guint16 ecsa_http_server_listen(SoupServer *server, GSocketAddress *address, GError **error);
 
+/* Listen now, or keep trying with v1.16.2's backoff (1 s .. 1 min, x2, 20% jitter): as in v1.16.2,
+ * a port that is taken never stops the agent; each failure is logged (error), and the success after
+ * one (info). `what` names the server in those lines. Freeing stops the retries. */
+typedef gboolean (*EcsaHttpListenFunc)(gpointer server, GError **error);
+typedef struct _EcsaHttpListenRetry EcsaHttpListenRetry;
+EcsaHttpListenRetry *ecsa_http_listen_retry_start(const char *what, EcsaHttpListenFunc listen, gpointer server);
+gboolean ecsa_http_listen_retry_is_listening(EcsaHttpListenRetry *retry);
+void ecsa_http_listen_retry_free(EcsaHttpListenRetry *retry);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EcsaHttpListenRetry, ecsa_http_listen_retry_free)
+
 /* Put `response` on `msg` (status, Content-Type, Location, body). */
 void ecsa_http_response_apply(const EcsaHttpResponse *response, SoupServerMessage *msg);
 

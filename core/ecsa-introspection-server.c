@@ -21,6 +21,8 @@ struct _EcsaIntrospectionServer
   char *container_instance_arn; /* NULL until registered */
   SoupServer *server;
   guint16 port;
+  EcsaHttpListenRetry *retry; /* start(): listening, or trying again */
+  guint16 start_port;
 };
 
 G_DEFINE_FINAL_TYPE(EcsaIntrospectionServer, ecsa_introspection_server, G_TYPE_OBJECT)
@@ -334,6 +336,24 @@ ecsa_introspection_server_listen(EcsaIntrospectionServer *self, guint16 port, gb
   return TRUE;
 }
 
+static gboolean
+start_listen(gpointer server, GError **error)
+{
+  EcsaIntrospectionServer *self = server;
+
+  return ecsa_introspection_server_listen(self, self->start_port, FALSE, error);
+}
+
+void
+ecsa_introspection_server_start(EcsaIntrospectionServer *self, guint16 port)
+{
+  g_return_if_fail(ECSA_IS_INTROSPECTION_SERVER(self));
+  g_return_if_fail(self->retry == NULL && self->server == NULL);
+
+  self->start_port = port;
+  self->retry = ecsa_http_listen_retry_start("introspection API", start_listen, self);
+}
+
 guint16
 ecsa_introspection_server_get_port(EcsaIntrospectionServer *self)
 {
@@ -347,6 +367,7 @@ ecsa_introspection_server_stop(EcsaIntrospectionServer *self)
 {
   g_return_if_fail(ECSA_IS_INTROSPECTION_SERVER(self));
 
+  g_clear_pointer(&self->retry, ecsa_http_listen_retry_free);
   if (self->server == NULL)
     return;
   soup_server_disconnect(self->server);

@@ -45,6 +45,9 @@ void ecsa_introspection_server_set_container_instance_arn(EcsaIntrospectionServe
  * port 0 picks a free port (tests); the agent always passes ECSA_INTROSPECTION_PORT. */
 gboolean ecsa_introspection_server_listen(EcsaIntrospectionServer *self, guint16 port, gboolean loopback_only,
                                           GError **error);
+/* The agent's way: listen on every interface, or keep trying in the background with v1.16.2's
+ * backoff when the port is taken (the agent never stops for it). */
+void ecsa_introspection_server_start(EcsaIntrospectionServer *self, guint16 port);
 guint16 ecsa_introspection_server_get_port(EcsaIntrospectionServer *self);
 void ecsa_introspection_server_stop(EcsaIntrospectionServer *self);
 

@@ -486,6 +486,12 @@ die_with_parent(gpointer user_data)
   prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
+void
+ecsa_test_launcher_die_with_parent(GSubprocessLauncher *launcher)
+{
+  g_subprocess_launcher_set_child_setup(launcher, die_with_parent, NULL, NULL);
+}
+
 GSubprocess *
 ecsa_test_spawn_child(const char *const *argv, GError **error)
 {

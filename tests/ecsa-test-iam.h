@@ -52,6 +52,8 @@ int ecsa_test_spawn(const char *const *argv, const char *stdin_text, guint timeo
 /* A long-running helper child: no stdin, stdout or stderr (so a crashed test never leaves a process
  * holding meson's pipes), killed with SIGKILL when the test process dies. */
 GSubprocess *ecsa_test_spawn_child(const char *const *argv, GError **error);
+/* Children of this launcher get SIGKILL when the test process dies. */
+void ecsa_test_launcher_die_with_parent(GSubprocessLauncher *launcher);
 
 /* Like ecsa_test_spawn, but the exit status must be 0 (else the test fails with stderr). Returns
  * stdout with trailing whitespace removed. */

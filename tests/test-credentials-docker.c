@@ -9,6 +9,7 @@
  *  - ecs-iptables add/remove are idempotent and leave the host as they found it.
  * Fixed port and host-wide rules: the test holds /tmp/ecsa-fixed-ports.lock (is_parallel: false).
  * SPDX-License-Identifier: Apache-2.0 */
+#include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "ecsa-test-utils.h"
 
 #define TIMEOUT_MS 120000
+#define STATE_DIR "/tmp/ecsa-iam-iptables-state"
 #define TASK_A "arn:aws:ecs:us-west-2:123456789012:task/aaaaaaaa-d0c4-4e2a-9a11-000000000001"
 #define TASK_B "arn:aws:ecs:us-west-2:123456789012:task/bbbbbbbb-d0c4-4e2a-9a11-000000000002"
 #define TASK_C "arn:aws:ecs:us-west-2:123456789012:task/cccccccc-d0c4-4e2a-9a11-000000000003"
@@ -52,6 +54,7 @@ typedef struct
   EcsaCredentialsServer *server;
   GString *log;
   char *route_localnet_before;
+  gboolean rules_were_there; /* the host's own (README) rules: left in place */
 } Fixture;
 
 static void
@@ -157,9 +160,17 @@ fixture_setup(Fixture *fx, gconstpointer data)
   fx->guard_added = TRUE;
 
   fx->dir = ecsa_test_mkdtemp();
-  fx->state_dir = g_build_filename(fx->dir, "state", NULL);
+  /* Shared by every run (under the lock): a run that died with the rules added left its record
+   * here, and the next one removes them and restores route_localnet from it. */
+  fx->state_dir = g_strdup(STATE_DIR);
   fx->audit_path = g_build_filename(fx->dir, "audit.log", NULL);
   fx->iptables = ecsa_test_ecs_iptables_path();
+  {
+    g_autofree char *record = g_build_filename(fx->state_dir, "route_localnet.saved", NULL);
+    if (g_file_test(record, G_FILE_TEST_EXISTS))
+      g_assert_cmpint(iptables_script(fx, "remove", NULL), ==, 0);
+  }
+  fx->rules_were_there = iptables_script(fx, "status", NULL) == 0;
   fx->route_localnet_before = read_route_localnet();
   fx->id_a = g_uuid_string_random();
   fx->id_a_exec = g_uuid_string_random();
@@ -217,6 +228,13 @@ fixture_teardown(Fixture *fx, gconstpointer data)
   ecsa_test_docker_cleanup(fx->prefix);
   /* whatever happened, the rules go (idempotent) */
   g_assert_cmpint(iptables_script(fx, "remove", NULL), ==, 0);
+  if (fx->rules_were_there)
+    {
+      /* put the host's rules back as they were, without a record of ours */
+      g_autofree char *record = g_build_filename(fx->state_dir, "route_localnet.saved", NULL);
+      g_assert_cmpint(iptables_script(fx, "add", NULL), ==, 0);
+      g_unlink(record);
+    }
   route_localnet_after = read_route_localnet();
   g_assert_cmpstr(route_localnet_after, ==, fx->route_localnet_before);
   if (fx->guard_added)
@@ -240,21 +258,34 @@ fixture_teardown(Fixture *fx, gconstpointer data)
   g_free(fx->id_c);
 }
 
-/* GET /v2/credentials/<id> at 169.254.170.2 from inside a container, with busybox nc. */
-static char *
-fetch_from(Fixture *fx, const char *container_suffix, const char *id)
+/* GET /v2/credentials/<id> at 169.254.170.2 from inside a container with busybox nc, for each ID
+ * (one docker exec: they are slow on a loaded machine). Returns the replies, in order. */
+#define SEPARATOR "=====SEPARATOR====="
+
+static GStrv
+fetch_from(Fixture *fx, const char *container_suffix, const char *const *ids)
 {
   g_autofree char *name = g_strconcat(fx->prefix, container_suffix, NULL);
-  g_autofree char *cmd = g_strdup_printf("printf 'GET /v2/credentials/%s HTTP/1.0\\r\\n\\r\\n' | "
-                                         "nc -w 20 169.254.170.2 80",
-                                         id);
-  const char *argv[] = { "docker", "exec", name, "sh", "-c", cmd, NULL };
-  char *out = NULL;
+  g_autoptr(GString) cmd = g_string_new(NULL);
+  const char *argv[] = { "docker", "exec", name, "sh", "-c", NULL, NULL };
+  g_autofree char *out = NULL;
   g_autofree char *err = NULL;
-  int status = ecsa_test_spawn(argv, NULL, TIMEOUT_MS, &out, &err);
+  int status;
+  GStrv replies;
 
-  g_test_message("%s asked for an ID: %d %.60s %s", container_suffix, status, out, err);
-  return out;
+  for (guint i = 0; ids[i] != NULL; i++)
+    g_string_append_printf(cmd,
+                           "printf 'GET /v2/credentials/%s HTTP/1.0\\r\\n\\r\\n' | nc -w 20 169.254.170.2 80; "
+                           "echo; echo " SEPARATOR "; ",
+                           ids[i]);
+  argv[5] = cmd->str;
+  status = ecsa_test_spawn(argv, NULL, TIMEOUT_MS, &out, &err);
+  g_test_message("%s asked for %u IDs: %d %s", container_suffix, g_strv_length((GStrv)ids), status, err);
+  replies = g_strsplit(out, "\n" SEPARATOR "\n", -1);
+  /* n replies, then what follows the last separator (nothing) */
+  if (g_strv_length(replies) != g_strv_length((GStrv)ids) + 1)
+    g_error("%s: expected %u replies: %s %s", container_suffix, g_strv_length((GStrv)ids), out, err);
+  return replies;
 }
 
 static void
@@ -287,10 +318,9 @@ test_containers(Fixture *fx, gconstpointer data)
     = { "env", "-u", "AWS_CONTAINER_CREDENTIALS_FULL_URI", relative, "/usr/bin/python3", client, "sdk", NULL };
   g_autofree char *sdk_out = NULL;
   g_autofree char *audit = NULL;
-  g_autofree char *r = NULL;
 
-  /* the rules: absent, added (twice: idempotent), all present */
-  g_assert_cmpint(iptables_script(fx, "status", NULL), ==, 1);
+  /* the rules: absent (unless the host has them), added (twice: idempotent), all present */
+  g_assert_cmpint(iptables_script(fx, "status", NULL), ==, fx->rules_were_there ? 0 : 1);
   g_assert_cmpint(iptables_script(fx, "add", NULL), ==, 0);
   g_assert_cmpint(iptables_script(fx, "add", NULL), ==, 0);
   g_assert_cmpint(iptables_script(fx, "status", &status_out), ==, 0);
@@ -312,49 +342,41 @@ test_containers(Fixture *fx, gconstpointer data)
     g_assert_cmpuint(redirect, ==, 1);
   }
 
-  /* bridge mode: each container gets its own task's credentials, nothing else */
-  r = fetch_from(fx, "a1", fx->id_a);
-  assert_served(r, "dockera");
-  g_clear_pointer(&r, g_free);
-  r = fetch_from(fx, "a2", fx->id_a); /* a second container of the same task */
-  assert_served(r, "dockera");
-  g_clear_pointer(&r, g_free);
-  r = fetch_from(fx, "b1", fx->id_b);
-  assert_served(r, "dockerb");
-  g_clear_pointer(&r, g_free);
-  r = fetch_from(fx, "a1", fx->id_b);
-  assert_refused(r);
-  g_clear_pointer(&r, g_free);
-  r = fetch_from(fx, "b1", fx->id_a);
-  assert_refused(r);
-  g_clear_pointer(&r, g_free);
-  r = fetch_from(fx, "a1", fx->id_c);
-  assert_refused(r);
-  g_clear_pointer(&r, g_free);
-  /* the execution role is for the agent and Docker, not the task's processes */
-  r = fetch_from(fx, "a1", fx->id_a_exec);
-  assert_refused(r);
-  g_clear_pointer(&r, g_free);
-  /* an unknown ID and no ID: v1.16.2's codes */
-  r = fetch_from(fx, "a1", "no-such-id");
-  assert_refused(r);
-  g_clear_pointer(&r, g_free);
-  r = fetch_from(fx, "a1", "");
-  g_assert_true(g_str_has_prefix(r, "HTTP/1.0 400"));
-  g_assert_true(ecsa_test_contains(r, "NoIdInRequest"));
-  g_clear_pointer(&r, g_free);
+  /* bridge mode: each container gets its own task's credentials, nothing else; the execution role
+   * is for the agent and Docker, not the task's processes; an unknown ID and no ID get v1.16.2's codes */
+  {
+    const char *a1_ids[] = { fx->id_a, fx->id_b, fx->id_c, fx->id_a_exec, "no-such-id", "", NULL };
+    const char *a2_ids[] = { fx->id_a, NULL }; /* a second container of the same task */
+    const char *b1_ids[] = { fx->id_b, fx->id_a, NULL };
+    g_auto(GStrv) a1 = fetch_from(fx, "a1", a1_ids);
+    g_auto(GStrv) a2 = fetch_from(fx, "a2", a2_ids);
+    g_auto(GStrv) b1 = fetch_from(fx, "b1", b1_ids);
 
-  /* host network mode: only with ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST */
-  r = fetch_from(fx, "h1", fx->id_c);
-  assert_refused(r);
-  g_clear_pointer(&r, g_free);
-  start_server(fx, TRUE);
-  r = fetch_from(fx, "h1", fx->id_c);
-  assert_served(r, "dockerc");
-  g_clear_pointer(&r, g_free);
-  r = fetch_from(fx, "h1", fx->id_a);
-  assert_refused(r);
-  g_clear_pointer(&r, g_free);
+    assert_served(a1[0], "dockera");
+    assert_refused(a1[1]);
+    assert_refused(a1[2]);
+    assert_refused(a1[3]);
+    assert_refused(a1[4]);
+    g_assert_true(g_str_has_prefix(a1[5], "HTTP/1.0 400"));
+    g_assert_true(ecsa_test_contains(a1[5], "NoIdInRequest"));
+    assert_served(a2[0], "dockera");
+    assert_served(b1[0], "dockerb");
+    assert_refused(b1[1]);
+  }
+
+  /* host network mode: only with ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST, and never another task's */
+  {
+    const char *h1_ids[] = { fx->id_c, fx->id_a, NULL };
+    g_auto(GStrv) before = fetch_from(fx, "h1", h1_ids);
+    g_auto(GStrv) after = NULL;
+
+    assert_refused(before[0]);
+    assert_refused(before[1]);
+    start_server(fx, TRUE);
+    after = fetch_from(fx, "h1", h1_ids);
+    assert_served(after[0], "dockerc");
+    assert_refused(after[1]);
+  }
 
   /* an SDK on the host (root, outside containers) through the OUTPUT REDIRECT */
   sdk_out = ecsa_test_spawn_ok(botocore, TIMEOUT_MS);

@@ -43,8 +43,12 @@ base_env(const char *const *extra)
   env = g_environ_setenv(env, "DOCKER_HOST", "unix:///nonexistent/docker.sock", TRUE);
   if (g_getenv("ECSA_PLUGIN_DIR") != NULL)
     env = g_environ_setenv(env, "ECSA_PLUGIN_DIR", g_getenv("ECSA_PLUGIN_DIR"), TRUE);
-  /* sanitizer settings of the test run carry over to the child */
-  for (const char *const *v = (const char *const[]){ "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", NULL }; *v; v++)
+  /* sanitizer settings of the test run carry over to the child, and the servers' test ports (agents
+   * of tests do not take 51678/51679, see docs/IAM.md) */
+  for (const char *const *v
+       = (const char *const[]){ "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "ECSA_TEST_INTROSPECTION_PORT",
+                                "ECSA_TEST_CREDENTIALS_PORT", NULL };
+       *v; v++)
     if (g_getenv(*v) != NULL)
       env = g_environ_setenv(env, *v, g_getenv(*v), TRUE);
   for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
