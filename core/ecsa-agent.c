@@ -922,6 +922,13 @@ ecsa_agent_dispose(GObject *object)
   EcsaAgent *self = ECSA_AGENT(object);
 
   /* parts are released here in reverse start-up order */
+  if (self->credentials_server != NULL)
+    ecsa_credentials_server_stop(self->credentials_server);
+  g_clear_object(&self->credentials_server);
+  g_clear_object(&self->audit_log); /* writes what is queued */
+  if (self->introspection != NULL)
+    ecsa_introspection_server_stop(self->introspection);
+  g_clear_object(&self->introspection);
   if (self->plugin_services != NULL)
     ecsa_plugin_host_services_set_task_view_backend(self->plugin_services, NULL, NULL);
   g_clear_pointer(&self->image_cleanup, ecsa_image_cleanup_free);
