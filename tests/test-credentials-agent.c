@@ -7,10 +7,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ecsa-test-acs.h"
 #include "ecsa-test-iam.h"
 #include "ecsa-test-utils.h"
 
 #define TIMEOUT_MS 60000
+
+/* The agent registers before it starts its servers: a loopback ECS API (its poll endpoints refuse
+ * connections, so the sessions just back off). */
+static EcsaTestEcs *ecs;
 
 typedef struct
 {
@@ -93,6 +98,12 @@ agent_start(Agent *a, const char *dir, const char *const *extra_env)
   g_subprocess_launcher_setenv(launcher, "ECS_DISABLE_IMAGE_CLEANUP", "true", TRUE);
   g_subprocess_launcher_unsetenv(launcher, "ECS_ENABLE_TASK_IAM_ROLE");
   g_subprocess_launcher_unsetenv(launcher, "ECS_AUDIT_LOGFILE");
+  g_subprocess_launcher_setenv(launcher, "AWS_EC2_METADATA_DISABLED", "true", TRUE);
+  g_subprocess_launcher_setenv(launcher, "ECS_BACKEND_HOST", ecs->url, TRUE);
+  g_subprocess_launcher_setenv(launcher, "AWS_ACCESS_KEY_ID", ECSA_TEST_ACCESS_KEY, TRUE);
+  g_subprocess_launcher_setenv(launcher, "AWS_SECRET_ACCESS_KEY", ECSA_TEST_SECRET_KEY, TRUE);
+  g_subprocess_launcher_unsetenv(launcher, "AWS_SESSION_TOKEN");
+  g_subprocess_launcher_setenv(launcher, "AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", TRUE);
   for (guint i = 0; extra_env != NULL && extra_env[i] != NULL; i++)
     {
       g_auto(GStrv) kv = g_strsplit(extra_env[i], "=", 2);
@@ -246,10 +257,19 @@ test_port_taken(void)
 int
 main(int argc, char **argv)
 {
+  int rc;
+
   g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
   g_test_add_func("/credentials-agent/both-servers", test_both_servers);
   g_test_add_func("/credentials-agent/no-task-roles", test_no_task_roles);
   g_test_add_func("/credentials-agent/port-taken", test_port_taken);
-  return g_test_run();
+  ecs = ecsa_test_ecs_new(FALSE, NULL);
+  g_free(ecs->acs_endpoint);
+  ecs->acs_endpoint = g_strdup("http://127.0.0.1:9/");
+  g_free(ecs->tcs_endpoint);
+  ecs->tcs_endpoint = g_strdup("http://127.0.0.1:9/");
+  rc = g_test_run();
+  ecsa_test_ecs_free(ecs);
+  return rc;
 }
