@@ -327,6 +327,8 @@ task_eni_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     }
   if (ecsa_task_network_is_enabled(self->task_network))
     {
+      if (self->engine != NULL)
+        ecsa_task_engine_set_task_network(self->engine, self->task_network);
       self->eni_attachments = ecsa_eni_attachments_new(self->config->checkpoint ? self->store : NULL);
       if (!ecsa_eni_attachments_start(self->eni_attachments, &error))
         ecsa_log_warn("ENI attachments will not be reported: %s", error->message);
@@ -933,6 +935,8 @@ ecsa_agent_dispose(GObject *object)
     ecsa_plugin_host_services_set_task_view_backend(self->plugin_services, NULL, NULL);
   g_clear_pointer(&self->image_cleanup, ecsa_image_cleanup_free);
   g_clear_pointer(&self->eni_attachments, ecsa_eni_attachments_free);
+  if (self->engine != NULL)
+    ecsa_task_engine_set_task_network(self->engine, NULL);
   g_clear_pointer(&self->task_network, ecsa_task_network_free);
   g_clear_object(&self->engine);
   g_clear_object(&self->store);

@@ -285,6 +285,17 @@ build_host_config(const EcsaTask *task, const EcsaContainer *c, const EcsaCreate
 
   if (ctx->cgroup_parent != NULL)
     json_object_set_string_member(hc, "CgroupParent", ctx->cgroup_parent);
+  if (ctx->network_mode != NULL)
+    {
+      /* v1.16.2 overrides the network mode of an awsvpc task's containers */
+      const char *key;
+      if (ci_member(hc, "NetworkMode", &key) != NULL)
+        {
+          g_autofree char *k = g_strdup(key);
+          json_object_remove_member(hc, k);
+        }
+      json_object_set_string_member(hc, "NetworkMode", ctx->network_mode);
+    }
 
   if (c->logs_auth_strategy != NULL && strcmp(c->logs_auth_strategy, "ExecutionRole") == 0)
     {
@@ -348,6 +359,24 @@ ecsa_task_build_create_body(const EcsaTask *task, const EcsaContainer *container
   hc = build_host_config(task, container, ctx, old_api, error);
   if (hc == NULL)
     return NULL;
+  /* in another container's namespace (awsvpc) the ports are the sandbox's: Docker refuses to
+   * publish or expose any ("conflicting options"), and the task's port mappings are already
+   * reachable on the ENI's address */
+  if (ctx->network_mode != NULL && g_str_has_prefix(ctx->network_mode, "container:"))
+    {
+      static const char *const hc_members[] = { "PortBindings", "PublishAllPorts" };
+      for (guint i = 0; i < G_N_ELEMENTS(hc_members); i++)
+        while (ci_member(hc, hc_members[i], &key) != NULL)
+          {
+            g_autofree char *k = g_strdup(key);
+            json_object_remove_member(hc, k);
+          }
+      while (ci_member(config, "ExposedPorts", &key) != NULL)
+        {
+          g_autofree char *k = g_strdup(key);
+          json_object_remove_member(config, k);
+        }
+    }
   /* a HostConfig given inside dockerConfig.config is replaced by the agent's, as in v1.16.2 */
   if (ci_member(config, "HostConfig", &key) != NULL)
     {

@@ -53,7 +53,9 @@ typedef struct
   gboolean stopped_handled;
   gboolean cleaning;
   guint cleanup_pending;
-  JsonNode *checkpoint; /* cached checkpoint form, NULL when it changed */
+  gboolean net_torn_down; /* awsvpc: teardown done (this run) */
+  gboolean net_released;  /* awsvpc: release started (this run) */
+  JsonNode *checkpoint;   /* cached checkpoint form, NULL when it changed */
 } TaskRun;
 
 typedef struct
@@ -76,6 +78,7 @@ struct _EcsaTaskEngine
   EcsaStateStore *store;
   EcsaPluginRegistry *plugins;
   EcsaCredentialsManager *credentials;
+  EcsaTaskNetwork *network; /* NULL: no awsvpc */
   EcsaImagePullBehavior pull_behavior;
   EcsaCgroup *cgroup;              /* NULL when task cgroups are off */
   EcsaContainerMetadata *metadata; /* NULL when container metadata is off */
@@ -839,10 +842,10 @@ container_change(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer *c, EcsaCon
     {
       if (c->essential && task->execution_stopped_at == 0)
         task->execution_stopped_at = g_get_real_time();
-      if (self->plugins != NULL && c->docker_id != NULL && old >= ECSA_CONTAINER_RUNNING)
+      if (self->plugins != NULL && c->docker_id != NULL && old >= ECSA_CONTAINER_RUNNING && !c->internal)
         ecsa_plugin_registry_metrics_container_stopped(self->plugins, c->docker_id);
     }
-  if (status == ECSA_CONTAINER_RUNNING)
+  if (status == ECSA_CONTAINER_RUNNING && !c->internal)
     {
       record_image_use(self, task, c, TRUE);
       if (self->plugins != NULL)
@@ -1288,6 +1291,36 @@ create_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
   create_data_free(cd);
 }
 
+/* awsvpc: the sandbox is created from the network's document; the task's containers join its
+ * namespace. */
+static gboolean
+sandbox_create_context(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer *c, const char *cgroup_parent,
+                       EcsaCreateContext *ctx, char **out_network_mode, JsonNode **out_body, GError **error)
+{
+  EcsaContainer *sandbox = ecsa_task_get_sandbox(task);
+
+  if (self->network == NULL)
+    {
+      g_set_error_literal(
+        error, ECSA_ERROR, ECSA_ERROR_NOT_SUPPORTED,
+        "the task uses awsvpc networking, which is not enabled on this instance (ECS_ENABLE_TASK_ENI)");
+      return FALSE;
+    }
+  if (c->internal)
+    {
+      *out_body = ecsa_task_network_sandbox_create_body(self->network, task, cgroup_parent);
+      return TRUE;
+    }
+  if (sandbox == NULL || sandbox->docker_id == NULL)
+    {
+      g_set_error_literal(error, ECSA_ERROR, ECSA_ERROR_FAILED, "the task's network sandbox does not exist");
+      return FALSE;
+    }
+  *out_network_mode = ecsa_task_network_container_network_mode(sandbox->docker_id);
+  ctx->network_mode = *out_network_mode;
+  return TRUE;
+}
+
 static void
 create_send(CreateData *cd)
 {
@@ -1301,6 +1334,7 @@ create_send(CreateData *cd)
   const char *binds[2] = { cd->metadata_bind, NULL };
   const char *env[2] = { cd->metadata_env, NULL };
   EcsaCreateContext ctx = { 0 };
+  g_autofree char *network_mode = NULL;
 
   if (!op_resolve(cd->op, &task, &c) || c == NULL || self->stopping)
     {
@@ -1334,6 +1368,18 @@ create_send(CreateData *cd)
           create_data_free(cd);
           return;
         }
+    }
+  if (task->eni != NULL && !sandbox_create_context(self, task, c, cgroup_parent, &ctx, &network_mode, &body, &error))
+    {
+      create_failed(self, task, c, error);
+      create_data_free(cd);
+      return;
+    }
+  if (body != NULL)
+    {
+      ecsa_docker_client_create_container_async(self->docker, c->docker_name, body, NULL, self->cancellable,
+                                                create_ready_cb, cd);
+      return;
     }
   ctx.api_version = c->docker_version != NULL ? c->docker_version : ecsa_docker_client_get_api_version(self->docker);
   ctx.cluster = self->config->cluster;
@@ -1410,7 +1456,7 @@ start_create(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer *c)
       ecsa_docker_client_create_volume_async(self->docker, v->docker_volume, labels, self->cancellable, volume_ready_cb,
                                              cd);
     }
-  if (self->metadata != NULL)
+  if (self->metadata != NULL && !c->internal)
     {
       cd->volumes_pending++;
       ecsa_container_metadata_create_async(self->metadata, task->arn, ecsa_task_get_id(task), c->name,
@@ -1446,7 +1492,8 @@ metadata_update_ready_cb(GObject *source, GAsyncResult *result, gpointer user_da
 static void
 update_metadata(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer *c, JsonObject *inspect)
 {
-  if (self->metadata == NULL || c->metadata_file_updated || status_from_inspect(inspect) != ECSA_CONTAINER_RUNNING)
+  if (self->metadata == NULL || c->internal || c->metadata_file_updated
+      || status_from_inspect(inspect) != ECSA_CONTAINER_RUNNING)
     return;
   ecsa_container_metadata_update_async(self->metadata, task->arn, ecsa_task_get_id(task), c->name, inspect,
                                        self->cancellable, metadata_update_ready_cb, op_new(self, task, c));
@@ -1503,6 +1550,7 @@ start_inspect_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data
       return;
     }
   c->applying = ECSA_CONTAINER_NONE;
+  schedule_progress(op->engine, task); /* an event may have moved it already */
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
     {
       if (!is_cancelled(error))
@@ -1651,6 +1699,262 @@ start_stop(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer *c)
   ecsa_log_info("stopping container '%s' of task '%s' (stop timeout %u s)", c->name, task->arn, timeout_s);
   ecsa_docker_client_stop_container_async(self->docker, c->docker_id, timeout_s, self->cancellable, stop_ready_cb,
                                           op_new(self, task, c));
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* awsvpc: the sandbox's network (v1.16.2's provisionContainerResources and
+ * cleanupPauseContainerNetwork), the ENI released when the task is STOPPED */
+
+static void
+setup_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(Op) op = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EcsaNetworkResult) res = NULL;
+  EcsaTask *task;
+  EcsaContainer *c;
+
+  if (op->engine->network == NULL) /* shut down */
+    return;
+  res = ecsa_task_network_setup_finish(op->engine->network, result, &error);
+  if (!op_resolve(op, &task, &c) || c == NULL)
+    return;
+  c->applying = ECSA_CONTAINER_NONE;
+  if (res == NULL)
+    {
+      if (is_cancelled(error))
+        return;
+      ecsa_log_warn("setting up the network of task '%s' failed: %s", task->arn, error->message);
+      set_reason(c, reason_from_error("ContainerNetworkingError", error));
+      if (task->reason == NULL)
+        task->reason = g_strdup(c->reason); /* the sandbox is not reported: the task says why */
+      c->desired_status = ECSA_CONTAINER_STOPPED;
+      touch(op->engine, task);
+      schedule_progress(op->engine, task);
+      return;
+    }
+  ecsa_log_info("task '%s' has its network: ENI '%s' (%s%s%s)", task->arn, task->eni->id != NULL ? task->eni->id : "",
+                res->ipv4_address != NULL ? res->ipv4_address : "no IPv4 address",
+                res->ipv6_address != NULL ? ", " : "", res->ipv6_address != NULL ? res->ipv6_address : "");
+  container_change(op->engine, task, c, ECSA_CONTAINER_RESOURCES_PROVISIONED, NULL);
+}
+
+static void
+setup_inspect_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Op *op = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = ecsa_docker_client_inspect_container_finish(ECSA_DOCKER_CLIENT(source), result, &error);
+  g_autoptr(EcsaTaskView) view = NULL;
+  EcsaTask *task;
+  EcsaContainer *c;
+
+  if (!op_resolve(op, &task, &c) || c == NULL)
+    {
+      op_free(op);
+      return;
+    }
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node)
+      || status_from_inspect(json_node_get_object(node)) != ECSA_CONTAINER_RUNNING)
+    {
+      c->applying = ECSA_CONTAINER_NONE;
+      if (node != NULL && JSON_NODE_HOLDS_OBJECT(node))
+        {
+          /* it stopped already: the task stops */
+          container_change(op->engine, task, c, ECSA_CONTAINER_STOPPED, json_node_get_object(node));
+        }
+      else if (!is_cancelled(error))
+        {
+          ecsa_log_warn("setting up the network of task '%s': %s", task->arn, error->message);
+          set_reason(c, reason_from_error("ContainerNetworkingError", error));
+          if (task->reason == NULL)
+            task->reason = g_strdup(c->reason);
+          c->desired_status = ECSA_CONTAINER_STOPPED;
+          touch(op->engine, task);
+          schedule_progress(op->engine, task);
+        }
+      op_free(op);
+      return;
+    }
+  apply_inspect(op->engine, task, c, json_node_get_object(node));
+  view = ecsa_task_view_new(task);
+  ecsa_task_network_setup_async(op->engine->network, view, task->eni, c->docker_id, c->pid, op->engine->cancellable,
+                                setup_ready_cb, op);
+}
+
+/* The sandbox runs: the plugin configures its namespace (v1.16.2 inspects it for its PID first). */
+static void
+start_setup(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer *c)
+{
+  if (self->network == NULL || task->eni == NULL)
+    {
+      /* a task recovered from Docker labels has no ENI definition: its sandbox is what it is */
+      ecsa_log_warn("the network of task '%s' cannot be set up here (%s); taking its sandbox as it is", task->arn,
+                    self->network == NULL ? "task ENIs are not enabled" : "its ENI is not known");
+      container_change(self, task, c, ECSA_CONTAINER_RESOURCES_PROVISIONED, NULL);
+      return;
+    }
+  c->applying = ECSA_CONTAINER_RESOURCES_PROVISIONED;
+  ecsa_docker_client_inspect_container_async(self->docker, c->docker_id, self->cancellable, setup_inspect_ready_cb,
+                                             op_new(self, task, c));
+}
+
+static void
+teardown_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(Op) op = user_data;
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+  EcsaTask *task;
+  EcsaContainer *c;
+
+  if (op->engine->network == NULL) /* shut down */
+    return;
+  ok = ecsa_task_network_teardown_finish(op->engine->network, result, &error);
+  if (!op_resolve(op, &task, &c) || c == NULL)
+    return;
+  if (!ok && is_cancelled(error))
+    {
+      c->applying = ECSA_CONTAINER_NONE;
+      return;
+    }
+  /* v1.16.2 logs a failed cleanup and stops the pause container anyway */
+  if (!ok)
+    ecsa_log_crit("tearing down the network of task '%s' failed: %s", task->arn, error->message);
+  else
+    ecsa_log_info("task '%s': network torn down", task->arn);
+  run_of(task)->net_torn_down = TRUE;
+  start_stop(op->engine, task, c);
+}
+
+static void
+teardown_inspect_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Op *op = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = ecsa_docker_client_inspect_container_finish(ECSA_DOCKER_CLIENT(source), result, &error);
+  g_autoptr(EcsaTaskView) view = NULL;
+  EcsaTask *task;
+  EcsaContainer *c;
+  gint pid = 0;
+
+  if (!op_resolve(op, &task, &c) || c == NULL || op->engine->network == NULL || is_cancelled(error))
+    {
+      if (c != NULL && is_cancelled(error))
+        c->applying = ECSA_CONTAINER_NONE;
+      op_free(op);
+      return;
+    }
+  if (node != NULL && JSON_NODE_HOLDS_OBJECT(node)
+      && status_from_inspect(json_node_get_object(node)) == ECSA_CONTAINER_RUNNING)
+    {
+      apply_inspect(op->engine, task, c, json_node_get_object(node));
+      pid = c->pid;
+    }
+  view = ecsa_task_view_new(task);
+  ecsa_task_network_teardown_async(op->engine->network, view, task->eni, c->docker_id, pid, op->engine->cancellable,
+                                   teardown_ready_cb, op);
+}
+
+/* The task's other containers stopped: the namespace is emptied before the sandbox stops (v1.16.2
+ * inspects the sandbox for its PID first, as for the setup). */
+static void
+start_sandbox_stop(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer *c)
+{
+  if (self->network == NULL || task->eni == NULL || run_of(task)->net_torn_down || c->docker_id == NULL)
+    {
+      start_stop(self, task, c);
+      return;
+    }
+  c->applying = ECSA_CONTAINER_STOPPED;
+  ecsa_docker_client_inspect_container_async(self->docker, c->docker_id, self->cancellable, teardown_inspect_ready_cb,
+                                             op_new(self, task, c));
+}
+
+static void
+release_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(Op) op = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (op->engine->network == NULL) /* shut down */
+    return;
+  if (!ecsa_task_network_release_finish(op->engine->network, result, &error))
+    {
+      if (!is_cancelled(error))
+        ecsa_log_warn("releasing the ENI of task '%s': %s", op->arn, error->message);
+      return;
+    }
+  ecsa_log_info("task '%s': ENI released", op->arn);
+}
+
+static void
+release_network(Op *op)
+{
+  EcsaTask *task;
+  g_autoptr(EcsaTaskView) view = NULL;
+  EcsaContainer *sandbox;
+
+  if (!op_resolve(op, &task, NULL))
+    {
+      op_free(op);
+      return;
+    }
+  sandbox = ecsa_task_get_sandbox(task);
+  view = ecsa_task_view_new(task);
+  ecsa_task_network_release_async(op->engine->network, view, task->eni, sandbox != NULL ? sandbox->docker_id : NULL,
+                                  op->engine->cancellable, release_ready_cb, op);
+}
+
+static void
+final_teardown_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Op *op = user_data;
+  g_autoptr(GError) error = NULL;
+  EcsaTask *task;
+
+  if (op->engine->network == NULL) /* shut down */
+    {
+      op_free(op);
+      return;
+    }
+  if (!ecsa_task_network_teardown_finish(op->engine->network, result, &error))
+    {
+      if (is_cancelled(error))
+        {
+          op_free(op);
+          return;
+        }
+      ecsa_log_warn("tearing down the network of task '%s': %s", op->arn, error->message);
+    }
+  if (op_resolve(op, &task, NULL))
+    run_of(task)->net_torn_down = TRUE;
+  release_network(op);
+}
+
+/* The task is STOPPED: its ENI is released (after a teardown, with no PID, when the sandbox
+ * stopped without one: it died, or vanished while the agent was down). Cleanup waits for it. */
+static void
+finish_network(EcsaTaskEngine *self, EcsaTask *task)
+{
+  TaskRun *run = run_of(task);
+  EcsaContainer *sandbox = ecsa_task_get_sandbox(task);
+  Op *op;
+
+  if (self->network == NULL || task->eni == NULL || sandbox == NULL || run->net_released)
+    return;
+  run->net_released = TRUE;
+  op = op_new(self, task, NULL);
+  if (run->net_torn_down)
+    {
+      release_network(op);
+      return;
+    }
+  {
+    g_autoptr(EcsaTaskView) view = ecsa_task_view_new(task);
+    ecsa_task_network_teardown_async(self->network, view, task->eni, sandbox->docker_id, 0, self->cancellable,
+                                     final_teardown_ready_cb, op);
+  }
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -1982,6 +2286,7 @@ on_task_stopped(EcsaTaskEngine *self, EcsaTask *task)
       gpointer v;
 
       run->stopped_handled = TRUE;
+      finish_network(self, task);
       /* tasks waiting for this stop may go */
       g_hash_table_iter_init(&it, self->tasks);
       while (g_hash_table_iter_next(&it, NULL, &v))
@@ -2089,7 +2394,10 @@ progress(EcsaTaskEngine *self, EcsaTask *task)
                   waiting = TRUE;
                   continue;
                 }
-              start_stop(self, task, c);
+              if (c->internal)
+                start_sandbox_stop(self, task, c);
+              else
+                start_stop(self, task, c);
             }
           else
             {
@@ -2104,6 +2412,14 @@ progress(EcsaTaskEngine *self, EcsaTask *task)
       switch (next)
         {
         case ECSA_CONTAINER_PULLED:
+          if (c->internal)
+            {
+              /* the pause image was made available at start-up (v1.16.2 never pulls it) */
+              c->known_status = ECSA_CONTAINER_PULLED;
+              touch(self, task);
+              acted = TRUE;
+              break;
+            }
           if (!execution_credentials_ready(self, task, c, now))
             {
               if (now - c->creds_wait_started > EXECUTION_CREDENTIALS_WAIT_US)
@@ -2136,8 +2452,11 @@ progress(EcsaTaskEngine *self, EcsaTask *task)
           start_start(self, task, c);
           acted = TRUE;
           break;
+        case ECSA_CONTAINER_RESOURCES_PROVISIONED:
+          start_setup(self, task, c);
+          acted = TRUE;
+          break;
         default:
-          /* RESOURCES_PROVISIONED belongs to the network sandbox, which this engine does not make */
           c->known_status = next;
           touch(self, task);
           acted = TRUE;
@@ -2374,9 +2693,15 @@ validate_for_engine(EcsaTaskEngine *self, EcsaTask *task, GError **error)
     return FALSE;
   if (task->eni != NULL)
     {
-      g_set_error(error, ECSA_ERROR, ECSA_ERROR_NOT_SUPPORTED,
-                  "the task uses awsvpc networking (elasticNetworkInterfaces), which this agent cannot set up");
-      return FALSE;
+      if (self->network == NULL)
+        {
+          g_set_error_literal(error, ECSA_ERROR, ECSA_ERROR_NOT_SUPPORTED,
+                              "the task uses awsvpc networking (elasticNetworkInterfaces), which is not enabled on "
+                              "this instance (ECS_ENABLE_TASK_ENI)");
+          return FALSE;
+        }
+      if (!ecsa_task_network_check_task(self->network, task, error))
+        return FALSE;
     }
   if (self->cgroup != NULL)
     {
@@ -2408,6 +2733,9 @@ validate_for_engine(EcsaTaskEngine *self, EcsaTask *task, GError **error)
             }
         }
     }
+  /* v1.16.2's addNetworkResourceProvisioningDependency */
+  if (task->eni != NULL)
+    ecsa_task_add_sandbox(task, ECSA_TASK_NETWORK_SANDBOX_NAME, ecsa_task_network_get_pause_image(self->network));
   return TRUE;
 }
 
@@ -2694,7 +3022,8 @@ reconcile_inspect_ready_cb(GObject *source, GAsyncResult *result, gpointer user_
               apply_inspect(self, task, c, inspect);
               c->known_status = status;
             }
-          else if (status == c->known_status)
+          else if (status == c->known_status
+                   || (status == ECSA_CONTAINER_RUNNING && c->known_status == ECSA_CONTAINER_RESOURCES_PROVISIONED))
             apply_inspect(self, task, c, inspect);
           update_metadata(self, task, c, inspect);
           touch(self, task);
@@ -2778,6 +3107,8 @@ recover_task(EcsaTaskEngine *self, const char *arn, GPtrArray *entries)
   for (guint i = 0; i < entries->len; i++)
     {
       JsonObject *e = entries->pdata[i];
+      if (g_strcmp0(label_of(e, ECSA_LABEL_CONTAINER_NAME), ECSA_TASK_NETWORK_SANDBOX_NAME) == 0)
+        continue; /* the awsvpc sandbox: the agent's, added below */
       json_builder_begin_object(b);
       json_builder_set_member_name(b, "name");
       json_builder_add_string_value(b, label_of(e, ECSA_LABEL_CONTAINER_NAME));
@@ -2799,6 +3130,17 @@ recover_task(EcsaTaskEngine *self, const char *arn, GPtrArray *entries)
       return;
     }
   task->recovered = TRUE;
+  for (guint i = 0; i < entries->len; i++)
+    {
+      JsonObject *e = entries->pdata[i];
+      if (g_strcmp0(label_of(e, ECSA_LABEL_CONTAINER_NAME), ECSA_TASK_NETWORK_SANDBOX_NAME) == 0
+          && ecsa_task_get_sandbox(task) == NULL)
+        {
+          EcsaContainer *sandbox = ecsa_task_add_sandbox(
+            task, ECSA_TASK_NETWORK_SANDBOX_NAME, json_object_get_string_member_with_default(e, "Image", "unknown"));
+          sandbox->essential = FALSE; /* as the others: the definition is lost */
+        }
+    }
   for (guint i = 0; i < entries->len; i++)
     {
       JsonObject *e = entries->pdata[i];
@@ -3189,6 +3531,13 @@ ecsa_task_engine_set_credentials_manager(EcsaTaskEngine *self, EcsaCredentialsMa
 {
   g_return_if_fail(ECSA_IS_TASK_ENGINE(self));
   self->credentials = credentials;
+}
+
+void
+ecsa_task_engine_set_task_network(EcsaTaskEngine *self, EcsaTaskNetwork *network)
+{
+  g_return_if_fail(ECSA_IS_TASK_ENGINE(self));
+  self->network = network;
 }
 
 void

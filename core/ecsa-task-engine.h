@@ -1,7 +1,8 @@
 /* ecsa-task-engine.h: runs ECS tasks on the local Docker engine as agent v1.16.2 does.
  *
  * The engine owns every task (EcsaTask) on the main context and moves each container through
- * NONE -> PULLED -> CREATED -> RUNNING -> STOPPED with asynchronous Docker calls; tasks progress
+ * NONE -> PULLED -> CREATED -> RUNNING -> STOPPED with asynchronous Docker calls (an awsvpc
+ * task's sandbox has RESOURCES_PROVISIONED after RUNNING); tasks progress
  * independently (a slow pull never holds another task). It follows v1.16.2's rules: start order from
  * links and volumesFrom, a stopped essential container stops its task, a desired STOPPED stops every
  * container with ECS_CONTAINER_STOP_TIMEOUT (then Docker kills it), new tasks wait for the stops
@@ -37,6 +38,7 @@
 #include "ecsa-plugin.h"
 #include "ecsa-state-change.h"
 #include "ecsa-state-store.h"
+#include "ecsa-task-network.h"
 
 G_BEGIN_DECLS
 
@@ -63,6 +65,11 @@ void ecsa_task_engine_set_plugin_registry(EcsaTaskEngine *self, EcsaPluginRegist
 /* The task credentials (borrowed): an ECR pull "with the execution role" gets the task's execution
  * role credentials from it, waiting up to 1 min for ACS to send them, as v1.16.2 does. */
 void ecsa_task_engine_set_credentials_manager(EcsaTaskEngine *self, EcsaCredentialsManager *credentials);
+/* awsvpc (borrowed; set once its prepare succeeded with task ENIs enabled): a task with an ENI
+ * gets v1.16.2's pause container as its network sandbox (core/ecsa-task-network.h): started first,
+ * set up by the network plugin, the task's containers in its namespace, torn down after them, the
+ * ENI released when the task is STOPPED. Without it, tasks with an ENI are refused. */
+void ecsa_task_engine_set_task_network(EcsaTaskEngine *self, EcsaTaskNetwork *network);
 void ecsa_task_engine_set_container_instance_arn(EcsaTaskEngine *self, const char *arn);
 void ecsa_task_engine_set_image_pull_behavior(EcsaTaskEngine *self, EcsaImagePullBehavior behavior);
 /* Parse ECS_IMAGE_PULL_BEHAVIOR's values ("default", "always", "once", "prefer-cached"). */

@@ -58,7 +58,11 @@ ecsa_task_view_new(const EcsaTask *task)
 
   g_return_val_if_fail(task != NULL, NULL);
 
-  n = task->containers->len;
+  /* the agent's own containers (the awsvpc sandbox) are not the task's */
+  n = 0;
+  for (guint i = 0; i < task->containers->len; i++)
+    if (!((const EcsaContainer *)task->containers->pdata[i])->internal)
+      n++;
   a = g_new0(TaskViewAlloc, 1);
   a->strings = g_string_chunk_new(512);
   a->containers = g_new0(EcsaContainerView, n);
@@ -73,10 +77,14 @@ ecsa_task_view_new(const EcsaTask *task)
   a->view.desired_status = ecsa_task_view_task_status(task->desired_status);
   a->view.credentials_id = str(a->strings, task->credentials_id);
   a->view.execution_credentials_id = str(a->strings, task->execution_credentials_id);
-  for (guint i = 0; i < n; i++)
+  for (guint i = 0, j = 0; i < task->containers->len; i++)
     {
       const EcsaContainer *c = task->containers->pdata[i];
-      EcsaContainerView *cv = &a->containers[i];
+      EcsaContainerView *cv;
+
+      if (c->internal)
+        continue;
+      cv = &a->containers[j];
       GHashTableIter it;
       gpointer k, v;
 
@@ -94,7 +102,7 @@ ecsa_task_view_new(const EcsaTask *task)
       while (g_hash_table_iter_next(&it, &k, &v))
         g_hash_table_insert(cv->log_options, (gpointer)str(a->strings, k), (gpointer)str(a->strings, v));
       cv->pid = c->known_status == ECSA_CONTAINER_RUNNING ? c->pid : 0;
-      a->container_ptrs[i] = cv;
+      a->container_ptrs[j++] = cv;
     }
   a->view.containers = a->container_ptrs;
   return &a->view;

@@ -1340,6 +1340,34 @@ ecsa_task_get_container(const EcsaTask *task, const char *name)
   return NULL;
 }
 
+EcsaContainer *
+ecsa_task_add_sandbox(EcsaTask *task, const char *name, const char *image)
+{
+  EcsaContainer *c = container_new();
+
+  c->name = g_strdup(name);
+  c->image = g_strdup(image);
+  c->internal = TRUE;
+  c->essential = TRUE;
+  c->steady_state = ECSA_CONTAINER_RESOURCES_PROVISIONED;
+  c->task = task;
+  g_ptr_array_add(task->containers, c);
+  ecsa_task_update_desired_status(task);
+  return c;
+}
+
+EcsaContainer *
+ecsa_task_get_sandbox(const EcsaTask *task)
+{
+  for (guint i = 0; i < task->containers->len; i++)
+    {
+      EcsaContainer *c = task->containers->pdata[i];
+      if (c->internal)
+        return c;
+    }
+  return NULL;
+}
+
 EcsaVolume *
 ecsa_task_get_volume(const EcsaTask *task, const char *name)
 {
@@ -1390,6 +1418,8 @@ ecsa_container_task_status(const EcsaContainer *c)
 gboolean
 ecsa_container_status_reportable(const EcsaContainer *c, EcsaContainerStatus status)
 {
+  if (c->internal)
+    return FALSE; /* ECS does not know the agent's own containers */
   return status == c->steady_state || status == ECSA_CONTAINER_STOPPED;
 }
 
@@ -1548,7 +1578,29 @@ gboolean
 ecsa_container_dependencies_resolved(const EcsaTask *task, const EcsaContainer *target, const char **out_reason)
 {
   EcsaContainerStatus goal = target->desired_status;
+  EcsaContainer *sandbox = target->internal ? NULL : ecsa_task_get_sandbox(task);
 
+  /* v1.16.2's transition dependency on the pause container: no pull before it is provisioned */
+  if (sandbox != NULL && goal < ECSA_CONTAINER_STOPPED && goal >= ECSA_CONTAINER_PULLED
+      && target->known_status < ECSA_CONTAINER_PULLED && sandbox->known_status < ECSA_CONTAINER_RESOURCES_PROVISIONED)
+    {
+      *out_reason = "waiting for the task's network (awsvpc sandbox)";
+      return FALSE;
+    }
+  /* v1.16.2: the pause container stops after every other container of its task */
+  if (target->internal && goal == ECSA_CONTAINER_STOPPED)
+    {
+      for (guint i = 0; i < task->containers->len; i++)
+        {
+          const EcsaContainer *other = task->containers->pdata[i];
+          if (!other->internal && other->known_status < ECSA_CONTAINER_STOPPED)
+            {
+              *out_reason = "the task's other containers stop first";
+              return FALSE;
+            }
+        }
+      return TRUE;
+    }
   /* only a container heading for CREATED or its steady state waits for others */
   if (goal != target->steady_state && goal != ECSA_CONTAINER_CREATED)
     return TRUE;
@@ -1806,7 +1858,8 @@ build_definition(JsonBuilder *b, const EcsaTask *task)
   json_builder_set_member_name(b, "containers");
   json_builder_begin_array(b);
   for (guint i = 0; i < task->containers->len; i++)
-    build_container_definition(b, task->containers->pdata[i]);
+    if (!((EcsaContainer *)task->containers->pdata[i])->internal)
+      build_container_definition(b, task->containers->pdata[i]);
   json_builder_end_array(b);
   json_builder_end_object(b);
 }
@@ -1853,6 +1906,12 @@ ecsa_task_to_checkpoint(const EcsaTask *task)
       EcsaContainer *c = task->containers->pdata[i];
       json_builder_set_member_name(b, c->name);
       json_builder_begin_object(b);
+      if (c->internal)
+        {
+          /* not in the ACS definition: what it takes to add it back */
+          add_bool(b, "internal", TRUE);
+          add_string(b, "image", c->image);
+        }
       add_string(b, "knownStatus", ecsa_container_status_to_string(c->known_status));
       add_string(b, "desiredStatus", ecsa_container_status_to_string(c->desired_status));
       add_string(b, "sentStatus", ecsa_container_status_to_string(c->sent_status));
@@ -2017,6 +2076,32 @@ ecsa_task_from_checkpoint(JsonNode *node, GError **error)
         {
           g_propagate_prefixed_error(error, g_steal_pointer(&local), "task '%s': volume '%s': ", task->arn, v->name);
           return NULL;
+        }
+    }
+  /* the agent's own containers (the awsvpc sandbox) */
+  if (containers != NULL)
+    {
+      g_autoptr(GList) names = json_object_get_members(containers);
+      for (GList *l = names; l != NULL; l = l->next)
+        {
+          JsonObject *so = NULL;
+          gboolean internal = FALSE;
+          g_autofree char *image = NULL;
+
+          if (!get_object(containers, l->data, &so, &local) || so == NULL
+              || !get_bool(so, "internal", &internal, &local) || !internal
+              || ecsa_task_get_container(task, l->data) != NULL)
+            {
+              g_clear_error(&local);
+              continue;
+            }
+          if (!get_string(so, "image", TRUE, &image, &local))
+            {
+              g_propagate_prefixed_error(error, g_steal_pointer(&local), "task '%s': container '%s': ", task->arn,
+                                         (const char *)l->data);
+              return NULL;
+            }
+          ecsa_task_add_sandbox(task, l->data, image);
         }
     }
   for (guint i = 0; i < task->containers->len; i++)

@@ -121,6 +121,7 @@ typedef struct
   char *log_driver;        /* LogConfig.Type or NULL */
   GHashTable *log_options; /* LogConfig.Config: char* -> char*, never NULL */
   char *network_mode;      /* NetworkMode or NULL */
+  gboolean internal;       /* added by the agent (the awsvpc sandbox), not from ACS: never reported */
 
   /* state */
   EcsaContainerStatus known_status;
@@ -198,6 +199,10 @@ const char *ecsa_task_get_id(const EcsaTask *task);
 char *ecsa_task_id_from_arn(const char *arn, GError **error);
 
 EcsaContainer *ecsa_task_get_container(const EcsaTask *task, const char *name);
+/* The awsvpc sandbox: an internal container whose steady state is RESOURCES_PROVISIONED, essential,
+ * that every other container waits for before its pull (v1.16.2's pause container). */
+EcsaContainer *ecsa_task_add_sandbox(EcsaTask *task, const char *name, const char *image);
+EcsaContainer *ecsa_task_get_sandbox(const EcsaTask *task);
 EcsaVolume *ecsa_task_get_volume(const EcsaTask *task, const char *name);
 /* "bridge" (the default), "host", "none", "awsvpc" (the task has an ENI). */
 const char *ecsa_task_get_network_mode(const EcsaTask *task);
@@ -237,6 +242,7 @@ typedef struct
   GHashTable *log_options;        /* the log options after the log-driver plugin, or NULL to keep the task's */
   const char *const *extra_binds; /* appended to HostConfig.Binds (container metadata), or NULL */
   const char *const *extra_env;   /* appended to Env, or NULL */
+  const char *network_mode;       /* replaces HostConfig.NetworkMode ("container:<sandbox>"), or NULL */
 } EcsaCreateContext;
 
 /* The POST /containers/create document for `container`, built as v1.16.2 builds it: the agent's

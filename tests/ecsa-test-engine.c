@@ -98,6 +98,8 @@ ecsa_test_engine_start(EcsaTestEngine *te, const char *docker_host)
   if (te->plugins != NULL)
     ecsa_task_engine_set_plugin_registry(te->engine, te->plugins);
   g_signal_connect(te->engine, "state-change", G_CALLBACK(state_change_cb), te);
+  if (te->network != NULL)
+    ecsa_task_engine_set_task_network(te->engine, te->network);
   ecsa_task_engine_restore(te->engine);
   if (te->config->task_cpu_mem_limit != ECSA_CONDITIONAL_DISABLED)
     {

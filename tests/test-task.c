@@ -2,6 +2,7 @@
  * the dependency graph, names, the Docker create document and the instance policy.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-task.h"
+#include "ecsa-task-view.h"
 #include "ecsa-plugin.h"
 
 #include <string.h>
@@ -651,6 +652,84 @@ test_status_strings(void)
     }
 }
 
+/* awsvpc: the agent's sandbox container (v1.16.2's pause container) in the model: never reported,
+ * not in views or the ACS definition, back from the checkpoint, pulled-after and stopped-after. */
+static void
+test_sandbox(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EcsaTask) task = parse(T("[{\"name\":\"app\",\"image\":\"i\",\"essential\":true,"
+                                     "\"portMappings\":[{\"containerPort\":80,\"hostPort\":80}]}]"),
+                                   &error);
+  g_autoptr(EcsaTask) back = NULL;
+  g_autoptr(JsonNode) cp = NULL;
+  g_autoptr(JsonNode) body = NULL;
+  g_autoptr(EcsaTaskView) view = NULL;
+  g_autofree char *text = NULL;
+  EcsaContainer *sandbox, *app;
+  const char *why = NULL;
+  EcsaCreateContext ctx = { 0 };
+  JsonObject *config, *hc;
+
+  g_assert_no_error(error);
+  app = ecsa_task_get_container(task, "app");
+  sandbox = ecsa_task_add_sandbox(task, "~internal~ecs~pause", "amazon/amazon-ecs-pause:0.1.0");
+  g_assert_true(ecsa_task_get_sandbox(task) == sandbox);
+  g_assert_cmpint(sandbox->desired_status, ==, ECSA_CONTAINER_RESOURCES_PROVISIONED);
+  g_assert_false(ecsa_container_status_reportable(sandbox, ECSA_CONTAINER_RESOURCES_PROVISIONED));
+  g_assert_false(ecsa_container_status_reportable(sandbox, ECSA_CONTAINER_STOPPED));
+
+  /* the app is not pulled before the sandbox is provisioned */
+  g_assert_false(ecsa_container_dependencies_resolved(task, app, &why));
+  g_assert_true(ecsa_container_dependencies_resolved(task, sandbox, &why));
+  sandbox->known_status = ECSA_CONTAINER_RUNNING;
+  g_assert_false(ecsa_container_dependencies_resolved(task, app, &why));
+  g_assert_cmpint(ecsa_container_task_status(sandbox), ==, ECSA_TASK_CREATED);
+  sandbox->known_status = ECSA_CONTAINER_RESOURCES_PROVISIONED;
+  g_assert_true(ecsa_container_dependencies_resolved(task, app, &why));
+  app->known_status = ECSA_CONTAINER_RUNNING;
+  ecsa_task_update_known_status(task);
+  g_assert_cmpint(task->known_status, ==, ECSA_TASK_RUNNING);
+
+  /* views and the definition leave it out; the checkpoint keeps it */
+  view = ecsa_task_view_new(task);
+  g_assert_nonnull(view->containers[0]);
+  g_assert_null(view->containers[1]);
+  sandbox->docker_id = g_strdup("sandbox-id");
+  sandbox->docker_name = g_strdup("ecs-f-1-internalecspause-00");
+  cp = ecsa_task_to_checkpoint(task);
+  back = ecsa_task_from_checkpoint(cp, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(back->containers->len, ==, 2);
+  sandbox = ecsa_task_get_sandbox(back);
+  g_assert_nonnull(sandbox);
+  g_assert_cmpstr(sandbox->image, ==, "amazon/amazon-ecs-pause:0.1.0");
+  g_assert_cmpstr(sandbox->docker_id, ==, "sandbox-id");
+  g_assert_cmpint(sandbox->known_status, ==, ECSA_CONTAINER_RESOURCES_PROVISIONED);
+  g_assert_cmpint(sandbox->steady_state, ==, ECSA_CONTAINER_RESOURCES_PROVISIONED);
+  g_assert_true(sandbox->essential);
+
+  /* stopping: the sandbox goes last */
+  back->desired_status = ECSA_TASK_STOPPED;
+  ecsa_task_update_desired_status(back);
+  g_assert_false(ecsa_container_dependencies_resolved(back, sandbox, &why));
+  ecsa_task_get_container(back, "app")->known_status = ECSA_CONTAINER_STOPPED;
+  g_assert_true(ecsa_container_dependencies_resolved(back, sandbox, &why));
+
+  /* the app joins the sandbox's namespace: no ports of its own (Docker refuses them there) */
+  give_names(task);
+  ctx.network_mode = "container:sandbox-id";
+  body = ecsa_task_build_create_body(task, app, &ctx, &error);
+  g_assert_no_error(error);
+  config = json_node_get_object(body);
+  hc = json_object_get_object_member(config, "HostConfig");
+  g_assert_cmpstr(json_object_get_string_member(hc, "NetworkMode"), ==, "container:sandbox-id");
+  g_assert_false(json_object_has_member(hc, "PortBindings"));
+  g_assert_false(json_object_has_member(config, "ExposedPorts"));
+  text = to_string(body);
+  g_assert_null(strstr(text, "~internal"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -674,5 +753,6 @@ main(int argc, char **argv)
   g_test_add_func("/task/docker/network-bindings", test_network_bindings);
   g_test_add_func("/task/policy", test_policy);
   g_test_add_func("/task/status-strings", test_status_strings);
+  g_test_add_func("/task/awsvpc-sandbox", test_sandbox);
   return g_test_run();
 }
