@@ -220,6 +220,16 @@ engine_task_removed_cb(EcsaTaskEngine *engine, const char *task_arn, gpointer us
   ecsa_credentials_manager_remove_task(ECSA_CREDENTIALS_MANAGER(user_data), task_arn);
 }
 
+/* v1.16.2's deleteTask: a forgotten task's ENI attachment is no longer tracked */
+static void
+engine_task_removed_eni_cb(EcsaTaskEngine *engine, const char *task_arn, gpointer user_data)
+{
+  EcsaAgent *self = user_data;
+
+  if (self->eni_attachments != NULL)
+    ecsa_eni_attachments_forget_task(self->eni_attachments, task_arn);
+}
+
 /* 4. checkpoint: load the state file and restore the engine's tasks. v1.16.2 exits terminally on a
  * state file it cannot read; this agent keeps the file aside, says so, and recovers the tasks from
  * their Docker labels when the engine starts. (The "agent" section, with the container instance
@@ -332,6 +342,8 @@ task_eni_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
       self->eni_attachments = ecsa_eni_attachments_new(self->config->checkpoint ? self->store : NULL);
       if (!ecsa_eni_attachments_start(self->eni_attachments, &error))
         ecsa_log_warn("ENI attachments will not be reported: %s", error->message);
+      if (self->engine != NULL)
+        g_signal_connect_object(self->engine, "task-removed", G_CALLBACK(engine_task_removed_eni_cb), self, 0);
     }
   g_task_return_boolean(task, TRUE);
 }

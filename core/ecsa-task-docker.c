@@ -360,11 +360,11 @@ ecsa_task_build_create_body(const EcsaTask *task, const EcsaContainer *container
   if (hc == NULL)
     return NULL;
   /* in another container's namespace (awsvpc) the ports are the sandbox's: Docker refuses to
-   * publish or expose any ("conflicting options"), and the task's port mappings are already
-   * reachable on the ENI's address */
+   * publish or expose any, or links ("conflicting options"), and the task's port mappings are
+   * already reachable on the ENI's address, its containers on localhost */
   if (ctx->network_mode != NULL && g_str_has_prefix(ctx->network_mode, "container:"))
     {
-      static const char *const hc_members[] = { "PortBindings", "PublishAllPorts" };
+      static const char *const hc_members[] = { "PortBindings", "PublishAllPorts", "Links" };
       for (guint i = 0; i < G_N_ELEMENTS(hc_members); i++)
         while (ci_member(hc, hc_members[i], &key) != NULL)
           {

@@ -19,11 +19,11 @@ typedef struct
   EcsaDockerClient *docker;
   EcsaStateStore *store;
   EcsaTaskEngine *engine;
-  GPtrArray *changes;           /* EcsaStateChange* copies, in order */
-  gboolean auto_ack;            /* acknowledge every change at once (a reporter that always succeeds) */
-  char *store_error;            /* the load error of the last start, if any */
-  EcsaPluginRegistry *plugins;  /* borrowed; given to the engine at start when set */
-  EcsaTaskNetwork *network;     /* set before start for awsvpc (borrowed) */
+  GPtrArray *changes;          /* EcsaStateChange* copies, in order */
+  gboolean auto_ack;           /* acknowledge every change at once (a reporter that always succeeds) */
+  char *store_error;           /* the load error of the last start, if any */
+  EcsaPluginRegistry *plugins; /* borrowed; given to the engine at start when set */
+  EcsaTaskNetwork *network;    /* set before start for awsvpc (borrowed) */
 } EcsaTestEngine;
 
 /* A fresh data dir and configuration (stop timeout 2 s, no cgroups, no metadata). */

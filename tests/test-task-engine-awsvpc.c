@@ -91,7 +91,7 @@ fixture_new(void)
   g_autofree char *endpoint = NULL;
   g_autofree char *pause_program = NULL;
   const char *settings[] = { "ECS_ENABLE_TASK_ENI=true", "ECS_CNI_PLUGINS_PATH=/nonexistent/amazon-ecs-cni-plugins",
-                             "ECS_CLUSTER=ecsa-test", NULL };
+                             "ECS_CLUSTER=ecsa-test", "ECS_AWSVPC_BLOCK_IMDS=true", NULL };
   Waiter w = { 0 };
   GSList *uris;
 
@@ -171,7 +171,7 @@ awsvpc_task_json(Fixture *fx, const char *name, const char *desired, const char 
   g_autofree char *containers
     = g_strdup_printf("[{\"name\":\"app\",\"image\":\"%s\",\"essential\":true,\"memory\":32,"
                       "\"portMappings\":[{\"containerPort\":8080,\"hostPort\":8080,\"protocol\":\"tcp\"}],"
-                      "\"command\":[\"sh\",\"-c\",\"ip -4 addr show eth0; cat /etc/resolv.conf; "
+                      "\"command\":[\"sh\",\"-c\",\"ip -4 addr show eth0; ip route show; cat /etc/resolv.conf; "
                       "ping -c 1 -W 3 " ECSA_NETPLUG_VPC_GATEWAY " >/dev/null && echo GATEWAY-OK; exec sleep 600\"]}]",
                       image);
   g_autofree char *base = ecsa_test_engine_task_json(fx->te, name, desired, containers);
@@ -238,6 +238,21 @@ wait_logs(const char *id, const char *fragment)
     }
 }
 
+/* The bridge addresses host-local holds for the task network (one per running awsvpc task). */
+static guint
+reserved_addresses(Fixture *fx)
+{
+  g_autofree char *dir = g_build_filename(fx->data_dir, "plugins", "network-cni", "ipam", "ecs-awsvpc", NULL);
+  g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  while (d != NULL && (name = g_dir_read_name(d)) != NULL)
+    if (g_str_has_prefix(name, "198.19."))
+      n++;
+  return n;
+}
+
 static void
 wait_forgotten(EcsaTestEngine *te)
 {
@@ -291,6 +306,10 @@ test_task(void)
   g_assert_nonnull(strstr(logs, "nameserver " ECSA_NETPLUG_VPC_GATEWAY));
   g_assert_nonnull(strstr(logs, "search example.internal"));
   g_assert_nonnull(strstr(logs, "GATEWAY-OK"));
+  g_assert_nonnull(strstr(logs, "blackhole 169.254.169.254")); /* ECS_AWSVPC_BLOCK_IMDS */
+  /* the ENI is in the task's namespace, not the host's; one bridge address is held for it */
+  g_assert_cmpint(ecsa_netplug_sh(NULL, "ip link show %s >/dev/null 2>&1", fx->vpc->eni), !=, 0);
+  g_assert_cmpuint(reserved_addresses(fx), ==, 1);
 
   /* ECS and the plugins see the task's own containers only */
   views = ecsa_task_engine_list_task_views(fx->te->engine);
@@ -309,9 +328,12 @@ test_task(void)
   ecsa_test_engine_start(fx->te, NULL);
   ecsa_test_run_for(2000);
   g_assert_cmpuint(count_logged(fx, "has its network"), ==, 1);
-  g_clear_pointer(&sandboxes, g_ptr_array_unref);
-  sandboxes = ecsa_test_engine_docker_ids(arn, ECSA_TASK_NETWORK_SANDBOX_NAME);
-  g_assert_cmpuint(sandboxes->len, ==, 1);
+  {
+    g_autoptr(GPtrArray) again = ecsa_test_engine_docker_ids(arn, ECSA_TASK_NETWORK_SANDBOX_NAME);
+    g_assert_cmpuint(again->len, ==, 1);
+    g_assert_cmpstr(again->pdata[0], ==, sandboxes->pdata[0]);
+  }
+  g_assert_cmpuint(reserved_addresses(fx), ==, 1);
   g_assert_cmpuint(ecsa_test_engine_count(fx->te, arn, NULL, "STOPPED"), ==, 0);
 
   /* the stop: the app first, then teardown, the sandbox ends on SIGTERM, the ENI is released */
@@ -333,6 +355,7 @@ test_task(void)
   /* cleanup removes the sandbox too */
   wait_forgotten(fx->te);
   g_assert_cmpuint(count_logged(fx, "ENI released"), ==, 1);
+  g_assert_cmpuint(reserved_addresses(fx), ==, 0); /* the bridge address went back */
   g_clear_pointer(&sandboxes, g_ptr_array_unref);
   sandboxes = ecsa_test_engine_docker_ids(arn, NULL);
   g_assert_cmpuint(sandboxes->len, ==, 0);
@@ -360,6 +383,7 @@ test_setup_failure(void)
   g_assert_cmpuint(apps->len, ==, 0);
   assert_sandbox_never_reported(fx);
   wait_forgotten(fx->te);
+  g_assert_cmpuint(reserved_addresses(fx), ==, 0);
   fixture_free(fx);
 }
 

@@ -728,6 +728,22 @@ test_sandbox(void)
   g_assert_false(json_object_has_member(config, "ExposedPorts"));
   text = to_string(body);
   g_assert_null(strstr(text, "~internal"));
+
+  /* nor links (Docker: "container type network can't be used with links") */
+  {
+    g_autoptr(EcsaTask) linked = parse(T("[{\"name\":\"web\",\"image\":\"i\",\"links\":[\"db:database\"]},"
+                                         "{\"name\":\"db\",\"image\":\"i\"}]"),
+                                       &error);
+    g_autoptr(JsonNode) web_body = NULL;
+
+    g_assert_no_error(error);
+    give_names(linked);
+    web_body = ecsa_task_build_create_body(linked, ecsa_task_get_container(linked, "web"), &ctx, &error);
+    g_assert_no_error(error);
+    hc = json_object_get_object_member(json_node_get_object(web_body), "HostConfig");
+    g_assert_cmpstr(json_object_get_string_member(hc, "NetworkMode"), ==, "container:sandbox-id");
+    g_assert_false(json_object_has_member(hc, "Links"));
+  }
 }
 
 int
