@@ -243,6 +243,9 @@ set_reason(EcsaContainer *c, char *reason)
     c->reason = reason;
   else
     g_free(reason);
+  /* the awsvpc sandbox is never reported: its task says why it stopped */
+  if (c->internal && c->task != NULL && c->task->reason == NULL && c->reason != NULL)
+    c->task->reason = g_strdup(c->reason);
 }
 
 static gboolean
@@ -1941,7 +1944,8 @@ finish_network(EcsaTaskEngine *self, EcsaTask *task)
   EcsaContainer *sandbox = ecsa_task_get_sandbox(task);
   Op *op;
 
-  if (self->network == NULL || task->eni == NULL || sandbox == NULL || run->net_released)
+  /* a sandbox never created had no namespace set up, nor an address to give back */
+  if (self->network == NULL || task->eni == NULL || sandbox == NULL || sandbox->docker_id == NULL || run->net_released)
     return;
   run->net_released = TRUE;
   op = op_new(self, task, NULL);

@@ -363,7 +363,7 @@ test_task(void)
 }
 
 /* The plugin cannot set the namespace up (no such interface on the host): the task stops with
- * the sandbox's reason, its app never created. */
+ * the sandbox's reason, its app never created. Then a sandbox that cannot be created. */
 static void
 test_setup_failure(void)
 {
@@ -384,6 +384,30 @@ test_setup_failure(void)
   assert_sandbox_never_reported(fx);
   wait_forgotten(fx->te);
   g_assert_cmpuint(reserved_addresses(fx), ==, 0);
+
+  /* the sandbox cannot even be created (its image is gone): the task stops with that reason,
+   * nothing is torn down or released, and it is forgotten all the same */
+  {
+    g_autofree char *arn2 = ecsa_test_engine_arn(fx->te, "nopause");
+    g_autofree char *task2 = awsvpc_task_json(fx, "nopause", "RUNNING", fx->vpc->eni_mac);
+    g_autofree char *rmi = g_strdup_printf("/images/%s?force=1", fx->pause_image);
+    g_autoptr(JsonNode) reply = NULL;
+    guint status = 0;
+    guint teardowns = count_logged(fx, "network torn down");
+
+    reply = ecsa_netplug_docker(fx->th, "DELETE", rmi, NULL, &status);
+    g_assert_cmpuint(status, ==, 200);
+    apply(fx, task2, 2);
+    sc = ecsa_test_engine_wait(fx->te, arn2, NULL, "STOPPED", GUARD_MS);
+    g_test_message("reason: %s", sc->reason);
+    g_assert_nonnull(sc->reason);
+    g_assert_true(g_str_has_prefix(sc->reason, "CannotCreateContainerError: "));
+    g_assert_cmpuint(ecsa_test_engine_count(fx->te, arn2, "app", "RUNNING"), ==, 0);
+    assert_sandbox_never_reported(fx);
+    wait_forgotten(fx->te);
+    g_assert_cmpuint(count_logged(fx, "network torn down"), ==, teardowns);
+    g_assert_cmpint(ecsa_netplug_sh(NULL, "ip link show %s >/dev/null", fx->vpc->eni), ==, 0);
+  }
   fixture_free(fx);
 }
 
