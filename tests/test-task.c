@@ -451,6 +451,7 @@ give_names(EcsaTask *task)
   for (guint i = 0; i < task->containers->len; i++)
     {
       EcsaContainer *c = task->containers->pdata[i];
+      g_free(c->docker_name);
       c->docker_name = g_strdup_printf("ecs-docker-%s", c->name);
     }
 }
