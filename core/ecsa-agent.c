@@ -259,6 +259,15 @@ step_checkpoint_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCal
   self->engine = ecsa_task_engine_new(self->config, self->docker, self->store);
   ecsa_task_engine_set_plugin_registry(self->engine, self->plugins);
   ecsa_task_engine_set_credentials_manager(self->engine, self->credentials);
+  /* later agents' ECS_IMAGE_PULL_BEHAVIOR (unset: v1.16.2's, always pull) */
+  {
+    const char *pull = g_getenv("ECS_IMAGE_PULL_BEHAVIOR");
+    EcsaImagePullBehavior behavior = ECSA_IMAGE_PULL_DEFAULT;
+    if (pull != NULL && *pull != '\0' && !ecsa_image_pull_behavior_from_string(pull, &behavior))
+      ecsa_log_warn("ECS_IMAGE_PULL_BEHAVIOR '%s' is not one of default, always, once, prefer-cached: using default",
+                    pull);
+    ecsa_task_engine_set_image_pull_behavior(self->engine, behavior);
+  }
   ecsa_task_engine_restore(self->engine);
   ecsa_plugin_host_services_set_task_view_backend(self->plugin_services, &views, self->engine);
   /* restored tasks own credentials whose secrets ACS sends again: until then the endpoint says 503 */
