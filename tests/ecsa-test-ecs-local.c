@@ -640,6 +640,53 @@ ecsl_test_check_trace (EcslTestServer *s)
 }
 
 /* ------------------------------------------------------------------------------------------- */
+/* groups of cases */
+
+static char *picked_group;
+static guint picked_cases;
+
+void
+ecsl_test_take_group (int *argc, char ***argv)
+{
+  int out = 1;
+
+  for (int i = 1; i < *argc; i++)
+    {
+      const char *arg = (*argv)[i];
+      if (strcmp (arg, "--group") == 0 && i + 1 < *argc)
+        {
+          g_free (picked_group);
+          picked_group = g_strdup ((*argv)[++i]);
+        }
+      else if (g_str_has_prefix (arg, "--group="))
+        {
+          g_free (picked_group);
+          picked_group = g_strdup (arg + strlen ("--group="));
+        }
+      else
+        (*argv)[out++] = (*argv)[i];
+    }
+  (*argv)[out] = NULL;
+  *argc = out;
+}
+
+void
+ecsl_test_add (const char *group, const char *path, GTestFunc func)
+{
+  if (picked_group != NULL && strcmp (picked_group, group) != 0)
+    return;
+  picked_cases++;
+  g_test_add_func (path, func);
+}
+
+void
+ecsl_test_check_groups (void)
+{
+  if (picked_cases == 0)
+    g_error ("--group %s: no test case is in that group", picked_group != NULL ? picked_group : "(none)");
+}
+
+/* ------------------------------------------------------------------------------------------- */
 /* the scripted agent */
 
 static void

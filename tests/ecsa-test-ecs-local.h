@@ -82,6 +82,14 @@ JsonNode *ecsl_test_view (EcslTestServer *s, const char *path);
 /* Check every call in the trace file against the botocore model (tests/ecs-local/check-shapes.py). */
 void ecsl_test_check_trace (EcslTestServer *s);
 
+/* Test programs whose cases meson runs as several tests (one ecs-local each, so that none takes
+ * over a minute in CI): "--group NAME" picks the cases of group NAME; without it every case runs.
+ * Call before g_test_init (it removes the option from argv); ecsl_test_add registers a case only
+ * when its group is picked; a group name nothing uses is an error (ecsl_test_check_groups). */
+void ecsl_test_take_group (int *argc, char ***argv);
+void ecsl_test_add (const char *group, const char *path, GTestFunc func);
+void ecsl_test_check_groups (void);
+
 /* ------------------------------------------------------------------------------------------- */
 /* The scripted agent */
 

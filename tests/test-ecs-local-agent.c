@@ -866,17 +866,21 @@ main (int argc, char **argv)
   const char *const args[] = { "--ack-timeout=" ACK_TIMEOUT, "--heartbeat-interval=0.5", "--credentials-ttl=4", NULL };
   int rc;
 
+  ecsl_test_take_group (&argc, &argv);
   g_test_init (&argc, &argv, NULL);
   server = ecsl_test_server_start (NULL, args);
-  g_test_add_func ("/ecs-local/agent/register", test_register);
-  g_test_add_func ("/ecs-local/agent/acs-handshake", test_acs_handshake);
-  g_test_add_func ("/ecs-local/agent/run-stop", test_run_stop);
-  g_test_add_func ("/ecs-local/agent/placement", test_placement);
-  g_test_add_func ("/ecs-local/agent/credentials", test_credentials);
-  g_test_add_func ("/ecs-local/agent/tcs", test_tcs);
-  g_test_add_func ("/ecs-local/agent/deregister", test_deregister);
-  g_test_add_func ("/ecs-local/agent/restart", test_restart);
-  g_test_add_func ("/ecs-local/agent/max-run-count", test_max_run_count);
+  /* Three groups, each a meson test of its own (tests/ecs-local/meson.build). */
+  ecsl_test_add ("sessions", "/ecs-local/agent/register", test_register);
+  ecsl_test_add ("sessions", "/ecs-local/agent/acs-handshake", test_acs_handshake);
+  ecsl_test_add ("tasks", "/ecs-local/agent/run-stop", test_run_stop);
+  ecsl_test_add ("tasks", "/ecs-local/agent/placement", test_placement);
+  ecsl_test_add ("sessions", "/ecs-local/agent/credentials", test_credentials);
+  ecsl_test_add ("sessions", "/ecs-local/agent/tcs", test_tcs);
+  ecsl_test_add ("lifecycle", "/ecs-local/agent/deregister", test_deregister);
+  ecsl_test_add ("lifecycle", "/ecs-local/agent/restart", test_restart);
+  ecsl_test_add ("tasks", "/ecs-local/agent/max-run-count", test_max_run_count);
+  ecsl_test_check_groups ();
+  /* Last: every call this program made, against botocore's model. */
   g_test_add_func ("/ecs-local/agent/shapes", test_shapes);
   rc = g_test_run ();
   ecsl_test_server_stop (server, FALSE);

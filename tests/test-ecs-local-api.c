@@ -194,7 +194,10 @@ test_errors (void)
   int rc;
 
   json_node_unref (ecsl_test_ecs (server, "CreateCluster", "{\"clusterName\":\"empty\"}"));
-  rc = ecsl_test_aws (server, NULL, NULL, &err, "ecs", "run-task", "--cluster", "empty", "--task-definition", "web",
+  json_node_unref (ecsl_test_ecs (server, "RegisterTaskDefinition",
+                                  "{\"family\":\"lonely\",\"containerDefinitions\":[{\"name\":\"c\",\"image\":"
+                                  "\"ecsa-test/busybox:latest\",\"memory\":16}]}"));
+  rc = ecsl_test_aws (server, NULL, NULL, &err, "ecs", "run-task", "--cluster", "empty", "--task-definition", "lonely",
                       NULL);
   assert_cli_error (rc, err, "InvalidParameterException");
   g_assert_nonnull (strstr (err, "No Container Instances were found in your cluster."));
@@ -498,6 +501,7 @@ main (int argc, char **argv)
   g_autofree char *dir = NULL;
   int rc;
 
+  ecsl_test_take_group (&argc, &argv);
   g_test_init (&argc, &argv, NULL);
   dir = ecsa_test_mkdtemp ();
   ecr_password_file = g_build_filename (dir, "ecr-password", NULL);
@@ -507,12 +511,15 @@ main (int argc, char **argv)
     const char *const extra[] = { "--ecr-registry=127.0.0.1:5000", arg, NULL };
     server = ecsl_test_server_start (NULL, extra);
   }
-  g_test_add_func ("/ecs-local/api/clusters", test_clusters);
-  g_test_add_func ("/ecs-local/api/task-definitions", test_task_definitions);
-  g_test_add_func ("/ecs-local/api/errors", test_errors);
-  g_test_add_func ("/ecs-local/api/signatures", test_signatures);
-  g_test_add_func ("/ecs-local/api/ecr", test_ecr);
-  g_test_add_func ("/ecs-local/api/imds", test_imds);
+  /* Three groups, each a meson test of its own (tests/ecs-local/meson.build). */
+  ecsl_test_add ("clusters", "/ecs-local/api/clusters", test_clusters);
+  ecsl_test_add ("task-definitions", "/ecs-local/api/task-definitions", test_task_definitions);
+  ecsl_test_add ("clusters", "/ecs-local/api/errors", test_errors);
+  ecsl_test_add ("signatures", "/ecs-local/api/signatures", test_signatures);
+  ecsl_test_add ("signatures", "/ecs-local/api/ecr", test_ecr);
+  ecsl_test_add ("clusters", "/ecs-local/api/imds", test_imds);
+  ecsl_test_check_groups ();
+  /* Last: every call this program made, against botocore's model. */
   g_test_add_func ("/ecs-local/api/shapes", test_shapes);
   rc = g_test_run ();
   ecsl_test_server_stop (server, FALSE);
