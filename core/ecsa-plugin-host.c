@@ -21,6 +21,7 @@ struct _EcsaPluginHostServices
   EcsaConfig *config;
   GMainContext *context;
   SoupSession *http_session;
+  gulong request_queued_id; /* on http_session: -k for every message plugins send */
   char *region;
   GPtrArray *hosts; /* HostPrivate*, not owned: to update region */
 
@@ -67,6 +68,37 @@ not_supported_async(const char *service, GAsyncReadyCallback callback, gpointer 
 
 /* ---- services ----------------------------------------------------------------------------- */
 
+static gboolean
+accept_any_certificate_cb(SoupMessage *msg, GTlsCertificate *certificate, GTlsCertificateFlags errors,
+                          gpointer user_data)
+{
+  return TRUE;
+}
+
+/* -k (acceptInsecureCert) holds for the session lent to plugins as for the agent's own calls
+ * (v1.16.2's ECR client honours it too): every message queued on it accepts any certificate. The
+ * setting is read when the message is queued. */
+static void
+request_queued_cb(SoupSession *session, SoupMessage *msg, gpointer user_data)
+{
+  EcsaPluginHostServices *services = user_data;
+
+  if (services->config != NULL && services->config->accept_insecure_cert)
+    g_signal_connect(msg, "accept-certificate", G_CALLBACK(accept_any_certificate_cb), NULL);
+}
+
+static void
+services_watch_session(EcsaPluginHostServices *services, SoupSession *http_session)
+{
+  if (services->http_session != NULL && services->request_queued_id != 0)
+    g_signal_handler_disconnect(services->http_session, services->request_queued_id);
+  services->request_queued_id = 0;
+  services->http_session = http_session;
+  if (http_session != NULL)
+    services->request_queued_id
+      = g_signal_connect(http_session, "request-queued", G_CALLBACK(request_queued_cb), services);
+}
+
 EcsaPluginHostServices *
 ecsa_plugin_host_services_new(EcsaConfig *config, GMainContext *context, SoupSession *http_session)
 {
@@ -74,7 +106,7 @@ ecsa_plugin_host_services_new(EcsaConfig *config, GMainContext *context, SoupSes
 
   s->config = config;
   s->context = context != NULL ? g_main_context_ref(context) : g_main_context_ref_thread_default();
-  s->http_session = http_session;
+  services_watch_session(s, http_session);
   s->region = g_strdup(config != NULL && config->aws_region != NULL ? config->aws_region : "");
   s->hosts = g_ptr_array_new();
   return s;
@@ -93,6 +125,7 @@ ecsa_plugin_host_services_free(EcsaPluginHostServices *services)
       priv->pub.region = "";
     }
   g_ptr_array_unref(services->hosts);
+  services_watch_session(services, NULL);
   g_clear_object(&services->docker_client);
   g_main_context_unref(services->context);
   g_free(services->region);
@@ -166,7 +199,7 @@ void
 ecsa_plugin_host_services_set_http_session(EcsaPluginHostServices *services, SoupSession *http_session)
 {
   g_return_if_fail(services != NULL);
-  services->http_session = http_session;
+  services_watch_session(services, http_session);
   for (guint i = 0; i < services->hosts->len; i++)
     ((HostPrivate *)g_ptr_array_index(services->hosts, i))->pub.http_session = http_session;
 }

@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-plugin-registry-private.h"
 
+#include "ecsa-log.h"
 #include "ecsa-plugin-host.h"
 #include "ecsa-plugin-loader.h"
 
@@ -21,6 +22,7 @@ struct _EcsaPluginRegistry
   GHashTable *calls;                                     /* GTask* of asynchronous plugin calls in flight (not owned) */
   EcsaLoadedPlugin *selected[ECSA_PLUGIN_KIND_LAST + 1]; /* ecsa_plugin_registry_select() */
   guint call_timeout_ms;                                 /* 0: the defaults above */
+  GHashTable *auth_secrets; /* char* (wiped on free): what auth plugins handed out, registered with the log */
 };
 
 static void plugin_calls_orphan(EcsaPluginRegistry *self);
@@ -56,6 +58,46 @@ ecsa_loaded_plugin_free(EcsaLoadedPlugin *plugin)
   g_free(plugin);
 }
 
+/* Secrets that auth plugins obtain at run time (a password from ECS_ENGINE_AUTH_DATA, an ECR
+ * token) are registered with the log's redaction the moment they reach the core, whatever the
+ * plugin: no later line (a pull error, a debug trace, a plugin's own message) shows them. Each
+ * distinct value is registered once, and forgotten (and wiped) with the registry. */
+static void
+auth_secret_forget(gpointer data)
+{
+  char *secret = data;
+
+  ecsa_log_remove_secret(secret);
+  memset(secret, 0, strlen(secret));
+  g_free(secret);
+}
+
+static void
+auth_secret_register(EcsaPluginRegistry *self, const char *secret)
+{
+  if (secret == NULL || secret[0] == '\0' || g_hash_table_contains(self->auth_secrets, secret))
+    return;
+  ecsa_log_add_secret(secret);
+  g_hash_table_add(self->auth_secrets, g_strdup(secret));
+}
+
+static void
+auth_secrets_register(EcsaPluginRegistry *self, const EcsaRegistryCredentials *creds)
+{
+  auth_secret_register(self, creds->password);
+  auth_secret_register(self, creds->identity_token);
+  if (creds->password != NULL && creds->password[0] != '\0')
+    {
+      /* the dockercfg / ECR authorizationToken form: base64("user:password") */
+      g_autofree char *pair = g_strdup_printf("%s:%s", creds->username != NULL ? creds->username : "", creds->password);
+      g_autofree char *encoded = g_base64_encode((const guchar *)pair, strlen(pair));
+
+      auth_secret_register(self, encoded);
+      memset(pair, 0, strlen(pair));
+      memset(encoded, 0, strlen(encoded));
+    }
+}
+
 EcsaPluginRegistry *
 ecsa_plugin_registry_new(void)
 {
@@ -64,6 +106,7 @@ ecsa_plugin_registry_new(void)
   self->plugins = g_ptr_array_new_with_free_func((GDestroyNotify)ecsa_loaded_plugin_free);
   self->kept_hosts = g_ptr_array_new_with_free_func((GDestroyNotify)ecsa_plugin_host_free);
   self->calls = g_hash_table_new(NULL, NULL);
+  self->auth_secrets = g_hash_table_new_full(g_str_hash, g_str_equal, auth_secret_forget, NULL);
   return self;
 }
 
@@ -84,6 +127,7 @@ ecsa_plugin_registry_free(EcsaPluginRegistry *self)
   g_ptr_array_unref(self->plugins);
   g_ptr_array_unref(self->kept_hosts);
   g_hash_table_unref(self->calls);
+  g_hash_table_unref(self->auth_secrets);
   g_free(self);
 }
 
@@ -644,6 +688,9 @@ auth_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   vt = c->plugin->desc->vtable;
   creds = vt->get_credentials_finish(c->plugin->state, result, &local);
+  /* first of all, even for a late answer: it may be logged from now on */
+  if (creds != NULL && creds->struct_size >= sizeof(EcsaRegistryCredentials) && c->registry != NULL)
+    auth_secrets_register(c->registry, creds);
 
   if (!plugin_call_claim(task))
     {

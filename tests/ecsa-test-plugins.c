@@ -1303,8 +1303,8 @@ write_file (const char *dir, const char *name, const char *contents)
     g_error ("writing '%s': %s", path, error->message);
 }
 
-static void
-make_certificates (const char *dir, const char *ip)
+void
+ecsa_test_plugins_make_certificates (const char *dir, const char *ip)
 {
   g_autofree char *ca_key = g_build_filename (dir, "ca.key", NULL);
   g_autofree char *ca_pem = g_build_filename (dir, "ca.pem", NULL);
@@ -1407,7 +1407,7 @@ ecsa_test_plugins_registry_start (const char *const *users)
   RUN ("ip", "-n", r->netns, "link", "set", veth_ns, "up");
   RUN ("ip", "-n", r->netns, "link", "set", "lo", "up");
 
-  make_certificates (r->workdir, r->registry_ip);
+  ecsa_test_plugins_make_certificates (r->workdir, r->registry_ip);
   for (i = 0; users[i] != NULL; i += 2)
     {
       g_autofree char *line = ecsa_test_run (FALSE, (const char *const[]){ "htpasswd", "-Bbn", "-C", "4", users[i],

@@ -171,6 +171,10 @@ gint ecsa_test_docker_wait (const char *id);
 char *ecsa_test_docker_logs (const char *id); /* stdout+stderr, demultiplexed; NULL on error */
 void ecsa_test_docker_remove_container (const char *id);
 
+/* A private CA (dir/ca.pem) and a server certificate it signed (dir/server.pem, dir/server.key) for
+ * `ip` and 127.0.0.1, made with certtool. */
+void ecsa_test_plugins_make_certificates (const char *dir, const char *ip);
+
 /* ---- the registry in a network namespace ------------------------------------------------------ */
 typedef struct
 {

@@ -287,7 +287,9 @@ test_default_dir(void)
 
 /* ---- built-in plugins --------------------------------------------------------------------- */
 
+#ifdef ECSA_TEST_HAVE_LOG_NONE
 const EcsaPluginDescriptor *ecsa_plugin_log_none_get_descriptor(void);
+#endif
 
 static GString *shutdown_log;
 
@@ -322,6 +324,7 @@ static const EcsaImageCleanupVTable builtin_vtable = {
 ECSA_PLUGIN_DEFINE(fixture_good_builtin, .kind = ECSA_PLUGIN_KIND_IMAGE_CLEANUP, .name = "fixture-good",
                    .version = "2.0.0", .init = builtin_init, .shutdown = builtin_shutdown, .vtable = &builtin_vtable)
 
+#ifdef ECSA_TEST_HAVE_LOG_NONE /* -Dplugin_log_none=disabled: not built */
 static void
 test_builtin_table(LoaderFixture *fx, gconstpointer data)
 {
@@ -355,6 +358,7 @@ test_builtin_table(LoaderFixture *fx, gconstpointer data)
   g_assert_cmpuint(ecsa_plugin_loader_load_dir(fx->loader, fx->tmp), ==, 0);
   g_test_assert_expected_messages();
 }
+#endif
 
 /* load_all without a linked table scans the directory from $ECSA_PLUGIN_DIR. */
 static void
@@ -415,8 +419,10 @@ test_shutdown_and_resident(LoaderFixture *fx, gconstpointer data)
   shutdown_log = g_string_new(NULL);
   g_assert_true(ecsa_plugin_loader_load_builtin(fx->loader, ecsa_plugin_fixture_good_builtin_get_descriptor, &error));
   g_assert_no_error(error);
+#ifdef ECSA_TEST_HAVE_LOG_NONE /* a plugin without shutdown() */
   g_assert_true(ecsa_plugin_loader_load_builtin(fx->loader, ecsa_plugin_log_none_get_descriptor, &error));
   g_assert_no_error(error);
+#endif
   ecsa_plugin_loader_free(fx->loader);
   fx->loader = NULL;
   ecsa_plugin_registry_free(fx->registry);
@@ -463,7 +469,9 @@ main(int argc, char **argv)
   g_test_add("/plugin-loader/dir/scan", LoaderFixture, NULL, fixture_setup, test_dir_scan, fixture_teardown);
   g_test_add("/plugin-loader/dir/missing", LoaderFixture, NULL, fixture_setup, test_dir_missing, fixture_teardown);
   g_test_add_func("/plugin-loader/dir/default", test_default_dir);
+#ifdef ECSA_TEST_HAVE_LOG_NONE
   g_test_add("/plugin-loader/builtin/table", LoaderFixture, NULL, fixture_setup, test_builtin_table, fixture_teardown);
+#endif
   g_test_add("/plugin-loader/load-all/env", LoaderFixture, NULL, fixture_setup, test_load_all_env, fixture_teardown);
   g_test_add("/plugin-loader/load-all/singleton", LoaderFixture, NULL, fixture_setup, test_load_all_singleton,
              fixture_teardown);

@@ -11,6 +11,9 @@
  *    syslog configuration from the task delivers the container's output to a listener on 127.0.0.1.
  * ecs-local speaks TLS in this process: LeakSanitizer is off for this program (notes §8).
  * SPDX-License-Identifier: Apache-2.0 */
+#define G_LOG_DOMAIN "ecsa-test-plugins-engine"
+
+#include "ecsa-log.h"
 #include "ecsa-plugin-loader.h"
 #include "ecsa-test-ecs-local.h"
 #include "ecsa-test-engine.h"
@@ -172,6 +175,17 @@ assert_not_in_checkpoint (Fixture *fx, const char *secret)
   g_assert_cmpuint (files, >, 0);
 }
 
+/* Log lines that would carry `secret`, forced at debug and error level (an auth failure): the
+ * registry registered it with the log's redaction when the plugin handed it over. */
+static void
+force_secret_lines (const char *secret)
+{
+  ecsa_log_set_level (ECSA_LOG_DEBUG);
+  ecsa_log_write (ECSA_LOG_DEBUG, "ecsa-auth-test", secret);
+  ecsa_log_write (ECSA_LOG_ERROR, "ecsa-auth-test", secret);
+  g_debug ("pulling with %s", secret);
+}
+
 static void
 test_docker_auth (Fixture *fx, gconstpointer data)
 {
@@ -179,6 +193,7 @@ test_docker_auth (Fixture *fx, gconstpointer data)
   g_autofree char *arn = run_task (fx, "docker-auth", c);
 
   ecsa_test_engine_wait (fx->te, arn, "app", "RUNNING", TIMEOUT_MS);
+  force_secret_lines (password);
   ecsa_test_assert_no_secret (password);
   ecsa_test_engine_stop (fx->te); /* the final checkpoint */
   assert_not_in_checkpoint (fx, password);
@@ -196,6 +211,7 @@ test_docker_auth_wrong (Fixture *fx, gconstpointer data)
   g_assert_nonnull (strstr (stopped->reason, "CannotPullContainerError"));
   g_assert_nonnull (strstr (stopped->reason, "unauthorized: authentication required"));
   g_assert_null (ecsa_test_engine_find (fx->te, arn, "app", "RUNNING"));
+  force_secret_lines ((const char *) data);
   ecsa_test_assert_no_secret (password);
   ecsa_test_assert_no_secret ((const char *) data);
 }
@@ -211,6 +227,7 @@ test_ecr (Fixture *fx, gconstpointer data)
   g_autofree char *arn = run_task (fx, "ecr", c);
 
   ecsa_test_engine_wait (fx->te, arn, "app", "RUNNING", TIMEOUT_MS);
+  force_secret_lines (ecr_password);
   ecsa_test_assert_no_secret (ecr_password);
   ecsa_test_assert_no_secret (ecs_local->secret_access_key);
   ecsa_test_engine_stop (fx->te);

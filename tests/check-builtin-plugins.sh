@@ -1,0 +1,136 @@
+#!/bin/bash
+# check-builtin-plugins.sh SOURCE_ROOT BUILD_ROOT PLUGINS AGENT: -Dbuiltin_plugins=true.
+#   PLUGINS: the plugins of the calling build, comma-separated ("log-none,auth-ecr,..."); the
+#            builtin configuration enables exactly these and disables the others.
+#   AGENT:   ecs-agent-builtin (tests/meson.build): ecs-agent linked with every plugin built in.
+# Checks that
+#  - a separate build dir (BUILD_ROOT/builtin-plugins, kept: later runs reconfigure) configures with
+#    builtin_plugins=true and warnings as errors, defines no plugin shared module, and its generated
+#    ecsa-builtin-plugins.c lists one entry per plugin;
+#  - AGENT holds one descriptor per plugin and, started with an empty plugin directory against the
+#    real dockerd, loads every plugin "built in" (or reports it "not enabled on this host"), none
+#    from a file, refuses none, and exits 0 on SIGTERM.
+# With ECSA_TEST_BUILTIN_BUILD=1 the separate build dir's own ecs-agent is also built (minutes) and
+# checked the same way. Prints TAP.
+set -u
+src=$1
+dir=$2/builtin-plugins
+plugins=$3
+agents=$4
+n=0
+failed=0
+tmp=$(mktemp -d /tmp/ecsa-t$$-builtin-XXXXXX)
+agent_pid=
+cleanup() {
+  if [ -n "$agent_pid" ]; then kill -KILL "$agent_pid" 2>/dev/null; wait "$agent_pid" 2>/dev/null; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
+bail() { not_ok "$1"; echo "1..$n"; exit 1; }
+
+# every plugin option of the tree: enabled when the calling build has the plugin, else disabled
+opts=""
+for opt in $(sed -n "s/^option('plugin_\([a-z0-9_]*\)'.*/\1/p" "$src/meson_options.txt"); do
+  name=$(echo "$opt" | tr _ -)
+  case ",$plugins," in
+    *",$name,"*) opts="$opts -Dplugin_$opt=enabled" ;;
+    *) opts="$opts -Dplugin_$opt=disabled" ;;
+  esac
+done
+expected=$(echo "$plugins" | tr , '\n' | grep -c .)
+
+# ---- the configuration --------------------------------------------------------------------------
+# shellcheck disable=SC2086
+if [ -f "$dir/build.ninja" ]; then
+  meson setup --reconfigure "$dir" "$src" -Dbuiltin_plugins=true -Dwerror=true $opts >"$tmp/setup.log" 2>&1
+else
+  meson setup "$dir" "$src" -Dbuiltin_plugins=true -Dwerror=true -Dtests=false -Dcontrol_plane=false \
+    -Dfuzzing=false $opts >"$tmp/setup.log" 2>&1
+fi || { cat "$tmp/setup.log" >&2; bail "meson setup -Dbuiltin_plugins=true"; }
+ok "meson setup -Dbuiltin_plugins=true -Dwerror=true ($expected plugins enabled)"
+
+meson introspect "$dir" --targets >"$tmp/targets.json" || bail "meson introspect --targets"
+python3 - "$tmp/targets.json" <<'PY' >"$tmp/targets.txt"
+import json, sys
+for t in json.load(open(sys.argv[1])):
+    print(t["type"], t["name"], " ".join(s for ts in t.get("target_sources", []) for s in ts.get("sources", []) + ts.get("generated_sources", [])))
+PY
+mods=$(grep -c '^shared module ecsa-plugin-' "$tmp/targets.txt")
+if [ "$mods" -eq 0 ]; then ok "no plugin shared module is defined"; else not_ok "$mods plugin shared modules defined"; fi
+if grep -q '^executable ecs-agent .*ecsa-builtin-plugins\.c' "$tmp/targets.txt"; then
+  ok "ecs-agent takes the generated built-in table"
+else
+  not_ok "ecs-agent does not take ecsa-builtin-plugins.c"
+fi
+entries=$(grep -c '^  ecsa_plugin_.*_get_descriptor,$' "$dir/plugins/ecsa-builtin-plugins.c")
+if [ "$entries" -eq "$expected" ]; then
+  ok "the built-in table lists $entries plugins"
+else
+  not_ok "the built-in table lists $entries plugins, expected $expected"
+fi
+
+if [ "${ECSA_TEST_BUILTIN_BUILD:-0}" = 1 ]; then
+  if meson compile -C "$dir" ecs-agent >"$tmp/build.log" 2>&1; then
+    ok "the builtin configuration's ecs-agent builds"
+    agents="$agents $dir/ecs-agent"
+  else
+    tail -n 50 "$tmp/build.log" >&2
+    not_ok "the builtin configuration's ecs-agent does not build"
+  fi
+fi
+
+# ---- the agent with its plugins linked in -------------------------------------------------------
+# Fixed ports (51678/51679) once the agent runs its servers: one agent of the tests at a time.
+exec 9>/tmp/ecsa-fixed-ports.lock
+flock -w 300 9 || bail "flock /tmp/ecsa-fixed-ports.lock"
+mkdir "$tmp/no-plugins" "$tmp/data"
+for agent in $agents; do
+  what=$(basename "$agent")
+  descriptors=$(nm "$agent" | grep -c ' [Tt] ecsa_plugin_.*_get_descriptor$')
+  if [ "$descriptors" -eq "$expected" ]; then
+    ok "$what holds $descriptors plugin descriptors"
+  else
+    not_ok "$what holds $descriptors plugin descriptors, expected $expected"
+  fi
+
+  # nothing leaves the machine: no instance metadata, the ECS endpoint on the discard port
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+    ${ASAN_OPTIONS+ASAN_OPTIONS="$ASAN_OPTIONS"} ${UBSAN_OPTIONS+UBSAN_OPTIONS="$UBSAN_OPTIONS"} \
+    ${LSAN_OPTIONS+LSAN_OPTIONS="$LSAN_OPTIONS"} \
+    ECS_AGENT_CONFIG_FILE_PATH="$tmp/no-such-config.json" \
+    AWS_DEFAULT_REGION=us-west-2 AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=ecsa-test-not-a-key \
+    ECS_BACKEND_HOST=http://127.0.0.1:9 ECS_CLUSTER="ecsa-t$$-builtin" ECS_CHECKPOINT=false \
+    ECS_DATADIR="$tmp/data" DOCKER_HOST=unix:///var/run/docker.sock ECSA_PLUGIN_DIR="$tmp/no-plugins" \
+    ECS_LOGLEVEL=info \
+    "$agent" -blackhole-ec2-metadata >"$tmp/agent.log" 2>&1 &
+  agent_pid=$!
+  # until the start-up line (the plugin step comes before it), at most 60 s
+  if timeout 60 grep -q -m1 'ecs-agent .* started' <(tail -n +1 -f --pid="$agent_pid" "$tmp/agent.log"); then
+    ok "$what starts"
+  else
+    sed 's/^/# /' "$tmp/agent.log"
+    bail "$what did not start within 60 s"
+  fi
+  kill -TERM "$agent_pid"
+  wait "$agent_pid"
+  rc=$?
+  agent_pid=
+  if [ "$rc" -eq 0 ]; then ok "$what exits 0 on SIGTERM"; else not_ok "$what exited $rc on SIGTERM"; fi
+  grep -i "plugin\|built in\|not enabled" "$tmp/agent.log" | sed 's/^/# /'
+
+  builtin=$(grep -c "loaded .*, built in" "$tmp/agent.log")
+  disabled=$(grep -c "not enabled on this host" "$tmp/agent.log")
+  if [ $((builtin + disabled)) -eq "$expected" ] && [ "$builtin" -gt 0 ]; then
+    ok "$what: $builtin plugins loaded built in, $disabled not enabled on this host"
+  else
+    not_ok "$what: $builtin plugins loaded built in and $disabled not enabled on this host, expected $expected in all"
+  fi
+  if grep -q "loaded .* from '" "$tmp/agent.log"; then not_ok "$what loaded a plugin from a file"; else ok "$what loaded no plugin from a file"; fi
+  if grep -q "skipping plugin" "$tmp/agent.log"; then not_ok "$what refused a plugin"; else ok "$what refused no plugin"; fi
+done
+
+echo "1..$n"
+exit $failed
