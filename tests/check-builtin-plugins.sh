@@ -10,6 +10,8 @@
 #  - AGENT holds one descriptor per plugin and, started with an empty plugin directory against the
 #    real dockerd, loads every plugin "built in" (or reports it "not enabled on this host"), none
 #    from a file, refuses none, and exits 0 on SIGTERM.
+#  - a build dir with every plugin disabled (BUILD_ROOT/no-plugins) configures and compiles no
+#    plugin's own sources (the test programs of a disabled plugin are not built);
 # With ECSA_TEST_BUILTIN_BUILD=1 the separate build dir's own ecs-agent is also built (minutes) and
 # checked the same way. Prints TAP.
 set -u
@@ -72,6 +74,35 @@ else
   not_ok "the built-in table lists $entries plugins, expected $expected"
 fi
 
+# ---- every plugin disabled (-Dplugin_x=disabled): configures, and nothing compiles a plugin's own
+# sources (plugins/<kind>-<name>/, tests included); plugins/common is shared and stays.
+nodir=$2/no-plugins
+noopts=$(echo "$opts" | sed 's/=enabled/=disabled/g')
+# shellcheck disable=SC2086
+if [ -f "$nodir/build.ninja" ]; then
+  meson setup --reconfigure "$nodir" "$src" $noopts >"$tmp/nosetup.log" 2>&1
+else
+  meson setup "$nodir" "$src" -Dwerror=true -Dfuzzing=false $noopts >"$tmp/nosetup.log" 2>&1
+fi || { cat "$tmp/nosetup.log" >&2; bail "meson setup with every plugin disabled"; }
+ok "meson setup with every plugin disabled"
+meson introspect "$nodir" --targets >"$tmp/notargets.json" || bail "meson introspect --targets (no plugins)"
+python3 - "$tmp/notargets.json" "$src" <<'PY' >"$tmp/noplugin-sources.txt"
+import json, os, sys
+src = os.path.realpath(sys.argv[2])
+for t in json.load(open(sys.argv[1])):
+    for ts in t.get("target_sources", []):
+        for s in ts.get("sources", []):
+            rel = os.path.relpath(os.path.realpath(s), src)
+            if rel.startswith("plugins/") and not rel.startswith("plugins/common/") and rel.count("/") > 1:
+                print(t["name"], rel)
+PY
+if [ -s "$tmp/noplugin-sources.txt" ]; then
+  sed 's/^/# /' "$tmp/noplugin-sources.txt"
+  not_ok "with every plugin disabled, targets still compile plugin sources"
+else
+  ok "with every plugin disabled, no target compiles a plugin's sources"
+fi
+
 if [ "${ECSA_TEST_BUILTIN_BUILD:-0}" = 1 ]; then
   if meson compile -C "$dir" ecs-agent >"$tmp/build.log" 2>&1; then
     ok "the builtin configuration's ecs-agent builds"
@@ -123,7 +154,7 @@ for agent in $agents; do
 
   builtin=$(grep -c "loaded .*, built in" "$tmp/agent.log")
   disabled=$(grep -c "not enabled on this host" "$tmp/agent.log")
-  if [ $((builtin + disabled)) -eq "$expected" ] && [ "$builtin" -gt 0 ]; then
+  if [ $((builtin + disabled)) -eq "$expected" ] && { [ "$builtin" -gt 0 ] || [ "$expected" -eq 0 ]; }; then
     ok "$what: $builtin plugins loaded built in, $disabled not enabled on this host"
   else
     not_ok "$what: $builtin plugins loaded built in and $disabled not enabled on this host, expected $expected in all"
