@@ -114,9 +114,8 @@ if [ "${ECSA_TEST_BUILTIN_BUILD:-0}" = 1 ]; then
 fi
 
 # ---- the agent with its plugins linked in -------------------------------------------------------
-# Fixed ports (51678/51679) once the agent runs its servers: one agent of the tests at a time.
-exec 9>/tmp/ecsa-fixed-ports.lock
-flock -w 300 9 || bail "flock /tmp/ecsa-fixed-ports.lock"
+# The agent runs in a network namespace of its own (only loopback): its servers' fixed ports
+# (51678/51679) never meet another test's, and nothing leaves the machine.
 mkdir "$tmp/no-plugins" "$tmp/data"
 for agent in $agents; do
   what=$(basename "$agent")
@@ -127,7 +126,7 @@ for agent in $agents; do
     not_ok "$what holds $descriptors plugin descriptors, expected $expected"
   fi
 
-  # nothing leaves the machine: no instance metadata, the ECS endpoint on the discard port
+  # no instance metadata, the ECS endpoint on the discard port; Docker through its socket
   env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     ${ASAN_OPTIONS+ASAN_OPTIONS="$ASAN_OPTIONS"} ${UBSAN_OPTIONS+UBSAN_OPTIONS="$UBSAN_OPTIONS"} \
     ${LSAN_OPTIONS+LSAN_OPTIONS="$LSAN_OPTIONS"} \
@@ -136,7 +135,7 @@ for agent in $agents; do
     ECS_BACKEND_HOST=http://127.0.0.1:9 ECS_CLUSTER="ecsa-t$$-builtin" ECS_CHECKPOINT=false \
     ECS_DATADIR="$tmp/data" DOCKER_HOST=unix:///var/run/docker.sock ECSA_PLUGIN_DIR="$tmp/no-plugins" \
     ECS_LOGLEVEL=info \
-    "$agent" -blackhole-ec2-metadata >"$tmp/agent.log" 2>&1 &
+    unshare --net sh -c 'ip link set lo up && exec "$0" -blackhole-ec2-metadata' "$agent" >"$tmp/agent.log" 2>&1 &
   agent_pid=$!
   # until the start-up line (the plugin step comes before it), at most 60 s
   if timeout 60 grep -q -m1 'ecs-agent .* started' <(tail -n +1 -f --pid="$agent_pid" "$tmp/agent.log"); then
