@@ -2,7 +2,8 @@
  * them: the pause container as the task's network sandbox (created from the pause image, never
  * pulled, never reported), set up by the net-cni plugin once it runs, the task's containers in its
  * namespace (their port mappings are the ENI's), a restart that keeps the sandbox without setting
- * it up again, the stop (containers, teardown, the sandbox on SIGTERM, release), cleanup; a setup
+ * it up again, one without the checkpoint (recovery from Docker labels), the stop (containers,
+ * teardown, the sandbox on SIGTERM, release), cleanup; a setup
  * failure stopping the task with its reason; tasks with an ENI refused without task ENIs.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-plugin-loader.h"
@@ -115,6 +116,9 @@ fixture_new(void)
   g_setenv("ECSA_CNI_SUBNET", fx->vpc->subnet, TRUE);
   g_setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint, TRUE);
   fx->th = ecsa_netplug_host_new(ECSA_PLUGIN_KIND_NETWORK, "cni", settings, fx->data_dir);
+  /* one configuration in the agent: the sandbox is labelled with the engine's cluster */
+  g_free(fx->th->config->cluster);
+  fx->th->config->cluster = g_strdup(fx->te->config->cluster);
   /* this test's own pause image, imported from ecs-agent-pause */
   fx->pause_image = g_strdup_printf("%s/pause:0.1.0", fx->vpc->prefix);
   g_free(fx->th->config->pause_container_image_name);
@@ -336,8 +340,32 @@ test_task(void)
   g_assert_cmpuint(reserved_addresses(fx), ==, 1);
   g_assert_cmpuint(ecsa_test_engine_count(fx->te, arn, NULL, "STOPPED"), ==, 0);
 
+  /* the checkpoint lost (corrupt): the task and its sandbox come back from their Docker labels,
+   * the sandbox taken as it is (no ENI known); ACS sends the task again, its ENI is known again,
+   * so the stop below still tears the namespace down and gives the address back */
+  ecsa_test_engine_stop(fx->te);
+  g_assert_true(g_file_set_contents(checkpoint_path, "{", -1, NULL));
+  ecsa_test_engine_start(fx->te, NULL);
+  g_assert_nonnull(fx->te->store_error);
+  {
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    g_autoptr(GPtrArray) again = NULL;
+
+    while (count_logged(fx, "taking its sandbox as it is") == 0 && g_get_monotonic_time() < deadline)
+      ecsa_test_run_for(100);
+    g_assert_cmpuint(count_logged(fx, "taking its sandbox as it is"), ==, 1);
+    apply(fx, running, 2);
+    ecsa_test_run_for(500);
+    again = ecsa_test_engine_docker_ids(arn, ECSA_TASK_NETWORK_SANDBOX_NAME);
+    g_assert_cmpuint(again->len, ==, 1);
+    g_assert_cmpstr(again->pdata[0], ==, sandboxes->pdata[0]);
+  }
+  g_assert_cmpuint(count_logged(fx, "has its network"), ==, 1);
+  g_assert_cmpuint(reserved_addresses(fx), ==, 1);
+  g_assert_cmpuint(ecsa_test_engine_count(fx->te, arn, NULL, "STOPPED"), ==, 0);
+
   /* the stop: the app first, then teardown, the sandbox ends on SIGTERM, the ENI is released */
-  apply(fx, stopped, 2);
+  apply(fx, stopped, 3);
   ecsa_test_engine_wait(fx->te, arn, "app", "STOPPED", GUARD_MS);
   ecsa_test_engine_wait(fx->te, arn, NULL, "STOPPED", GUARD_MS);
   g_clear_pointer(&sandbox_inspect, json_object_unref);
