@@ -176,7 +176,7 @@ awsvpc_task_json(Fixture *fx, const char *name, const char *desired, const char 
     = g_strdup_printf("[{\"name\":\"app\",\"image\":\"%s\",\"essential\":true,\"memory\":32,"
                       "\"portMappings\":[{\"containerPort\":8080,\"hostPort\":8080,\"protocol\":\"tcp\"}],"
                       "\"command\":[\"sh\",\"-c\",\"ip -4 addr show eth0; ip route show; cat /etc/resolv.conf; "
-                      "ping -c 1 -W 3 " ECSA_NETPLUG_VPC_GATEWAY " >/dev/null && echo GATEWAY-OK; exec sleep 600\"]}]",
+                      "ping -c 1 -W 3 " ECSA_NETPLUG_VPC_GATEWAY " >/dev/null && echo GATEWAY-OK; trap 'exit 0' TERM; sleep 600 & wait\"]}]",
                       image);
   g_autofree char *base = ecsa_test_engine_task_json(fx->te, name, desired, containers);
 
@@ -330,7 +330,7 @@ test_task(void)
   g_assert_nonnull(strstr(checkpoint, "\"" ECSA_TASK_NETWORK_SANDBOX_NAME "\""));
   g_assert_nonnull(strstr(checkpoint, "RESOURCES_PROVISIONED"));
   ecsa_test_engine_start(fx->te, NULL);
-  ecsa_test_run_for(2000);
+  ecsa_test_run_for(1000);
   g_assert_cmpuint(count_logged(fx, "has its network"), ==, 1);
   {
     g_autoptr(GPtrArray) again = ecsa_test_engine_docker_ids(arn, ECSA_TASK_NETWORK_SANDBOX_NAME);
