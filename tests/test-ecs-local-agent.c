@@ -869,11 +869,11 @@ main (int argc, char **argv)
   ecsl_test_take_group (&argc, &argv);
   g_test_init (&argc, &argv, NULL);
   server = ecsl_test_server_start (NULL, args);
-  /* Three groups, each a meson test of its own (tests/ecs-local/meson.build). */
+  /* Four groups, each a meson test of its own (tests/ecs-local/meson.build). */
   ecsl_test_add ("sessions", "/ecs-local/agent/register", test_register);
   ecsl_test_add ("sessions", "/ecs-local/agent/acs-handshake", test_acs_handshake);
   ecsl_test_add ("tasks", "/ecs-local/agent/run-stop", test_run_stop);
-  ecsl_test_add ("tasks", "/ecs-local/agent/placement", test_placement);
+  ecsl_test_add ("placement", "/ecs-local/agent/placement", test_placement);
   ecsl_test_add ("sessions", "/ecs-local/agent/credentials", test_credentials);
   ecsl_test_add ("sessions", "/ecs-local/agent/tcs", test_tcs);
   ecsl_test_add ("lifecycle", "/ecs-local/agent/deregister", test_deregister);
