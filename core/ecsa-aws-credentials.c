@@ -288,8 +288,8 @@ note_failure (EcsaAwsCredentialsProvider *self, const char *format, ...)
 
 /* 3. the instance role ---------------------------------------------------------------------- */
 
-static EcsaAwsCredentials *
-parse_role_credentials (const char *text, GError **error)
+EcsaAwsCredentials *
+ecsa_aws_credentials_parse_role (const char *text, GError **error)
 {
   g_autoptr(JsonParser) parser = json_parser_new ();
   JsonNode *root;
@@ -339,7 +339,7 @@ role_credentials_ready_cb (GObject *source, GAsyncResult *result, gpointer user_
 
   if (text != NULL)
     {
-      credentials = parse_role_credentials (text, &error);
+      credentials = ecsa_aws_credentials_parse_role (text, &error);
       explicit_bzero (text, strlen (text));
       if (credentials != NULL)
         {

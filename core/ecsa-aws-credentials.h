@@ -67,6 +67,10 @@ EcsaAwsCredentialsSource ecsa_aws_credentials_provider_get_source (EcsaAwsCreden
 /* Forget the cache (e.g. the service said the key is unknown): the next get looks again. */
 void ecsa_aws_credentials_provider_invalidate (EcsaAwsCredentialsProvider *self);
 
+/* The instance-role document of instance metadata ({"Code":"Success","AccessKeyId":...,
+ * "Expiration":"..."}) into credentials (fuzzed). */
+EcsaAwsCredentials *ecsa_aws_credentials_parse_role (const char *text, GError **error);
+
 /* Stop the background refresh (before shutdown). */
 void ecsa_aws_credentials_provider_stop (EcsaAwsCredentialsProvider *self);
 

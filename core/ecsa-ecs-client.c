@@ -589,14 +589,12 @@ is_throttling_code (const char *code)
   return code != NULL && g_strv_contains (codes, code);
 }
 
-/* An AWS JSON error body into a GError. */
-static GError *
-error_from_response (const char *op, guint status, GBytes *body, SoupMessageHeaders *headers)
+GError *
+ecsa_ecs_client_error_from_response (const char *op, guint status, GBytes *body, const char *header_type)
 {
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autofree char *code = NULL;
   g_autofree char *message = NULL;
-  const char *header_type = soup_message_headers_get_one (headers, "x-amzn-ErrorType");
   gsize len = 0;
   const char *text = body != NULL ? g_bytes_get_data (body, &len) : NULL;
   int ecode;
@@ -698,7 +696,10 @@ call_response_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   status = soup_message_get_status (data->msg);
   if (status < 200 || status >= 300)
     {
-      call_failed (task, error_from_response (data->op, status, body, soup_message_get_response_headers (data->msg)),
+      call_failed (task,
+                   ecsa_ecs_client_error_from_response (
+                     data->op, status, body,
+                     soup_message_headers_get_one (soup_message_get_response_headers (data->msg), "x-amzn-ErrorType")),
                    TRUE);
       return;
     }

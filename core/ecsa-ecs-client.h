@@ -164,6 +164,10 @@ void ecsa_ecs_client_submit_container_state_change_async (EcsaEcsClient *self, c
 gboolean ecsa_ecs_client_submit_container_state_change_finish (EcsaEcsClient *self, GAsyncResult *result,
                                                                GError **error);
 
+/* An AWS JSON error answer ({"__type":"...#Code","message":"..."}, or the x-amzn-ErrorType
+ * header) into an ECSA_ECS_CLIENT_ERROR (fuzzed). */
+GError *ecsa_ecs_client_error_from_response (const char *op, guint status, GBytes *body, const char *error_type);
+
 /* The request bodies, for tests and the fuzzers. */
 JsonNode *ecsa_ecs_client_build_task_state_change (const char *cluster, const EcsaStateChange *change);
 JsonNode *ecsa_ecs_client_build_container_state_change (const char *cluster, const EcsaStateChange *change);

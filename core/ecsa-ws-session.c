@@ -477,20 +477,14 @@ reset_timer_cb (gpointer user_data)
 }
 
 static void
-ws_message_cb (SoupWebsocketConnection *conn, gint data_type, GBytes *message, gpointer user_data)
+handle_frame (EcsaWsSession *self, const char *data, gsize len)
 {
-  EcsaWsSession *self = user_data;
   EcsaWsSessionPrivate *priv = PRIV (self);
   EcsaWsSessionClass *klass = ECSA_WS_SESSION_GET_CLASS (self);
   g_autoptr(GError) error = NULL;
   g_autofree char *type = NULL;
   g_autoptr(JsonObject) object = NULL;
-  gsize len;
-  const char *data = g_bytes_get_data (message, &len);
 
-  arm_silence_timer (self);
-  if (data_type != SOUP_WEBSOCKET_DATA_TEXT)
-    g_warning ("%s: unexpected binary frame (%" G_GSIZE_FORMAT " bytes)", priv->name, len);
   if (!ecsa_ws_parse_frame (data, len, &type, &object, &error))
     {
       /* never the content: it may carry credentials */
@@ -503,6 +497,26 @@ ws_message_cb (SoupWebsocketConnection *conn, gint data_type, GBytes *message, g
   if (klass->handle_message != NULL)
     klass->handle_message (self, type, object);
   g_object_unref (self);
+}
+
+void
+ecsa_ws_session_feed (EcsaWsSession *self, const char *data, gsize len)
+{
+  g_return_if_fail (ECSA_IS_WS_SESSION (self));
+  handle_frame (self, data, len);
+}
+
+static void
+ws_message_cb (SoupWebsocketConnection *conn, gint data_type, GBytes *message, gpointer user_data)
+{
+  EcsaWsSession *self = user_data;
+  gsize len;
+  const char *data = g_bytes_get_data (message, &len);
+
+  arm_silence_timer (self);
+  if (data_type != SOUP_WEBSOCKET_DATA_TEXT)
+    g_warning ("%s: unexpected binary frame (%" G_GSIZE_FORMAT " bytes)", PRIV (self)->name, len);
+  handle_frame (self, data, len);
 }
 
 static void

@@ -135,6 +135,9 @@ void ecsa_ws_session_set_timer_factory (EcsaWsSession *self, EcsaWsTimerFactory 
 void ecsa_ws_session_set_rand (EcsaWsSession *self, GRand *rand);
 EcsaBackoff *ecsa_ws_session_get_backoff (EcsaWsSession *self);
 
+/* Handle `data` as if the current connection had received it as a text frame (tests, fuzzers). */
+void ecsa_ws_session_feed (EcsaWsSession *self, const char *data, gsize len);
+
 /* Frame parsing (also the fuzz target). On success *out_type is the frame type and
  * *out_message its message object (a new reference). */
 gboolean ecsa_ws_parse_frame (const char *data, gsize len, char **out_type, JsonObject **out_message, GError **error);
