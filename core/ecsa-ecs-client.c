@@ -455,6 +455,13 @@ ecsa_ecs_client_get_tls_database (EcsaEcsClient *self)
 }
 
 void
+ecsa_ecs_client_set_cluster_is_default (EcsaEcsClient *self, gboolean is_default)
+{
+  g_return_if_fail (ECSA_IS_ECS_CLIENT (self));
+  self->cluster_configured = !is_default;
+}
+
+void
 ecsa_ecs_client_set_timeout (EcsaEcsClient *self, guint timeout_ms)
 {
   g_return_if_fail (ECSA_IS_ECS_CLIENT (self));

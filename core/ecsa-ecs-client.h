@@ -109,6 +109,8 @@ void ecsa_ecs_client_prepare_tls_async (EcsaEcsClient *self, GCancellable *cance
                                         gpointer user_data);
 gboolean ecsa_ecs_client_prepare_tls_finish (EcsaEcsClient *self, GAsyncResult *result, GError **error);
 
+/* The cluster is "default" because none was configured: create it when registering fails. */
+void ecsa_ecs_client_set_cluster_is_default (EcsaEcsClient *self, gboolean is_default);
 /* Per-attempt deadline of every call (default 10 s; tests). */
 void ecsa_ecs_client_set_timeout (EcsaEcsClient *self, guint timeout_ms);
 /* Docker's version ("20.10.24"), for versionInfo.dockerVersion ("DockerVersion: 20.10.24"). */

@@ -923,7 +923,7 @@ flag_cb (gpointer user_data)
 }
 
 void
-ecsa_test_run_for (guint ms)
+ecsa_test_acs_run_for (guint ms)
 {
   gboolean done = FALSE;
   GSource *source = g_timeout_source_new (ms);

@@ -204,6 +204,6 @@ gboolean ecsa_test_guard_cb (gpointer what);
   G_STMT_END
 
 /* Run the main context for `ms` (to show that nothing more happens). */
-void ecsa_test_run_for (guint ms);
+void ecsa_test_acs_run_for (guint ms);
 
 G_END_DECLS

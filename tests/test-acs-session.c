@@ -220,7 +220,7 @@ fixture_teardown (Fixture *fx, gconstpointer data)
   g_clear_object (&fx->reporter);
   g_clear_object (&fx->client);
   g_clear_object (&fx->credentials);
-  ecsa_test_run_for (20);
+  ecsa_test_acs_run_for (20);
   ecsa_test_ws_free (fx->acs);
   ecsa_test_ecs_free (fx->ecs);
   g_free (fx->config.cluster);
@@ -288,7 +288,7 @@ test_handshake_query (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (fx->acs->path, ==, "/ws");
 
   /* a server close: at once again, now without credentials */
-  ecsa_test_run_for (1100);
+  ecsa_test_acs_run_for (1100);
   ecsa_test_ws_close (fx->acs, 1000);
   ecsa_test_ws_wait_connections (fx->acs, 2, GUARD_MS);
   q = g_ptr_array_index (fx->acs->queries, 1);
@@ -330,7 +330,7 @@ test_payload_acked_once_durable (Fixture *fx, gconstpointer data)
   g_assert_nonnull (strstr (engine_text, "ecsa-test/busybox:latest"));
 
   /* not durable yet: no ack of any kind */
-  ecsa_test_run_for (200);
+  ecsa_test_acs_run_for (200);
   g_assert_cmpuint (ecsa_test_ws_count (fx->acs, "AckRequest"), ==, 0);
   g_assert_cmpuint (ecsa_test_ws_count (fx->acs, "IAMRoleCredentialsAckRequest"), ==, 0);
   release_applies (fx);
@@ -384,7 +384,7 @@ test_bad_task_refused (Fixture *fx, gconstpointer data)
       else
         g_assert_cmpstr (json_object_get_string_member (req, "task"), ==, "arn:aws:ecs:us-west-2:123456789012:task/cccc");
     }
-  ecsa_test_run_for (200);
+  ecsa_test_acs_run_for (200);
   /* v1.16.2: no ack unless every task was accepted; the good one is recorded anyway */
   g_assert_cmpuint (ecsa_test_ws_count (fx->acs, "AckRequest"), ==, 0);
   g_assert_true (g_hash_table_contains (fx->known, TASK_B));
@@ -403,7 +403,7 @@ test_payload_without_id_or_failed_save (Fixture *fx, gconstpointer data)
   fx->fail_save = TRUE;
   ecsa_test_ws_send (fx->acs, "PayloadMessage", "{\"messageId\":\"m2\",\"tasks\":[]}");
   wait_applies (fx, 1);
-  ecsa_test_run_for (200);
+  ecsa_test_acs_run_for (200);
   g_assert_cmpuint (ecsa_test_ws_count (fx->acs, "AckRequest"), ==, 0);
   g_assert_nonnull (strstr (ecsa_test_log_captured (), "error saving state for payload message 'm2'"));
   /* an empty payload is acked */
@@ -449,7 +449,7 @@ test_ack_dropped_after_reconnect (Fixture *fx, gconstpointer data)
   ecsa_test_ws_wait_connections (fx->acs, 2, GUARD_MS);
   ECSA_TEST_WAIT (!(!ecsa_ws_session_is_connected (ECSA_WS_SESSION (fx->session))), GUARD_MS);
   release_applies (fx);
-  ecsa_test_run_for (200);
+  ecsa_test_acs_run_for (200);
   g_assert_cmpuint (ecsa_test_ws_count (fx->acs, "AckRequest"), ==, 0);
 }
 
@@ -519,7 +519,7 @@ test_heartbeat_close_error_unknown (Fixture *fx, gconstpointer data)
   g_assert_nonnull (strstr (ecsa_test_log_captured (), "ErrorMessage received: something broke"));
   g_assert_nonnull (strstr (ecsa_test_log_captured (), "no handler for message type 'TaskManifestMessage'"));
   /* CloseMessage: closed and opened again at once */
-  ecsa_test_run_for (1100);
+  ecsa_test_acs_run_for (1100);
   ecsa_test_ws_send (fx->acs, "CloseMessage", "{\"message\":\"going away\"}");
   ecsa_test_ws_wait_connections (fx->acs, 2, GUARD_MS);
   g_assert_cmpint (g_array_index (fx->reconnect_delays, GTimeSpan, 0), ==, 0);

@@ -138,7 +138,7 @@ fixture_teardown (Fixture *fx, gconstpointer data)
   g_clear_object (&fx->reporter);
   g_clear_object (&fx->client);
   g_clear_object (&fx->credentials);
-  ecsa_test_run_for (20);
+  ecsa_test_acs_run_for (20);
   ecsa_test_ecs_free (fx->ecs);
   g_free (fx->config.cluster);
   g_free (fx->config.aws_region);
@@ -218,7 +218,7 @@ test_task_with_containers (Fixture *fx, gconstpointer data)
   JsonArray *containers;
 
   add_and_free (fx, container (TASK_A, "web", "RUNNING"));
-  ecsa_test_run_for (50);
+  ecsa_test_acs_run_for (50);
   g_assert_cmpuint (ecsa_test_ecs_count (fx->ecs, "SubmitTaskStateChange"), ==, 0); /* batched */
   g_assert_cmpuint (ecsa_state_reporter_get_pending (fx->reporter), ==, 1);
   add_and_free (fx, task (TASK_A, "RUNNING", container (TASK_A, "sidecar", "RUNNING"), NULL));
@@ -310,7 +310,7 @@ test_at_most_three_tasks (Fixture *fx, gconstpointer data)
       add_and_free (fx, task (arn, "RUNNING", NULL));
     }
   ECSA_TEST_WAIT (!(fx->held->len < 3), GUARD_MS);
-  ecsa_test_run_for (100);
+  ecsa_test_acs_run_for (100);
   g_assert_cmpuint (fx->held->len, ==, 3);
   g_assert_cmpuint (fx->sent->len, ==, 0); /* nothing marked before acceptance */
   fx->hold = FALSE;
@@ -333,7 +333,7 @@ test_drain (Fixture *fx, gconstpointer data)
   add_and_free (fx, container (TASK_B, "web", "RUNNING"));
   ecsa_state_reporter_drain (fx->reporter);
   wait_submissions (fx, 1);
-  ecsa_test_run_for (100);
+  ecsa_test_acs_run_for (100);
   /* A is RUNNING: flushed as a RUNNING task change; B is not RUNNING yet: kept */
   g_assert_cmpuint (ecsa_test_ecs_count (fx->ecs, "SubmitTaskStateChange"), ==, 1);
   req = submission (fx, 0);
@@ -402,7 +402,7 @@ test_stop_marks_nothing (Fixture *fx, gconstpointer data)
   ecsa_state_reporter_stop (fx->reporter);
   fx->hold = FALSE;
   release_held (fx);
-  ecsa_test_run_for (100);
+  ecsa_test_acs_run_for (100);
   g_assert_cmpuint (fx->sent->len, ==, 0);
 }
 

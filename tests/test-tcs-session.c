@@ -134,7 +134,7 @@ fixture_teardown (Fixture *fx, gconstpointer data)
   g_clear_object (&fx->session);
   g_clear_object (&fx->client);
   g_clear_object (&fx->credentials);
-  ecsa_test_run_for (20);
+  ecsa_test_acs_run_for (20);
   ecsa_test_ws_free (fx->tcs);
   ecsa_test_ecs_free (fx->ecs);
   g_free (fx->config.cluster);
@@ -229,7 +229,7 @@ test_ten_tasks_per_message (Fixture *fx, gconstpointer data)
   fx->n_tasks = 23;
   ecsa_ws_session_start (ECSA_WS_SESSION (fx->session));
   ecsa_test_ws_wait_frame (fx->tcs, "PublishMetricsRequest", 2, GUARD_MS);
-  ecsa_test_run_for (100);
+  ecsa_test_acs_run_for (100);
   g_assert_cmpuint (ecsa_test_ws_count (fx->tcs, "PublishMetricsRequest"), ==, 3);
   message_id = json_object_get_string_member (
     json_object_get_object_member (ecsa_test_ws_wait_frame (fx->tcs, "PublishMetricsRequest", 0, 0)->message,
@@ -279,7 +279,7 @@ test_no_samples_yet (Fixture *fx, gconstpointer data)
   ecsa_ws_session_start (ECSA_WS_SESSION (fx->session));
   ecsa_test_ws_wait_connections (fx->tcs, 1, GUARD_MS);
   ECSA_TEST_WAIT (!(fx->collects < 2), GUARD_MS);
-  ecsa_test_run_for (100);
+  ecsa_test_acs_run_for (100);
   g_assert_cmpuint (ecsa_test_ws_count (fx->tcs, "PublishMetricsRequest"), ==, 0);
 }
 
@@ -291,10 +291,10 @@ test_server_messages (Fixture *fx, gconstpointer data)
   ecsa_test_ws_send (fx->tcs, "HeartbeatMessage", "{\"healthy\":true}");
   ecsa_test_ws_send (fx->tcs, "AckPublishMetric", "{\"message\":\"ok\"}");
   ecsa_test_ws_send (fx->tcs, "PublishHealthRequest", "{}");
-  ecsa_test_run_for (200);
+  ecsa_test_acs_run_for (200);
   g_assert_cmpuint (fx->tcs->frames->len, ==, 1); /* nothing answered */
   g_assert_true (ecsa_ws_session_is_connected (ECSA_WS_SESSION (fx->session)));
-  ecsa_test_run_for (1000);
+  ecsa_test_acs_run_for (1000);
   ecsa_test_ws_send (fx->tcs, "StopTelemetrySessionMessage", "{\"message\":\"bye\"}");
   ecsa_test_ws_wait_connections (fx->tcs, 2, GUARD_MS);
   g_assert_cmpint (nth_timer (fx, ECSA_WS_TIMER_RECONNECT, 0), ==, 0);

@@ -233,7 +233,7 @@ fixture_teardown (Fixture *fx, gconstpointer data)
   if (fx->cert_dir != NULL)
     ecsa_test_rmdir_recursive (fx->cert_dir);
   g_free (fx->cert_dir);
-  ecsa_test_run_for (20);
+  ecsa_test_acs_run_for (20);
 }
 
 /* ---- pure helpers -------------------------------------------------------------------------- */
@@ -448,7 +448,7 @@ test_clean_close_reconnects_at_once (Fixture *fx, gconstpointer data)
   for (guint i = 0; i < G_N_ELEMENTS (codes); i++)
     {
       /* let the connection age past the flap window */
-      ecsa_test_run_for (150);
+      ecsa_test_acs_run_for (150);
       ecsa_test_ws_close (fx->ws, codes[i]);
       wait_connected (fx, i + 2);
       g_assert_cmpint (nth_timer (fx, ECSA_WS_TIMER_RECONNECT, i), ==, 0);
@@ -503,7 +503,7 @@ test_refused_backoff_grows (Fixture *fx, gconstpointer data)
   ECSA_TEST_WAIT (!(count_timers (fx, ECSA_WS_TIMER_BACKOFF_RESET) < 1), GUARD_MS);
   g_assert_cmpint (nth_timer (fx, ECSA_WS_TIMER_BACKOFF_RESET, 0), >=, 60 * G_USEC_PER_SEC);
   g_assert_cmpint (nth_timer (fx, ECSA_WS_TIMER_BACKOFF_RESET, 0), <, 120 * G_USEC_PER_SEC);
-  ecsa_test_run_for (200); /* the reset timer runs 1000x faster: <= 120 ms */
+  ecsa_test_acs_run_for (200); /* the reset timer runs 1000x faster: <= 120 ms */
   g_assert_cmpint (ecsa_backoff_peek (ecsa_ws_session_get_backoff (ECSA_WS_SESSION (fx->session))), ==, 250 * 1000);
 }
 
@@ -568,7 +568,7 @@ test_stop (Fixture *fx, gconstpointer data)
   wait_connected (fx, 1);
   ecsa_ws_session_stop (ECSA_WS_SESSION (fx->session));
   ecsa_test_ws_wait_closed (fx->ws, 1, GUARD_MS);
-  ecsa_test_run_for (100);
+  ecsa_test_acs_run_for (100);
   g_assert_cmpuint (fx->ws->connections, ==, 1);
   g_assert_cmpuint (count_timers (fx, ECSA_WS_TIMER_RECONNECT), ==, 0);
 }
@@ -578,7 +578,7 @@ test_reconnect_on_request (Fixture *fx, gconstpointer data)
 {
   ecsa_ws_session_start (ECSA_WS_SESSION (fx->session));
   wait_connected (fx, 1);
-  ecsa_test_run_for (150);
+  ecsa_test_acs_run_for (150);
   ecsa_ws_session_reconnect (ECSA_WS_SESSION (fx->session), TRUE, "CloseMessage");
   wait_connected (fx, 2);
   g_assert_cmpint (nth_timer (fx, ECSA_WS_TIMER_RECONNECT, 0), ==, 0);
