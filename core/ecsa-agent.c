@@ -23,6 +23,7 @@
 #include "ecsa-agent.h"
 #include "ecsa-audit-log.h"
 #include "ecsa-credentials-manager.h"
+#include "ecsa-control-plane.h"
 #include "ecsa-credentials-server.h"
 #include "ecsa-introspection-server.h"
 
@@ -88,6 +89,8 @@ struct _EcsaAgent
   EcsaTaskNetwork *task_network;           /* "task-eni" step, with ECS_ENABLE_TASK_ENI */
   EcsaEniAttachments *eni_attachments;     /* "task-eni" step, when task ENIs are usable */
   EcsaImageCleanup *image_cleanup;         /* "image-cleanup" step */
+  EcsaControlPlane *control_plane;         /* IMDS, credential chain, ECS client, reporter, ACS, TCS */
+  gulong control_plane_stop_handler;
 };
 
 G_DEFINE_FINAL_TYPE(EcsaAgent, ecsa_agent, G_TYPE_OBJECT)
@@ -103,27 +106,25 @@ static void maybe_finish_shutdown(EcsaAgent *self);
  * identity document from instance metadata; without one it exits 1 ("Missing required fields:
  * AWSRegion"). */
 static void
+region_resolved_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!ecsa_control_plane_resolve_region_finish(ECSA_CONTROL_PLANE(source), result, &error))
+    g_task_return_error(task, g_steal_pointer(&error));
+  else
+    g_task_return_boolean(task, TRUE);
+}
+
+static void
 step_region_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
-  g_autoptr(GError) error = NULL;
 
   g_task_set_source_tag(task, step_region_async);
-  if (!ecsa_str_empty(self->config->aws_region))
-    {
-      g_task_return_boolean(task, TRUE);
-      return;
-    }
-  /* Instance metadata goes here (the IMDS client): unless config->blackhole_ec2_metadata, ask for
-   * the instance identity document and call ecsa_config_set_region_from_metadata() with its region,
-   * completing this task from the callback; v1.16.2 logs "Unable to communicate with EC2 Metadata
-   * service to infer region" at crit when that fails. */
-  if (!ecsa_config_check_region(self->config, &error))
-    {
-      g_task_return_new_error(task, ECSA_EXIT_CODE_ERROR, ECSA_EXIT_ERROR, "Error loading config: %s", error->message);
-      return;
-    }
-  g_task_return_boolean(task, TRUE);
+  /* AWS_DEFAULT_REGION (or the config file), else the instance identity document (control plane) */
+  ecsa_control_plane_resolve_region_async(self->control_plane, cancellable, region_resolved_cb, g_steal_pointer(&task));
 }
 
 static gboolean
@@ -562,6 +563,67 @@ step_servers_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
   return g_task_propagate_boolean(G_TASK(result), error);
 }
 
+/* 7. register: the "agent" checkpoint section, capabilities, RegisterContainerInstance (or the
+ * restored instance again), the state reporter on the engine's changes (control plane). */
+static void
+registered_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!ecsa_control_plane_register_finish(ECSA_CONTROL_PLANE(source), result, &error))
+    g_task_return_error(task, g_steal_pointer(&error));
+  else
+    g_task_return_boolean(task, TRUE);
+}
+
+static void
+step_register_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new(self, cancellable, callback, user_data);
+
+  g_task_set_source_tag(task, step_register_async);
+  ecsa_control_plane_register_async(self->control_plane, self->store, self->engine, self->docker, self->plugins,
+                                    cancellable, registered_cb, task);
+}
+
+static gboolean
+step_register_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+/* 10. sessions: TCS and ACS, until the root cancellable fires. */
+static void
+control_plane_cancelled_cb(GCancellable *cancellable, gpointer user_data)
+{
+  EcsaAgent *self = user_data;
+
+  ecsa_control_plane_stop(self->control_plane);
+  ecsa_agent_release(self, "control-plane");
+}
+
+static void
+step_sessions_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+
+  g_task_set_source_tag(task, step_sessions_async);
+  ecsa_control_plane_start_sessions(self->control_plane, self->credentials);
+  ecsa_agent_hold(self, "control-plane");
+  self->control_plane_stop_handler =
+    g_cancellable_connect(self->cancellable, G_CALLBACK(control_plane_cancelled_cb), self, NULL);
+  g_task_return_boolean(task, TRUE);
+}
+
+static gboolean
+step_sessions_finish(EcsaAgent *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
+}
+
 static const AgentStep startup_steps[] = {
   { "region", step_region_async, step_region_finish },
   { "docker", step_docker_async, step_docker_finish },
@@ -569,11 +631,11 @@ static const AgentStep startup_steps[] = {
   { "checkpoint", step_checkpoint_async, step_checkpoint_finish },
   { "cgroups", step_cgroups_async, step_cgroups_finish },
   { "task-eni", step_task_eni_async, step_task_eni_finish },
-  /* register: see top */
+  { "register", step_register_async, step_register_finish },
   { "engine", step_engine_async, step_engine_finish },
   { "image-cleanup", step_image_cleanup_async, step_image_cleanup_finish },
   { "servers", step_servers_async, step_servers_finish },
-  /* sessions: see top */
+  { "sessions", step_sessions_async, step_sessions_finish },
 };
 
 /* Run after every part released its hold, before exiting: the engine's last state and the final
@@ -936,6 +998,7 @@ ecsa_agent_new(EcsaConfig *config)
   self->plugin_services = ecsa_plugin_host_services_new(config, self->context, self->http_session);
   self->plugins = ecsa_plugin_registry_new();
   self->credentials = ecsa_credentials_manager_new();
+  self->control_plane = ecsa_control_plane_new(config, self->plugin_services);
   return self;
 }
 
@@ -945,6 +1008,10 @@ ecsa_agent_dispose(GObject *object)
   EcsaAgent *self = ECSA_AGENT(object);
 
   /* parts are released here in reverse start-up order */
+  if (self->control_plane_stop_handler != 0)
+    g_cancellable_disconnect(self->cancellable, self->control_plane_stop_handler);
+  self->control_plane_stop_handler = 0;
+  g_clear_object(&self->control_plane);
   if (self->credentials_server != NULL)
     ecsa_credentials_server_stop(self->credentials_server);
   g_clear_object(&self->credentials_server);

@@ -103,6 +103,7 @@ struct _EcsaTestEcs
   SoupServer *server;
   char *url;
   gboolean session_token; /* the agent signs with ECSA_TEST_SESSION_TOKEN */
+  gboolean any_signature; /* accept any well-formed signature (for callers whose secret varies) */
 
   /* behaviour */
   char *acs_endpoint;          /* DiscoverPollEndpoint's endpoint */

@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-build-config.h"
 
+#include "ecsa-test-acs.h"
 #include "ecsa-test-utils.h"
 
 #include <glib/gstdio.h>
@@ -14,6 +15,9 @@ static const char *agent_path;
  * exists); the others get an endpoint that does not exist, to show they do not need Docker. */
 #define REAL_DOCKER "DOCKER_HOST=unix:///var/run/docker.sock"
 static char *tmpdir;
+/* A loopback ECS API for the runs that get through start-up (registration); its poll endpoint
+ * refuses connections, so the sessions just back off. */
+static EcsaTestEcs *ecs;
 
 typedef struct
 {
@@ -41,6 +45,12 @@ base_env(const char *const *extra)
   env = g_environ_setenv(env, "PATH", "/usr/sbin:/usr/bin:/sbin:/bin", TRUE);
   env = g_environ_setenv(env, "ECS_AGENT_CONFIG_FILE_PATH", nofile, TRUE);
   env = g_environ_setenv(env, "DOCKER_HOST", "unix:///nonexistent/docker.sock", TRUE);
+  /* never instance metadata from a test; the control plane is the loopback fake */
+  env = g_environ_setenv(env, "AWS_EC2_METADATA_DISABLED", "true", TRUE);
+  env = g_environ_setenv(env, "ECS_BACKEND_HOST", ecs->url, TRUE);
+  env = g_environ_setenv(env, "AWS_ACCESS_KEY_ID", ECSA_TEST_ACCESS_KEY, TRUE);
+  env = g_environ_setenv(env, "AWS_SECRET_ACCESS_KEY", ECSA_TEST_SECRET_KEY, TRUE);
+  env = g_environ_setenv(env, "AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", TRUE);
   if (g_getenv("ECSA_PLUGIN_DIR") != NULL)
     env = g_environ_setenv(env, "ECSA_PLUGIN_DIR", g_getenv("ECSA_PLUGIN_DIR"), TRUE);
   /* sanitizer settings of the test run carry over to the child, and the servers' test ports (agents
@@ -566,6 +576,12 @@ main(int argc, char **argv)
   agent_path = g_getenv("ECSA_TEST_ECS_AGENT");
   g_assert_nonnull(agent_path);
   tmpdir = ecsa_test_mkdtemp();
+  ecs = ecsa_test_ecs_new(FALSE, NULL);
+  ecs->any_signature = TRUE; /* some runs bring their own secret */
+  g_free(ecs->acs_endpoint);
+  ecs->acs_endpoint = g_strdup("http://127.0.0.1:9/");
+  g_free(ecs->tcs_endpoint);
+  ecs->tcs_endpoint = g_strdup("http://127.0.0.1:9/");
 
   g_test_add_func("/main/version", test_version);
   g_test_add_func("/main/help", test_help);
@@ -587,6 +603,7 @@ main(int argc, char **argv)
   g_test_add_func("/main/run/loglevel-flag", test_loglevel_flag);
 
   rc = g_test_run();
+  ecsa_test_ecs_free(ecs);
   ecsa_test_rmdir_recursive(tmpdir);
   g_free(tmpdir);
   return rc;

@@ -1,0 +1,395 @@
+/* test-acs-agent.c: the real ecs-agent binary against the loopback control-plane fakes (ECS JSON
+ * API, ACS, TCS, IMDS; signatures checked with the real verifier) and the real dockerd:
+ * registration, a task from a PayloadMessage to RUNNING, then SIGKILL while ECS still refuses the
+ * RUNNING report, and a restart that comes back as the same container instance, starts nothing
+ * twice and submits the change it still owed; then the task is stopped through ACS.
+ *
+ * Uses the fixed ports 51678/51679 (one agent per host): holds /tmp/ecsa-fixed-ports.lock and runs
+ * alone. A REJECT rule keeps 169.254.169.254 unreachable while the agent runs.
+ * SPDX-License-Identifier: Apache-2.0 */
+#include "ecsa-test-acs.h"
+#include "ecsa-test-docker.h"
+#include "ecsa-test-utils.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#define GUARD_MS 60000
+#define TASK_SECRET "e2eTaskSecretAccessKey0000000000000000001"
+#define TASK_TOKEN "e2eTaskSessionToken00000000000000000001"
+#define INSTANCE_ID "i-0e2e0000000000001"
+
+typedef struct
+{
+  EcsaTestImds *imds;
+  EcsaTestEcs *ecs;
+  EcsaTestWs *acs;
+  EcsaTestWs *tcs;
+  char *dir;
+  char *prefix;      /* ecsa-t<pid>-acs- */
+  char *cluster;
+  char *task_arn;
+  char *log_path;
+  GSubprocess *agent;
+  int lock_fd;
+  char *guard_comment;
+  guint refuse_running; /* SubmitTaskStateChange RUNNING answers 500 while set */
+  guint agent_runs;
+} Fixture;
+
+static gboolean
+ecs_hook (EcsaTestEcs *ecs, const char *op, JsonObject *request, SoupServerMessage *msg, gpointer user_data)
+{
+  Fixture *fx = user_data;
+
+  if (fx->refuse_running && strcmp (op, "SubmitTaskStateChange") == 0
+      && g_strcmp0 (json_object_get_string_member_with_default (request, "status", ""), "RUNNING") == 0)
+    {
+      ecsa_test_ecs_reply_error (msg, 500, "ServerException", "not now");
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+iptables (const char *action)
+{
+  g_autofree char *err = NULL;
+  g_autofree char *out = NULL;
+  int status = 0;
+  const char *argv[] = { "iptables", action, "OUTPUT", "-d", "169.254.169.254", "-m", "comment", "--comment",
+                         NULL, "-j", "REJECT", NULL };
+
+  argv[8] = g_getenv ("ECSA_TEST_GUARD_COMMENT");
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, NULL)
+      || !g_spawn_check_wait_status (status, NULL))
+    g_printerr ("# iptables %s: %s\n", action, err != NULL ? err : "failed");
+}
+
+static void
+fixture_setup (Fixture *fx, gconstpointer data)
+{
+  ecsa_test_docker_require ();
+  fx->lock_fd = open ("/tmp/ecsa-fixed-ports.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  g_assert_cmpint (fx->lock_fd, >=, 0);
+  g_assert_cmpint (flock (fx->lock_fd, LOCK_EX), ==, 0);
+
+  fx->prefix = g_strdup (ecsa_test_docker_prefix ("acs"));
+  fx->guard_comment = g_strconcat (fx->prefix, "imds-guard", NULL);
+  g_setenv ("ECSA_TEST_GUARD_COMMENT", fx->guard_comment, TRUE);
+  iptables ("-I");
+  fx->cluster = g_strconcat (fx->prefix, "cluster", NULL);
+  fx->task_arn = g_strdup_printf ("arn:aws:ecs:us-west-2:123456789012:task/%sweb-1", fx->prefix);
+  fx->dir = ecsa_test_mkdtemp ();
+  fx->log_path = g_build_filename (fx->dir, "agent.log", NULL);
+
+  fx->imds = ecsa_test_imds_new ();
+  fx->imds->require_token = TRUE;
+  ecsa_test_imds_set_identity (fx->imds, INSTANCE_ID, ECSA_TEST_REGION);
+  fx->ecs = ecsa_test_ecs_new (FALSE, NULL);
+  fx->ecs->hook = ecs_hook;
+  fx->ecs->hook_data = fx;
+  fx->acs = ecsa_test_ws_new (FALSE, FALSE, NULL);
+  fx->tcs = ecsa_test_ws_new (TRUE, FALSE, NULL);
+  g_free (fx->ecs->acs_endpoint);
+  fx->ecs->acs_endpoint = g_strdup (fx->acs->url);
+  g_free (fx->ecs->tcs_endpoint);
+  fx->ecs->tcs_endpoint = g_strdup (fx->tcs->url);
+}
+
+static void
+agent_exited_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
+  *(gboolean *) user_data = TRUE;
+}
+
+static void
+stop_agent (Fixture *fx, gboolean kill)
+{
+  gboolean exited = FALSE;
+
+  if (fx->agent == NULL || g_subprocess_get_identifier (fx->agent) == NULL)
+    return;
+  if (kill)
+    g_subprocess_force_exit (fx->agent);
+  else
+    g_subprocess_send_signal (fx->agent, SIGTERM);
+  /* the loop keeps the fakes answering while the agent shuts down */
+  g_subprocess_wait_async (fx->agent, NULL, agent_exited_cb, &exited);
+  ECSA_TEST_WAIT (exited, 30000);
+}
+
+static void
+fixture_teardown (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *containers = g_strconcat ("ecs-", fx->prefix, NULL);
+
+  stop_agent (fx, TRUE);
+  g_clear_object (&fx->agent);
+  ecsa_test_docker_cleanup (containers);
+  iptables ("-D");
+  ecsa_test_ws_free (fx->acs);
+  ecsa_test_ws_free (fx->tcs);
+  ecsa_test_ecs_free (fx->ecs);
+  ecsa_test_imds_free (fx->imds);
+  if (g_getenv ("ECSA_TEST_KEEP") == NULL)
+    ecsa_test_rmdir_recursive (fx->dir);
+  g_free (fx->dir);
+  g_free (fx->prefix);
+  g_free (fx->cluster);
+  g_free (fx->task_arn);
+  g_free (fx->log_path);
+  g_free (fx->guard_comment);
+  flock (fx->lock_fd, LOCK_UN);
+  close (fx->lock_fd);
+}
+
+static void
+start_agent (Fixture *fx)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *data_dir = g_build_filename (fx->dir, "data", NULL);
+  g_autofree char *audit = g_build_filename (fx->dir, "audit.log", NULL);
+  const char *agent = g_getenv ("ECSA_TEST_ECS_AGENT");
+  int log_fd;
+
+  g_assert_nonnull (agent);
+  g_mkdir_with_parents (data_dir, 0700);
+  log_fd = open (fx->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  g_assert_cmpint (log_fd, >=, 0);
+  g_subprocess_launcher_take_stdout_fd (launcher, log_fd);
+  g_subprocess_launcher_set_flags (launcher, G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_subprocess_launcher_setenv (launcher, "ECS_CLUSTER", fx->cluster, TRUE);
+  g_subprocess_launcher_setenv (launcher, "AWS_DEFAULT_REGION", ECSA_TEST_REGION, TRUE);
+  g_subprocess_launcher_setenv (launcher, "ECS_BACKEND_HOST", fx->ecs->url, TRUE);
+  g_subprocess_launcher_setenv (launcher, "AWS_ACCESS_KEY_ID", ECSA_TEST_ACCESS_KEY, TRUE);
+  g_subprocess_launcher_setenv (launcher, "AWS_SECRET_ACCESS_KEY", ECSA_TEST_SECRET_KEY, TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "AWS_SESSION_TOKEN");
+  g_subprocess_launcher_setenv (launcher, "AWS_SHARED_CREDENTIALS_FILE", "/nonexistent", TRUE);
+  g_subprocess_launcher_setenv (launcher, "AWS_EC2_METADATA_SERVICE_ENDPOINT", fx->imds->url, TRUE);
+  g_subprocess_launcher_setenv (launcher, "ECS_DATADIR", data_dir, TRUE);
+  g_subprocess_launcher_setenv (launcher, "ECS_CHECKPOINT", "true", TRUE);
+  g_subprocess_launcher_setenv (launcher, "ECS_AUDIT_LOGFILE", audit, TRUE);
+  g_subprocess_launcher_setenv (launcher, "ECS_LOGLEVEL", "debug", TRUE);
+  g_subprocess_launcher_setenv (launcher, "ECS_DISABLE_IMAGE_CLEANUP", "true", TRUE);
+  g_subprocess_launcher_setenv (launcher, "ECS_CONTAINER_STOP_TIMEOUT", "2s", TRUE);
+  g_subprocess_launcher_setenv (launcher, "ECS_IMAGE_PULL_BEHAVIOR", "prefer-cached", TRUE);
+  g_subprocess_launcher_setenv (launcher, "ECS_ENABLE_TASK_CPU_MEM_LIMIT", "false", TRUE);
+  g_subprocess_launcher_setenv (launcher, "ECS_INSTANCE_ATTRIBUTES", "{\"stack\":\"e2e\"}", TRUE);
+  g_subprocess_launcher_setenv (launcher, "ECS_AGENT_CONFIG_FILE_PATH", "/nonexistent/config.json", TRUE);
+  g_subprocess_launcher_unsetenv (launcher, "SSL_CERT_FILE");
+  g_subprocess_launcher_unsetenv (launcher, "SSL_CERT_DIR");
+  fx->agent = g_subprocess_launcher_spawn (launcher, &error, agent, NULL);
+  g_assert_no_error (error);
+  fx->agent_runs++;
+}
+
+static char *
+read_log (Fixture *fx)
+{
+  g_autofree char *text = NULL;
+
+  g_file_get_contents (fx->log_path, &text, NULL, NULL);
+  return g_steal_pointer (&text);
+}
+
+static JsonObject *
+attribute (JsonObject *req, const char *name)
+{
+  JsonArray *attrs = json_object_get_array_member (req, "attributes");
+
+  for (guint i = 0; i < json_array_get_length (attrs); i++)
+    {
+      JsonObject *a = json_array_get_object_element (attrs, i);
+      if (g_strcmp0 (json_object_get_string_member (a, "name"), name) == 0)
+        return a;
+    }
+  return NULL;
+}
+
+static char *
+payload (Fixture *fx, const char *message_id, const char *desired)
+{
+  return g_strdup_printf (
+    "{\"clusterArn\":\"%s\",\"containerInstanceArn\":\"%s\",\"generatedAt\":1511810771,\"messageId\":\"%s\","
+    "\"seqNum\":%d,\"tasks\":[{\"arn\":\"%s\",\"family\":\"%sweb\",\"version\":\"1\",\"desiredStatus\":\"%s\","
+    "\"containers\":[{\"name\":\"web\",\"image\":\"" ECSA_TEST_IMAGE "\",\"cpu\":10,\"memory\":32,"
+    "\"essential\":true,\"command\":[\"sleep\",\"3600\"],\"portMappings\":[]}],"
+    "\"roleCredentials\":{\"credentialsId\":\"%scredentials\",\"roleArn\":\"arn:aws:iam::123456789012:role/e2e\","
+    "\"accessKeyId\":\"ASIAE2E0000000000001\",\"secretAccessKey\":\"" TASK_SECRET "\",\"sessionToken\":\"" TASK_TOKEN
+    "\",\"expiration\":\"2030-01-01T00:00:00Z\"}}]}",
+    fx->cluster, "arn", message_id, g_str_equal (desired, "RUNNING") ? 1 : 2, fx->task_arn, fx->prefix, desired,
+    fx->prefix);
+}
+
+static guint
+containers_of_task (Fixture *fx)
+{
+  g_autofree char *filter = g_strdup_printf ("label=com.amazonaws.ecs.task-arn=%s", fx->task_arn);
+  g_autofree char *out = ecsa_test_docker_cli (NULL, "ps", "-aq", "--filter", filter, NULL);
+  g_auto(GStrv) lines = NULL;
+  guint n = 0;
+
+  if (out == NULL || *out == '\0')
+    return 0;
+  lines = g_strsplit (out, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    n += *g_strstrip (lines[i]) != '\0';
+  return n;
+}
+
+static guint
+count_submissions (Fixture *fx, const char *status)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < ecsa_test_ecs_count (fx->ecs, "SubmitTaskStateChange"); i++)
+    {
+      JsonObject *req = json_node_get_object (ecsa_test_ecs_call (fx->ecs, "SubmitTaskStateChange", i)->body);
+      if (g_strcmp0 (json_object_get_string_member (req, "status"), status) == 0
+          && g_strcmp0 (json_object_get_string_member (req, "task"), fx->task_arn) == 0)
+        n++;
+    }
+  return n;
+}
+
+static void
+test_restart_same_instance (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *first_arn = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *container_id = NULL;
+  g_autofree char *message = NULL;
+  JsonObject *req;
+  GHashTable *q;
+  EcsaTestFrame *ack;
+  guint registrations;
+  guint running_refused;
+
+  /* 1. first run: registration, ACS, TCS */
+  start_agent (fx);
+  ECSA_TEST_WAIT (ecsa_test_ecs_count (fx->ecs, "RegisterContainerInstance") >= 1, GUARD_MS);
+  req = json_node_get_object (ecsa_test_ecs_call (fx->ecs, "RegisterContainerInstance", 0)->body);
+  g_assert_cmpstr (json_object_get_string_member (req, "cluster"), ==, fx->cluster);
+  g_assert_false (json_object_has_member (req, "containerInstanceArn"));
+  g_assert_nonnull (strstr (json_object_get_string_member (req, "instanceIdentityDocument"), INSTANCE_ID));
+  g_assert_nonnull (attribute (req, "stack"));
+  g_assert_nonnull (attribute (req, "ecs.os-type"));
+  g_assert_nonnull (attribute (req, "com.amazonaws.ecs.capability.docker-remote-api.1.17"));
+  g_assert_true (g_str_has_prefix (
+    json_object_get_string_member (json_object_get_object_member (req, "versionInfo"), "dockerVersion"),
+    "DockerVersion: "));
+  g_assert_cmpuint (fx->ecs->bad_signatures, ==, 0);
+  g_assert_cmpuint (fx->imds->gets_without_token, ==, 0); /* IMDSv2 */
+
+  ecsa_test_ws_wait_connections (fx->acs, 1, GUARD_MS);
+  q = g_ptr_array_index (fx->acs->queries, 0);
+  g_assert_cmpstr (g_hash_table_lookup (q, "sendCredentials"), ==, "true");
+  g_assert_cmpstr (g_hash_table_lookup (q, "clusterArn"), ==, fx->cluster);
+  first_arn = g_strdup (g_hash_table_lookup (q, "containerInstanceArn"));
+  g_assert_true (g_str_has_prefix (first_arn, "arn:aws:ecs:"));
+  ecsa_test_ws_wait_frame (fx->tcs, "PublishMetricsRequest", 0, GUARD_MS);
+
+  /* 2. a task: acked once recorded, RUNNING refused by ECS for now */
+  fx->refuse_running = TRUE;
+  message = payload (fx, "e2e-payload-1", "RUNNING");
+  ecsa_test_ws_send (fx->acs, "PayloadMessage", message);
+  ack = ecsa_test_ws_wait_frame (fx->acs, "AckRequest", 0, GUARD_MS);
+  g_assert_cmpstr (json_object_get_string_member (ack->message, "messageId"), ==, "e2e-payload-1");
+  g_assert_cmpstr (json_object_get_string_member (ack->message, "containerInstance"), ==, first_arn);
+  g_assert_cmpuint (ecsa_test_ws_count (fx->acs, "IAMRoleCredentialsAckRequest"), ==, 1);
+  ECSA_TEST_WAIT (count_submissions (fx, "RUNNING") >= 1, GUARD_MS);
+  g_assert_cmpuint (containers_of_task (fx), ==, 1);
+  {
+    g_autofree char *filter = g_strdup_printf ("label=com.amazonaws.ecs.task-arn=%s", fx->task_arn);
+    container_id = ecsa_test_docker_cli (NULL, "ps", "-q", "--no-trunc", "--filter", filter, NULL);
+    g_assert_nonnull (container_id);
+    g_assert_cmpuint (strlen (container_id), ==, 64);
+  }
+
+  /* 3. SIGKILL while the RUNNING report is still owed */
+  stop_agent (fx, TRUE);
+  g_assert_true (g_subprocess_get_if_signaled (fx->agent));
+  g_clear_object (&fx->agent);
+  fx->refuse_running = FALSE;
+  registrations = ecsa_test_ecs_count (fx->ecs, "RegisterContainerInstance");
+  running_refused = count_submissions (fx, "RUNNING");
+
+  /* 4. restart: the same instance, nothing started twice, the owed change submitted */
+  start_agent (fx);
+  ECSA_TEST_WAIT (ecsa_test_ecs_count (fx->ecs, "RegisterContainerInstance") > registrations, GUARD_MS);
+  req = json_node_get_object (ecsa_test_ecs_call (fx->ecs, "RegisterContainerInstance", registrations)->body);
+  g_assert_cmpstr (json_object_get_string_member (req, "containerInstanceArn"), ==, first_arn);
+  g_assert_null (attribute (req, "stack")); /* custom attributes only on the first registration */
+  ecsa_test_ws_wait_connections (fx->acs, 2, GUARD_MS);
+  q = g_ptr_array_index (fx->acs->queries, 1);
+  g_assert_cmpstr (g_hash_table_lookup (q, "containerInstanceArn"), ==, first_arn);
+  g_assert_cmpstr (g_hash_table_lookup (q, "sendCredentials"), ==, "true"); /* a new process */
+  /* ECS accepts it now: the restarted agent submits what it owed */
+  ECSA_TEST_WAIT (count_submissions (fx, "RUNNING") > running_refused, GUARD_MS);
+  ecsa_test_acs_run_for (500);
+  g_assert_cmpuint (containers_of_task (fx), ==, 1);
+  {
+    g_autofree char *filter = g_strdup_printf ("label=com.amazonaws.ecs.task-arn=%s", fx->task_arn);
+    g_autofree char *now = ecsa_test_docker_cli (NULL, "ps", "-q", "--no-trunc", "--filter", filter, NULL);
+    g_assert_cmpstr (now, ==, container_id); /* the same container, still running */
+  }
+
+  /* 5. stop through ACS: STOPPED with its exit code */
+  g_free (message);
+  message = payload (fx, "e2e-payload-2", "STOPPED");
+  ecsa_test_ws_send (fx->acs, "PayloadMessage", message);
+  ECSA_TEST_WAIT (count_submissions (fx, "STOPPED") >= 1, GUARD_MS);
+  for (guint i = 0; i < ecsa_test_ecs_count (fx->ecs, "SubmitTaskStateChange"); i++)
+    {
+      req = json_node_get_object (ecsa_test_ecs_call (fx->ecs, "SubmitTaskStateChange", i)->body);
+      if (g_strcmp0 (json_object_get_string_member (req, "status"), "STOPPED") == 0)
+        {
+          JsonArray *containers = json_object_get_array_member (req, "containers");
+          JsonObject *c = json_array_get_object_element (containers, 0);
+
+          g_assert_cmpstr (json_object_get_string_member (c, "status"), ==, "STOPPED");
+          g_assert_true (json_object_has_member (c, "exitCode"));
+          g_assert_cmpuint (json_array_get_length (json_object_get_array_member (c, "networkBindings")), ==, 0);
+        }
+    }
+  g_assert_cmpuint (fx->ecs->bad_signatures + fx->acs->bad_signatures + fx->tcs->bad_signatures, ==, 0);
+
+  /* 6. SIGTERM: a clean exit */
+  stop_agent (fx, FALSE);
+  g_assert_true (g_subprocess_get_if_exited (fx->agent));
+  g_assert_cmpint (g_subprocess_get_exit_status (fx->agent), ==, 0);
+
+  /* no secret in the agent's log or its checkpoint */
+  text = read_log (fx);
+  g_assert_nonnull (strstr (text, "Registration completed successfully"));
+  g_assert_null (strstr (text, "assertion")); /* no programming error on the way */
+  g_assert_null (strstr (text, "[CRITICAL]"));
+  g_assert_null (strstr (text, TASK_SECRET));
+  g_assert_null (strstr (text, TASK_TOKEN));
+  g_assert_null (strstr (text, ECSA_TEST_SECRET_KEY));
+  {
+    g_autofree char *checkpoint_path = g_build_filename (fx->dir, "data", "ecsa_agent_data.json", NULL);
+    g_autofree char *checkpoint = NULL;
+
+    g_assert_true (g_file_get_contents (checkpoint_path, &checkpoint, NULL, NULL));
+    g_assert_nonnull (strstr (checkpoint, first_arn));
+    g_assert_null (strstr (checkpoint, TASK_SECRET));
+    g_assert_null (strstr (checkpoint, TASK_TOKEN));
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add ("/acs-agent/restart-same-instance", Fixture, NULL, fixture_setup, test_restart_same_instance,
+              fixture_teardown);
+  return g_test_run ();
+}
