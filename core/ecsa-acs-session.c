@@ -407,6 +407,32 @@ nack_update (EcsaAcsSession *self, const char *type, JsonObject *message)
 }
 
 static void
+handle_attach_eni (EcsaAcsSession *self, JsonObject *message)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *message_id = NULL;
+  g_autoptr(JsonObject) ack = NULL;
+
+  if (self->hooks.attach_eni == NULL)
+    {
+      g_info ("ACS: AttachTaskNetworkInterfacesMessage while task ENIs are off, ignoring");
+      return;
+    }
+  if (!self->hooks.attach_eni (self->hooks.eni_attachments, message, &message_id, &error))
+    {
+      g_warning ("ACS: AttachTaskNetworkInterfacesMessage refused: %s", error->message);
+      return;
+    }
+  ack = json_object_new ();
+  if (member_string (message, "clusterArn") != NULL)
+    json_object_set_string_member (ack, "cluster", member_string (message, "clusterArn"));
+  if (member_string (message, "containerInstanceArn") != NULL)
+    json_object_set_string_member (ack, "containerInstance", member_string (message, "containerInstanceArn"));
+  json_object_set_string_member (ack, "messageId", message_id);
+  send_message (self, 0, "AckRequest", ack);
+}
+
+static void
 acs_handle_message (EcsaWsSession *session, const char *type, JsonObject *message)
 {
   EcsaAcsSession *self = ECSA_ACS_SESSION (session);
@@ -436,6 +462,8 @@ acs_handle_message (EcsaWsSession *session, const char *type, JsonObject *messag
   else if (strcmp (type, "ErrorMessage") == 0)
     g_warning ("ACS: ErrorMessage received: %s",
                member_string (message, "message") != NULL ? member_string (message, "message") : "");
+  else if (strcmp (type, "AttachTaskNetworkInterfacesMessage") == 0)
+    handle_attach_eni (self, message);
   else if (strcmp (type, "StageUpdateMessage") == 0 || strcmp (type, "PerformUpdateMessage") == 0)
     nack_update (self, type, message);
   else if (g_str_has_suffix (type, "Exception"))

@@ -22,6 +22,9 @@
  *    (the current model); v1.16.2 sent nothing.
  *  - CloseMessage: the connection is closed and opened again at once.
  *  - ErrorMessage: logged.
+ *  - AttachTaskNetworkInterfacesMessage: to the ENI attachments; acked (AckRequest with the message's
+ *    clusterArn, containerInstanceArn and messageId) once they took it, as v1.16.2 does; ignored when
+ *    task ENIs are off.
  *  - StageUpdateMessage / PerformUpdateMessage: NackRequest "Updates are disabled" (this agent does
  *    not update itself).
  *  - anything else: logged and ignored.
@@ -64,6 +67,10 @@ typedef struct
                                const char *role_type, GError **error);
   /* ecsa_credentials_manager_remove_task */
   void (*remove_credentials) (gpointer credentials, const char *task_arn);
+
+  /* awsvpc (may be NULL: task ENIs off): ecsa_eni_attachments_handle_acs_message */
+  gpointer eni_attachments;
+  gboolean (*attach_eni) (gpointer eni_attachments, JsonObject *message, char **out_message_id, GError **error);
 } EcsaAcsSessionHooks;
 
 #define ECSA_TYPE_ACS_SESSION (ecsa_acs_session_get_type ())

@@ -583,6 +583,7 @@ step_register_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallb
   GTask *task = g_task_new(self, cancellable, callback, user_data);
 
   g_task_set_source_tag(task, step_register_async);
+  ecsa_control_plane_set_task_network(self->control_plane, self->task_network, self->eni_attachments);
   ecsa_control_plane_register_async(self->control_plane, self->store, self->engine, self->docker, self->plugins,
                                     cancellable, registered_cb, task);
 }

@@ -51,7 +51,7 @@ ecsa_capabilities_build (const EcsaCapabilitiesInputs *inputs, GError **error)
         .available_logging_drivers = (const char *const *) config->available_logging_drivers,
         .docker_log_drivers = inputs->docker_log_drivers,
         .docker_api_version = api,
-        .task_eni_enabled = config->task_eni_enabled,
+        .task_eni_enabled = config->task_eni_enabled && inputs->task_eni_usable,
         .awsvpc_block_imds = config->awsvpc_block_imds,
         .override_awslogs_execution_role = config->override_awslogs_execution_role,
       };

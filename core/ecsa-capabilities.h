@@ -28,6 +28,7 @@ typedef struct
   const char *docker_api_version;       /* the negotiated Engine API version ("1.41") */
   const char *const *docker_log_drivers; /* Docker's /info Plugins.Log, or NULL */
   gboolean cgroups_enabled;             /* the engine set '/ecs' up (task CPU/memory limits usable) */
+  gboolean task_eni_usable;             /* ECS_ENABLE_TASK_ENI and its checks passed (awsvpc step) */
 } EcsaCapabilitiesInputs;
 
 /* EcsaEcsAttribute* (ecsa-ecs-client.h), or NULL with ECSA_ERROR_NOT_SUPPORTED when task CPU/memory

@@ -2,6 +2,8 @@
 #include "ecsa-control-plane.h"
 
 #include "ecsa-capabilities.h"
+#include "ecsa-eni-attachments.h"
+#include "ecsa-task-network.h"
 #include "ecsa-exit-codes.h"
 #include "ecsa-imds.h"
 #include "ecsa-log.h"
@@ -26,6 +28,8 @@ struct _EcsaControlPlane
   EcsaTaskEngine *engine;
   EcsaPluginRegistry *plugins;
   EcsaCredentialsManager *credentials;
+  EcsaTaskNetwork *task_network;
+  EcsaEniAttachments *eni_attachments;
   gulong state_change_handler;
   gulong inactive_handler;
   gboolean stopped;
@@ -79,6 +83,8 @@ ecsa_control_plane_dispose (GObject *object)
   self->engine = NULL;
   self->plugins = NULL;
   self->credentials = NULL;
+  self->task_network = NULL;
+  self->eni_attachments = NULL;
   self->services = NULL;
   G_OBJECT_CLASS (ecsa_control_plane_parent_class)->dispose (object);
 }
@@ -151,6 +157,62 @@ ecsa_control_plane_get_container_instance_arn (EcsaControlPlane *self)
 {
   g_return_val_if_fail (ECSA_IS_CONTROL_PLANE (self), NULL);
   return self->ecs_client != NULL ? ecsa_ecs_client_get_container_instance_arn (self->ecs_client) : NULL;
+}
+
+/* ---- awsvpc ------------------------------------------------------------------------------- */
+
+static void
+eni_submitted_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!ecsa_ecs_client_submit_attachment_state_change_finish (ECSA_ECS_CLIENT (source), result, &error))
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+eni_submit_async (gpointer user_data, const char *task_arn, const char *attachment_arn, const char *status,
+                  GCancellable *cancellable, GAsyncReadyCallback callback, gpointer callback_data)
+{
+  EcsaControlPlane *self = user_data;
+  GTask *task = g_task_new (self, cancellable, callback, callback_data);
+
+  if (self->ecs_client == NULL)
+    {
+      g_task_return_new_error (task, ECSA_ERROR, ECSA_ERROR_RETRY, "not registered yet");
+      g_object_unref (task);
+      return;
+    }
+  ecsa_ecs_client_submit_attachment_state_change_async (self->ecs_client, task_arn, attachment_arn, status,
+                                                        cancellable, eni_submitted_cb, task);
+}
+
+static gboolean
+eni_submit_finish (gpointer user_data, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static const EcsaEniAttachmentSubmitter eni_submitter = { eni_submit_async, eni_submit_finish };
+
+static gboolean
+acs_attach_eni (gpointer eni_attachments, JsonObject *message, char **out_message_id, GError **error)
+{
+  return ecsa_eni_attachments_handle_acs_message (eni_attachments, message, out_message_id, error);
+}
+
+void
+ecsa_control_plane_set_task_network (EcsaControlPlane *self, EcsaTaskNetwork *network,
+                                     EcsaEniAttachments *eni_attachments)
+{
+  g_return_if_fail (ECSA_IS_CONTROL_PLANE (self));
+  self->task_network = network;
+  self->eni_attachments = eni_attachments;
+  if (eni_attachments != NULL)
+    ecsa_eni_attachments_set_submitter (eni_attachments, &eni_submitter, self);
 }
 
 /* ---- step 1: region ------------------------------------------------------------------------ */
@@ -331,6 +393,7 @@ register_with_capabilities (GTask *task)
     .docker_api_version = ecsa_docker_client_get_api_version (data->docker),
     .docker_log_drivers = (const char *const *) data->docker_log_drivers,
     .cgroups_enabled = ecsa_task_engine_get_cgroups_enabled (self->engine),
+    .task_eni_usable = self->task_network != NULL && ecsa_task_network_is_enabled (self->task_network),
   };
 
   capabilities = ecsa_capabilities_build (&inputs, &error);
@@ -339,6 +402,14 @@ register_with_capabilities (GTask *task)
       g_task_return_new_error (task, ECSA_EXIT_CODE_ERROR, ECSA_EXIT_TERMINAL, "%s", error->message);
       g_object_unref (task);
       return;
+    }
+  /* v1.16.2 constructVPCSubnetAttributes */
+  if (self->task_network != NULL && ecsa_task_network_is_enabled (self->task_network))
+    {
+      g_ptr_array_add (capabilities,
+                       ecsa_ecs_attribute_new ("ecs.vpc-id", ecsa_task_network_get_vpc_id (self->task_network)));
+      g_ptr_array_add (capabilities,
+                       ecsa_ecs_attribute_new ("ecs.subnet-id", ecsa_task_network_get_subnet_id (self->task_network)));
     }
   ecsa_ecs_client_register_async (self->ecs_client, capabilities, cancellable, registered_cb, task);
 }
@@ -521,9 +592,15 @@ inactive_instance_cb (EcsaAcsSession *acs, gpointer user_data)
 void
 ecsa_control_plane_start_sessions (EcsaControlPlane *self, EcsaCredentialsManager *credentials)
 {
-  EcsaAcsSessionHooks acs_hooks = { self->engine,       acs_apply_payload_async, acs_apply_payload_finish,
-                                    acs_has_task,       credentials,             acs_set_credentials,
-                                    acs_remove_credentials };
+  EcsaAcsSessionHooks acs_hooks = { self->engine,
+                                    acs_apply_payload_async,
+                                    acs_apply_payload_finish,
+                                    acs_has_task,
+                                    credentials,
+                                    acs_set_credentials,
+                                    acs_remove_credentials,
+                                    self->eni_attachments,
+                                    self->eni_attachments != NULL ? acs_attach_eni : NULL };
 
   g_return_if_fail (ECSA_IS_CONTROL_PLANE (self));
   g_return_if_fail (self->ecs_client != NULL && self->engine != NULL);

@@ -39,6 +39,14 @@ void ecsa_control_plane_resolve_region_async (EcsaControlPlane *self, GCancellab
                                               GAsyncReadyCallback callback, gpointer user_data);
 gboolean ecsa_control_plane_resolve_region_finish (EcsaControlPlane *self, GAsyncResult *result, GError **error);
 
+/* Before step 7, when ECS_ENABLE_TASK_ENI: the VPC/subnet attributes come from `network`, the ENI
+ * attachments report through the ECS client and take ACS's AttachTaskNetworkInterfacesMessage.
+ * Both borrowed (NULL: task ENIs off). */
+typedef struct _EcsaTaskNetwork EcsaTaskNetwork;
+typedef struct _EcsaEniAttachments EcsaEniAttachments;
+void ecsa_control_plane_set_task_network (EcsaControlPlane *self, EcsaTaskNetwork *network,
+                                          EcsaEniAttachments *eni_attachments);
+
 /* Step 7. Every argument but `cancellable`... is borrowed for the life of the control plane. The
  * error carries v1.16.2's exit code (ECSA_EXIT_CODE_ERROR): 5 for a cluster mismatch, an invalid
  * parameter or attribute, an instance type change; 1 otherwise. */

@@ -1573,3 +1573,38 @@ ecsa_ecs_client_submit_container_state_change_finish (EcsaEcsClient *self, GAsyn
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   return g_task_propagate_boolean (G_TASK (result), error);
 }
+
+void
+ecsa_ecs_client_submit_attachment_state_change_async (EcsaEcsClient *self, const char *task_arn,
+                                                      const char *attachment_arn, const char *status,
+                                                      GCancellable *cancellable, GAsyncReadyCallback callback,
+                                                      gpointer user_data)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) request = NULL;
+
+  g_return_if_fail (ECSA_IS_ECS_CLIENT (self));
+  g_return_if_fail (task_arn != NULL && attachment_arn != NULL && status != NULL);
+
+  json_builder_begin_object (b);
+  add_string_member (b, "cluster", self->cluster);
+  add_string_member (b, "task", task_arn);
+  json_builder_set_member_name (b, "attachments");
+  json_builder_begin_array (b);
+  json_builder_begin_object (b);
+  add_string_member (b, "attachmentArn", attachment_arn);
+  add_string_member (b, "status", status);
+  json_builder_end_object (b);
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  request = json_builder_get_root (b);
+  submit_async (self, ecsa_ecs_client_submit_attachment_state_change_async, "SubmitTaskStateChange", request,
+                cancellable, callback, user_data);
+}
+
+gboolean
+ecsa_ecs_client_submit_attachment_state_change_finish (EcsaEcsClient *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

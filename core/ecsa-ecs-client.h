@@ -166,6 +166,15 @@ void ecsa_ecs_client_submit_container_state_change_async (EcsaEcsClient *self, c
 gboolean ecsa_ecs_client_submit_container_state_change_finish (EcsaEcsClient *self, GAsyncResult *result,
                                                                GError **error);
 
+/* An ENI attachment's state (v1.16.2: SubmitTaskStateChange with only cluster, task and
+ * attachments [{attachmentArn, status}]). One attempt. */
+void ecsa_ecs_client_submit_attachment_state_change_async (EcsaEcsClient *self, const char *task_arn,
+                                                           const char *attachment_arn, const char *status,
+                                                           GCancellable *cancellable, GAsyncReadyCallback callback,
+                                                           gpointer user_data);
+gboolean ecsa_ecs_client_submit_attachment_state_change_finish (EcsaEcsClient *self, GAsyncResult *result,
+                                                                GError **error);
+
 /* An AWS JSON error answer ({"__type":"...#Code","message":"..."}, or the x-amzn-ErrorType
  * header) into an ECSA_ECS_CLIENT_ERROR (fuzzed). */
 GError *ecsa_ecs_client_error_from_response (const char *op, guint status, GBytes *body, const char *error_type);

@@ -42,6 +42,7 @@ typedef struct
   GPtrArray *creds_set; /* "arn|role|id" */
   GPtrArray *creds_removed;
   guint inactive;
+  GPtrArray *enis; /* messageIds handed to the ENI attachments */
 } Fixture;
 
 static void
@@ -144,6 +145,22 @@ creds_remove (gpointer credentials, const char *arn)
   g_ptr_array_add (((Fixture *) credentials)->creds_removed, g_strdup (arn));
 }
 
+static gboolean
+attach_eni (gpointer eni, JsonObject *message, char **out_message_id, GError **error)
+{
+  Fixture *fx = eni;
+  const char *id = json_object_get_string_member_with_default (message, "messageId", NULL);
+
+  if (id == NULL || !json_object_has_member (message, "elasticNetworkInterfaces"))
+    {
+      g_set_error_literal (error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA, "no elasticNetworkInterfaces");
+      return FALSE;
+    }
+  g_ptr_array_add (fx->enis, g_strdup (id));
+  *out_message_id = g_strdup (id);
+  return TRUE;
+}
+
 static GSource *
 timer_factory (EcsaWsTimer which, GTimeSpan delay, gpointer user_data)
 {
@@ -168,7 +185,7 @@ fixture_setup (Fixture *fx, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   EcsaAcsSessionHooks hooks = { fx, engine_apply_async, engine_apply_finish, engine_has_task,
-                                fx, creds_set, creds_remove };
+                                fx, creds_set, creds_remove, fx, attach_eni };
   EcsaStateReporterHooks reporter_hooks = { 0 };
 
   g_setenv ("AWS_ACCESS_KEY_ID", ECSA_TEST_ACCESS_KEY, TRUE);
@@ -202,6 +219,7 @@ fixture_setup (Fixture *fx, gconstpointer data)
   fx->known = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   fx->creds_set = g_ptr_array_new_with_free_func (g_free);
   fx->creds_removed = g_ptr_array_new_with_free_func (g_free);
+  fx->enis = g_ptr_array_new_with_free_func (g_free);
   fx->reconnect_delays = g_array_new (FALSE, FALSE, sizeof (GTimeSpan));
   fx->session = ecsa_acs_session_new (fx->client, &hooks, fx->reporter);
   ecsa_ws_session_set_timer_factory (ECSA_WS_SESSION (fx->session), timer_factory, fx);
@@ -230,6 +248,7 @@ fixture_teardown (Fixture *fx, gconstpointer data)
   g_hash_table_unref (fx->known);
   g_ptr_array_unref (fx->creds_set);
   g_ptr_array_unref (fx->creds_removed);
+  g_ptr_array_unref (fx->enis);
   g_array_unref (fx->reconnect_delays);
 }
 
@@ -526,6 +545,29 @@ test_heartbeat_close_error_unknown (Fixture *fx, gconstpointer data)
 }
 
 static void
+test_attach_eni (Fixture *fx, gconstpointer data)
+{
+  EcsaTestFrame *ack;
+
+  start (fx);
+  ecsa_test_ws_send (fx->acs, "AttachTaskNetworkInterfacesMessage",
+                     "{\"messageId\":\"eni-bad\",\"clusterArn\":\"c\",\"containerInstanceArn\":\"ci\"}");
+  ecsa_test_ws_send (fx->acs, "AttachTaskNetworkInterfacesMessage",
+                     "{\"messageId\":\"eni-1\",\"clusterArn\":\"arn:aws:ecs:us-west-2:1:cluster/c\","
+                     "\"containerInstanceArn\":\"arn:aws:ecs:us-west-2:1:container-instance/ci\",\"taskArn\":\"t\","
+                     "\"waitTimeoutMs\":5000,\"elasticNetworkInterfaces\":[{\"attachmentArn\":\"a\","
+                     "\"macAddress\":\"02:00:00:00:be:ef\",\"ec2Id\":\"eni-1\"}]}");
+  ack = ecsa_test_ws_wait_frame (fx->acs, "AckRequest", 0, GUARD_MS);
+  /* v1.16.2 acks with the message's own cluster and instance */
+  g_assert_cmpstr (json_object_get_string_member (ack->message, "messageId"), ==, "eni-1");
+  g_assert_cmpstr (json_object_get_string_member (ack->message, "cluster"), ==, "arn:aws:ecs:us-west-2:1:cluster/c");
+  g_assert_cmpstr (json_object_get_string_member (ack->message, "containerInstance"), ==,
+                   "arn:aws:ecs:us-west-2:1:container-instance/ci");
+  g_assert_cmpuint (fx->enis->len, ==, 1);
+  g_assert_cmpuint (ecsa_test_ws_count (fx->acs, "AckRequest"), ==, 1);
+}
+
+static void
 test_inactive_instance (Fixture *fx, gconstpointer data)
 {
   fx->acs->refuse_status = 400;
@@ -563,5 +605,6 @@ main (int argc, char **argv)
   ADD ("/acs-session/credentials-message", test_credentials_message);
   ADD ("/acs-session/other-messages", test_heartbeat_close_error_unknown);
   ADD ("/acs-session/inactive-instance", test_inactive_instance);
+  ADD ("/acs-session/attach-eni", test_attach_eni);
   return g_test_run ();
 }

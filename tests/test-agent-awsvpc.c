@@ -2,6 +2,7 @@
  * with ECS_ENABLE_TASK_ENI the net-cni plugin's check and the pause image (imported from
  * ecs-agent-pause), exit 5 when awsvpc cannot work here, and the image cleanup timer.
  * SPDX-License-Identifier: Apache-2.0 */
+#include "ecsa-test-acs.h"
 #include "ecsa-test-netplug.h"
 #include "ecsa-test-utils.h"
 
@@ -12,6 +13,8 @@
 
 static char *tmpdir;
 static char *pause_image;
+/* The agent registers before it starts: a loopback ECS API (its poll endpoint refuses connections). */
+static EcsaTestEcs *ecs;
 
 typedef struct
 {
@@ -80,6 +83,10 @@ agent_run(Agent *a, const char *pause_program, const char *plugin_dir)
   env = g_environ_setenv(env, "ECS_CNI_PLUGINS_PATH", "/nonexistent/amazon-ecs-cni-plugins", TRUE);
   env = g_environ_setenv(env, "ECSA_PLUGIN_DIR", plugin_dir, TRUE);
   env = g_environ_setenv(env, "ECSA_PAUSE_PROGRAM", pause_program, TRUE);
+  env = g_environ_setenv(env, "ECS_BACKEND_HOST", ecs->url, TRUE);
+  env = g_environ_setenv(env, "AWS_ACCESS_KEY_ID", ECSA_TEST_ACCESS_KEY, TRUE);
+  env = g_environ_setenv(env, "AWS_SECRET_ACCESS_KEY", ECSA_TEST_SECRET_KEY, TRUE);
+  env = g_environ_setenv(env, "AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", TRUE);
   for (const char *const *v = (const char *const[]){ "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", NULL }; *v; v++)
     if (g_getenv(*v) != NULL)
       env = g_environ_setenv(env, *v, g_getenv(*v), TRUE);
@@ -177,10 +184,16 @@ main(int argc, char **argv)
 
   g_test_init(&argc, &argv, NULL);
   tmpdir = ecsa_test_mkdtemp();
+  ecs = ecsa_test_ecs_new(FALSE, NULL);
+  g_free(ecs->acs_endpoint);
+  ecs->acs_endpoint = g_strdup("http://127.0.0.1:9/");
+  g_free(ecs->tcs_endpoint);
+  ecs->tcs_endpoint = g_strdup("http://127.0.0.1:9/");
   pause_image = g_strdup_printf("ecsa-t%d-agentnet/pause", (int)getpid());
   g_test_add_func("/agent-awsvpc/task-eni/ready", test_ready);
   g_test_add_func("/agent-awsvpc/task-eni/terminal", test_terminal);
   rc = g_test_run();
+  ecsa_test_ecs_free(ecs);
   remove_pause_image();
   ecsa_test_rmdir_recursive(tmpdir);
   g_free(tmpdir);

@@ -594,6 +594,27 @@ test_submit_container_state_change (Fixture *fx, gconstpointer data)
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (req, "networkBindings")), ==, 0);
 }
 
+static void
+test_submit_attachment (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  JsonObject *req;
+  JsonObject *a;
+
+  fx->done = FALSE;
+  ecsa_ecs_client_submit_attachment_state_change_async (fx->client, "arn:aws:ecs:us-west-2:1:task/t",
+                                                        "arn:aws:ecs:us-west-2:1:attachment/a", "ATTACHED", NULL,
+                                                        result_cb, fx);
+  ecsa_test_wait_for_flag (NULL, &fx->done, GUARD_MS);
+  g_assert_true (ecsa_ecs_client_submit_attachment_state_change_finish (fx->client, fx->result, &error));
+  req = json_node_get_object (ecsa_test_ecs_call (fx->ecs, "SubmitTaskStateChange", 0)->body);
+  g_assert_cmpuint (json_object_get_size (req), ==, 3);
+  g_assert_cmpstr (json_object_get_string_member (req, "task"), ==, "arn:aws:ecs:us-west-2:1:task/t");
+  a = json_array_get_object_element (json_object_get_array_member (req, "attachments"), 0);
+  g_assert_cmpstr (json_object_get_string_member (a, "attachmentArn"), ==, "arn:aws:ecs:us-west-2:1:attachment/a");
+  g_assert_cmpstr (json_object_get_string_member (a, "status"), ==, "ATTACHED");
+}
+
 static gboolean
 hook_submit_fails (EcsaTestEcs *ecs, const char *op, JsonObject *request, SoupServerMessage *msg, gpointer user_data)
 {
@@ -754,6 +775,7 @@ main (int argc, char **argv)
   ADD ("/ecs-client/submit/task", test_submit_task_state_change);
   ADD ("/ecs-client/submit/container", test_submit_container_state_change);
   ADD ("/ecs-client/submit/single-attempt", test_submit_single_attempt);
+  ADD ("/ecs-client/submit/attachment", test_submit_attachment);
   ADD ("/ecs-client/endpoints", test_endpoints);
   return g_test_run ();
 }
