@@ -28,6 +28,7 @@
 #include "ecsa-introspection-server.h"
 
 #include "ecsa-docker-client.h"
+#include "ecsa-ecs-client.h"
 #include "ecsa-eni-attachments.h"
 #include "ecsa-image-cleanup.h"
 #include "ecsa-imds.h"
@@ -533,6 +534,8 @@ step_servers_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallba
 {
   g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
   EcsaConfig *c = self->config;
+  const char *cluster;
+  const char *arn;
 
   g_task_set_source_tag(task, step_servers_async);
   self->task_views = (EcsaTaskViewSource){ .list = servers_list_views,
@@ -540,14 +543,22 @@ step_servers_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallba
                                            .lookup_by_docker_id = servers_lookup_view_by_docker_id,
                                            .free_view = ecsa_task_view_free,
                                            .user_data = self->engine };
-  /* The container instance ARN (register step) goes to ecsa_introspection_server_set_container_instance_arn()
-   * and ecsa_audit_log_set_container_instance_arn() once known. */
-  self->introspection = ecsa_introspection_server_new(&self->task_views, c->cluster, NULL);
+  /* The register step ran: the cluster (the restored one, or "default") and the container instance
+   * ARN are known; /v1/metadata and the audit log report them. */
+  cluster = ecsa_ecs_client_get_cluster(ecsa_control_plane_get_ecs_client(self->control_plane));
+  if (cluster == NULL || *cluster == '\0')
+    cluster = c->cluster;
+  arn = ecsa_control_plane_get_container_instance_arn(self->control_plane);
+  self->introspection = ecsa_introspection_server_new(&self->task_views, cluster, NULL);
+  if (arn != NULL)
+    ecsa_introspection_server_set_container_instance_arn(self->introspection, arn);
   ecsa_introspection_server_start(self->introspection,
                                   server_port("ECSA_TEST_INTROSPECTION_PORT", ECSA_INTROSPECTION_PORT));
   if (c->task_iam_role_enabled)
     {
-      self->audit_log = ecsa_audit_log_new(c->credentials_audit_log_file, c->credentials_audit_log_disabled, c->cluster);
+      self->audit_log = ecsa_audit_log_new(c->credentials_audit_log_file, c->credentials_audit_log_disabled, cluster);
+      if (arn != NULL)
+        ecsa_audit_log_set_container_instance_arn(self->audit_log, arn);
       self->credentials_server = ecsa_credentials_server_new(self->credentials, self->audit_log, &self->task_views,
                                                              c->task_iam_role_enabled_for_network_host);
       ecsa_credentials_server_start(self->credentials_server,

@@ -171,6 +171,8 @@ test_both_servers(void)
   metadata = get(a.introspection_port, "/v1/metadata");
   g_assert_cmpuint(metadata->status, ==, 200);
   g_assert_true(ecsa_test_contains(metadata->body, cluster));
+  /* registered before the servers start: the loopback ECS's container instance */
+  g_assert_true(ecsa_test_contains(metadata->body, "\"ContainerInstanceArn\":\"arn:aws:ecs:us-west-2:"));
   g_assert_true(ecsa_test_contains(metadata->body, "\"Version\":\"Amazon ECS Agent - v1.16.2 "));
   /* the engine's tasks: none for this fresh cluster */
   tasks = get(a.introspection_port, "/v1/tasks");
