@@ -581,11 +581,21 @@ registered_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GTask) task = user_data;
   g_autoptr(GError) error = NULL;
+  EcsaAgent *self = g_task_get_source_object(task);
+  GTlsDatabase *trust;
 
   if (!ecsa_control_plane_register_finish(ECSA_CONTROL_PLANE(source), result, &error))
-    g_task_return_error(task, g_steal_pointer(&error));
-  else
-    g_task_return_boolean(task, TRUE);
+    {
+      g_task_return_error(task, g_steal_pointer(&error));
+      return;
+    }
+  /* The shared HTTPS session (plugins: ECR) trusts what the ECS client trusts: SSL_CERT_FILE and
+   * SSL_CERT_DIR as Go's crypto/x509 reads them (v1.16.2's ECR client used the same defaults). The
+   * ECS client loaded them for the registration. */
+  trust = ecsa_ecs_client_get_tls_database(ecsa_control_plane_get_ecs_client(self->control_plane));
+  if (trust != NULL)
+    g_object_set(self->http_session, "tls-database", trust, NULL);
+  g_task_return_boolean(task, TRUE);
 }
 
 static void
@@ -997,6 +1007,20 @@ ecsa_agent_is_running(EcsaAgent *self)
   return self->running && !self->stopping;
 }
 
+static gboolean
+accept_any_certificate_cb(SoupMessage *msg, GTlsCertificate *cert, GTlsCertificateFlags errors, gpointer user_data)
+{
+  return TRUE;
+}
+
+/* -k: every HTTPS exchange of the shared session accepts any certificate (v1.16.2 gave its ECR
+ * client the same InsecureSkipVerify as the ECS client and the websockets). */
+static void
+insecure_request_queued_cb(SoupSession *session, SoupMessage *msg, gpointer user_data)
+{
+  g_signal_connect(msg, "accept-certificate", G_CALLBACK(accept_any_certificate_cb), NULL);
+}
+
 EcsaAgent *
 ecsa_agent_new(EcsaConfig *config)
 {
@@ -1007,6 +1031,8 @@ ecsa_agent_new(EcsaConfig *config)
   self->config = config;
   self->http_session = soup_session_new_with_options(
     "user-agent", "Amazon ECS Agent - v" ECSA_COMPAT_VERSION " (ecs-agent " PACKAGE_VERSION ")", "timeout", 60, NULL);
+  if (config->accept_insecure_cert)
+    g_signal_connect(self->http_session, "request-queued", G_CALLBACK(insecure_request_queued_cb), NULL);
   self->plugin_services = ecsa_plugin_host_services_new(config, self->context, self->http_session);
   self->plugins = ecsa_plugin_registry_new();
   self->credentials = ecsa_credentials_manager_new();

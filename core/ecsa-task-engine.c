@@ -3264,6 +3264,27 @@ settle_recovered(EcsaTaskEngine *self, EcsaTask *task)
   task->sent_status = task->emitted_status = MIN(task->known_status, ECSA_TASK_RUNNING);
 }
 
+/* Containers found running after a restart are followed by the metrics plugins again (v1.16.2's
+ * stats engine re-adds the running containers of the saved state when it starts). */
+static void
+metrics_follow_running(EcsaTaskEngine *self, EcsaTask *task)
+{
+  g_autoptr(EcsaTaskView) view = NULL;
+
+  if (self->plugins == NULL)
+    return;
+  for (guint i = 0; i < task->containers->len; i++)
+    {
+      EcsaContainer *c = task->containers->pdata[i];
+
+      if (c->known_status != ECSA_CONTAINER_RUNNING || c->docker_id == NULL)
+        continue;
+      if (view == NULL)
+        view = ecsa_task_view_new(task);
+      ecsa_plugin_registry_metrics_container_started(self->plugins, view, ecsa_task_view_get_container(view, c->name));
+    }
+}
+
 static void
 reconcile_done(EcsaTaskEngine *self)
 {
@@ -3280,6 +3301,7 @@ reconcile_done(EcsaTaskEngine *self)
       EcsaTask *task = v;
       if (task->recovered && task->sent_status == ECSA_TASK_NONE && task->emitted_status == ECSA_TASK_NONE)
         settle_recovered(self, task);
+      metrics_follow_running(self, task);
       schedule_progress(self, task);
     }
   request_save(self, TRUE);

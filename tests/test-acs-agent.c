@@ -1,12 +1,20 @@
 /* test-acs-agent.c: the real ecs-agent binary against the loopback control-plane fakes (ECS JSON
  * API, ACS, TCS, IMDS; signatures checked with the real verifier) and the real dockerd:
- * registration, a task from a PayloadMessage to RUNNING, then SIGKILL while ECS still refuses the
- * RUNNING report, and a restart that comes back as the same container instance, starts nothing
- * twice and submits the change it still owed; then the task is stopped through ACS.
+ *  - restart-same-instance: registration, a task from a PayloadMessage to RUNNING, then SIGKILL
+ *    while ECS still refuses the RUNNING report, and a restart that comes back as the same container
+ *    instance, starts nothing twice and submits the change it still owed; then the task is stopped
+ *    through ACS. Meanwhile TCS carries the task's metrics.
+ *  - tls-insecure: every fake (ECS, ACS, TCS and an ECR GetAuthorizationToken endpoint) serves a
+ *    certificate of a CA nobody trusts. Without -k the agent refuses to register; with -k every
+ *    HTTPS client of the agent accepts it: registration, wss ACS and TCS, and the ECR plugin's call
+ *    through the agent's shared session. Then heartbeats, ACS reconnection (at once after a close,
+ *    with backoff after refused handshakes, sendCredentials only on the first connection) and a
+ *    task whose image cannot be pulled reported STOPPED with v1.16.2's reason.
  *
  * Uses the fixed ports 51678/51679 (one agent per host): holds /tmp/ecsa-fixed-ports.lock and runs
  * alone. A REJECT rule keeps 169.254.169.254 unreachable while the agent runs.
  * SPDX-License-Identifier: Apache-2.0 */
+#include "ecsa-sigv4.h"
 #include "ecsa-test-acs.h"
 #include "ecsa-test-docker.h"
 #include "ecsa-test-utils.h"
@@ -39,7 +47,46 @@ typedef struct
   char *guard_comment;
   guint refuse_running; /* SubmitTaskStateChange RUNNING answers 500 while set */
   guint agent_runs;
+  gboolean tls;      /* every fake over HTTPS with an untrusted CA */
+  char *cert_dir;
+  SoupServer *ecr;   /* ECR GetAuthorizationToken (tls-insecure) */
+  char *ecr_url;
+  guint ecr_calls;
+  guint ecr_bad_signatures;
 } Fixture;
+
+#define ECR_PASSWORD "ecrFakeRegistryPassword0000000001"
+
+/* ECR's GetAuthorizationToken (JSON 1.1), signed for "ecr" with the agent's own credentials. The
+ * token names a registry on 127.0.0.1:1, where nothing listens: the pull that follows fails. */
+static void
+ecr_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user_data)
+{
+  Fixture *fx = user_data;
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  g_autoptr(GBytes) body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  GUri *uri = soup_server_message_get_uri (msg);
+  gboolean with_token = FALSE;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *token = g_base64_encode ((const guchar *) "AWS:" ECR_PASSWORD, strlen ("AWS:" ECR_PASSWORD));
+  g_autofree char *json = NULL;
+
+  fx->ecr_calls++;
+  if (g_strcmp0 (soup_message_headers_get_one (headers, "X-Amz-Target"),
+                 "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken")
+        != 0
+      || !ecsa_sigv4_verify ("POST", g_uri_get_path (uri), g_uri_get_query (uri), headers, body, "ecr",
+                             ecsa_test_secret_lookup, &with_token, g_get_real_time () / G_USEC_PER_SEC, NULL, &error))
+    {
+      fx->ecr_bad_signatures++;
+      ecsa_test_ecs_reply_error (msg, 403, "UnrecognizedClientException", error != NULL ? error->message : "target");
+      return;
+    }
+  json = g_strdup_printf ("{\"authorizationData\":[{\"authorizationToken\":\"%s\",\"expiresAt\":%" G_GINT64_FORMAT
+                          ",\"proxyEndpoint\":\"https://127.0.0.1:1\"}]}",
+                          token, g_get_real_time () / G_USEC_PER_SEC + 12 * 3600);
+  ecsa_test_ecs_reply_json (msg, json);
+}
 
 static gboolean
 ecs_hook (EcsaTestEcs *ecs, const char *op, JsonObject *request, SoupServerMessage *msg, gpointer user_data)
@@ -90,11 +137,21 @@ fixture_setup (Fixture *fx, gconstpointer data)
   fx->imds = ecsa_test_imds_new ();
   fx->imds->require_token = TRUE;
   ecsa_test_imds_set_identity (fx->imds, INSTANCE_ID, ECSA_TEST_REGION);
-  fx->ecs = ecsa_test_ecs_new (FALSE, NULL);
+  fx->tls = data != NULL;
+  if (fx->tls)
+    {
+      fx->cert_dir = g_build_filename (fx->dir, "certs", NULL);
+      g_assert_cmpint (g_mkdir (fx->cert_dir, 0700), ==, 0);
+      ecsa_test_make_certificates (fx->cert_dir);
+      fx->ecr = soup_server_new (NULL, NULL);
+      soup_server_add_handler (fx->ecr, NULL, ecr_handler, fx, NULL);
+      fx->ecr_url = ecsa_test_server_listen_tls (fx->ecr, fx->cert_dir);
+    }
+  fx->ecs = ecsa_test_ecs_new (fx->tls, fx->cert_dir);
   fx->ecs->hook = ecs_hook;
   fx->ecs->hook_data = fx;
-  fx->acs = ecsa_test_ws_new (FALSE, FALSE, NULL);
-  fx->tcs = ecsa_test_ws_new (TRUE, FALSE, NULL);
+  fx->acs = ecsa_test_ws_new (FALSE, fx->tls, fx->cert_dir);
+  fx->tcs = ecsa_test_ws_new (TRUE, fx->tls, fx->cert_dir);
   g_free (fx->ecs->acs_endpoint);
   fx->ecs->acs_endpoint = g_strdup (fx->acs->url);
   g_free (fx->ecs->tcs_endpoint);
@@ -124,6 +181,16 @@ stop_agent (Fixture *fx, gboolean kill)
   ECSA_TEST_WAIT (exited, 30000);
 }
 
+/* Wait (the fakes answering) for an agent that exits by itself. */
+static void
+stop_agent_wait (Fixture *fx)
+{
+  gboolean exited = FALSE;
+
+  g_subprocess_wait_async (fx->agent, NULL, agent_exited_cb, &exited);
+  ECSA_TEST_WAIT (exited, GUARD_MS);
+}
+
 static void
 fixture_teardown (Fixture *fx, gconstpointer data)
 {
@@ -137,6 +204,13 @@ fixture_teardown (Fixture *fx, gconstpointer data)
   ecsa_test_ws_free (fx->tcs);
   ecsa_test_ecs_free (fx->ecs);
   ecsa_test_imds_free (fx->imds);
+  if (fx->ecr != NULL)
+    {
+      soup_server_disconnect (fx->ecr);
+      g_object_unref (fx->ecr);
+    }
+  g_free (fx->ecr_url);
+  g_free (fx->cert_dir);
   if (g_getenv ("ECSA_TEST_KEEP") == NULL)
     ecsa_test_rmdir_recursive (fx->dir);
   g_free (fx->dir);
@@ -150,7 +224,7 @@ fixture_teardown (Fixture *fx, gconstpointer data)
 }
 
 static void
-start_agent (Fixture *fx)
+start_agent_with (Fixture *fx, const char *flag)
 {
   g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
   g_autoptr(GError) error = NULL;
@@ -179,15 +253,21 @@ start_agent (Fixture *fx)
   g_subprocess_launcher_setenv (launcher, "ECS_LOGLEVEL", "debug", TRUE);
   g_subprocess_launcher_setenv (launcher, "ECS_DISABLE_IMAGE_CLEANUP", "true", TRUE);
   g_subprocess_launcher_setenv (launcher, "ECS_CONTAINER_STOP_TIMEOUT", "2s", TRUE);
-  g_subprocess_launcher_setenv (launcher, "ECS_IMAGE_PULL_BEHAVIOR", "prefer-cached", TRUE);
+  g_subprocess_launcher_setenv (launcher, "ECS_IMAGE_PULL_BEHAVIOR", fx->tls ? "always" : "prefer-cached", TRUE);
   g_subprocess_launcher_setenv (launcher, "ECS_ENABLE_TASK_CPU_MEM_LIMIT", "false", TRUE);
   g_subprocess_launcher_setenv (launcher, "ECS_INSTANCE_ATTRIBUTES", "{\"stack\":\"e2e\"}", TRUE);
   g_subprocess_launcher_setenv (launcher, "ECS_AGENT_CONFIG_FILE_PATH", "/nonexistent/config.json", TRUE);
   g_subprocess_launcher_unsetenv (launcher, "SSL_CERT_FILE");
   g_subprocess_launcher_unsetenv (launcher, "SSL_CERT_DIR");
-  fx->agent = g_subprocess_launcher_spawn (launcher, &error, agent, NULL);
+  fx->agent = g_subprocess_launcher_spawn (launcher, &error, agent, flag, NULL);
   g_assert_no_error (error);
   fx->agent_runs++;
+}
+
+static void
+start_agent (Fixture *fx)
+{
+  start_agent_with (fx, NULL);
 }
 
 static char *
@@ -220,7 +300,8 @@ payload (Fixture *fx, const char *message_id, const char *desired)
     "{\"clusterArn\":\"%s\",\"containerInstanceArn\":\"%s\",\"generatedAt\":1511810771,\"messageId\":\"%s\","
     "\"seqNum\":%d,\"tasks\":[{\"arn\":\"%s\",\"family\":\"%sweb\",\"version\":\"1\",\"desiredStatus\":\"%s\","
     "\"containers\":[{\"name\":\"web\",\"image\":\"" ECSA_TEST_IMAGE "\",\"cpu\":10,\"memory\":32,"
-    "\"essential\":true,\"command\":[\"sleep\",\"3600\"],\"portMappings\":[]}],"
+    "\"essential\":true,\"command\":[\"sleep\",\"3600\"],"
+    "\"portMappings\":[{\"containerPort\":80,\"hostPort\":0,\"protocol\":\"tcp\"}]}],"
     "\"roleCredentials\":{\"credentialsId\":\"%scredentials\",\"roleArn\":\"arn:aws:iam::123456789012:role/e2e\","
     "\"accessKeyId\":\"ASIAE2E0000000000001\",\"secretAccessKey\":\"" TASK_SECRET "\",\"sessionToken\":\"" TASK_TOKEN
     "\",\"expiration\":\"2030-01-01T00:00:00Z\"}}]}",
@@ -259,6 +340,28 @@ count_submissions (Fixture *fx, const char *status)
   return n;
 }
 
+/* The first PublishMetricsRequest that carries metrics of the task, or NULL. */
+static JsonObject *
+task_metrics_frame (Fixture *fx)
+{
+  for (guint i = 0; i < fx->tcs->frames->len; i++)
+    {
+      EcsaTestFrame *f = g_ptr_array_index (fx->tcs->frames, i);
+      JsonArray *tasks;
+
+      if (g_strcmp0 (f->type, "PublishMetricsRequest") != 0 || f->message == NULL
+          || !json_object_has_member (f->message, "taskMetrics"))
+        continue;
+      tasks = json_object_get_array_member (f->message, "taskMetrics");
+      for (guint j = 0; j < json_array_get_length (tasks); j++)
+        if (g_strcmp0 (json_object_get_string_member (json_array_get_object_element (tasks, j), "taskArn"),
+                       fx->task_arn)
+            == 0)
+          return f->message;
+    }
+  return NULL;
+}
+
 static void
 test_restart_same_instance (Fixture *fx, gconstpointer data)
 {
@@ -282,6 +385,33 @@ test_restart_same_instance (Fixture *fx, gconstpointer data)
   g_assert_nonnull (attribute (req, "stack"));
   g_assert_nonnull (attribute (req, "ecs.os-type"));
   g_assert_nonnull (attribute (req, "com.amazonaws.ecs.capability.docker-remote-api.1.17"));
+  g_assert_nonnull (attribute (req, "com.amazonaws.ecs.capability.privileged-container"));
+  g_assert_nonnull (attribute (req, "com.amazonaws.ecs.capability.logging-driver.json-file"));
+  g_assert_null (attribute (req, "com.amazonaws.ecs.capability.task-iam-role")); /* ECS_ENABLE_TASK_IAM_ROLE unset */
+  {
+    JsonArray *resources = json_object_get_array_member (req, "totalResources");
+    g_autoptr(GString) names = g_string_new (NULL);
+
+    for (guint i = 0; i < json_array_get_length (resources); i++)
+      {
+        JsonObject *r = json_array_get_object_element (resources, i);
+        const char *name = json_object_get_string_member (r, "name");
+
+        g_string_append_printf (names, "%s,", name);
+        if (g_str_equal (name, "CPU"))
+          g_assert_cmpint (json_object_get_int_member (r, "integerValue"), ==, 1024 * (gint64) g_get_num_processors ());
+        if (g_str_equal (name, "PORTS"))
+          {
+            JsonArray *ports = json_object_get_array_member (r, "stringSetValue");
+            g_autoptr(GString) list = g_string_new (NULL);
+
+            for (guint j = 0; j < json_array_get_length (ports); j++)
+              g_string_append_printf (list, "%s,", json_array_get_string_element (ports, j));
+            g_assert_cmpstr (list->str, ==, "22,2375,2376,51678,51679,"); /* v1.16.2's defaults */
+          }
+      }
+    g_assert_cmpstr (names->str, ==, "CPU,MEMORY,PORTS,PORTS_UDP,");
+  }
   g_assert_true (g_str_has_prefix (
     json_object_get_string_member (json_object_get_object_member (req, "versionInfo"), "dockerVersion"),
     "DockerVersion: "));
@@ -331,14 +461,67 @@ test_restart_same_instance (Fixture *fx, gconstpointer data)
   q = g_ptr_array_index (fx->acs->queries, 1);
   g_assert_cmpstr (g_hash_table_lookup (q, "containerInstanceArn"), ==, first_arn);
   g_assert_cmpstr (g_hash_table_lookup (q, "sendCredentials"), ==, "true"); /* a new process */
-  /* ECS accepts it now: the restarted agent submits what it owed */
+  /* ECS accepts it now: the restarted agent submits what it owed, with the dynamic host port Docker
+   * chose, on both wildcard addresses (dockerd 20.10 lists 0.0.0.0 and ::) */
   ECSA_TEST_WAIT (count_submissions (fx, "RUNNING") > running_refused, GUARD_MS);
+  {
+    JsonObject *running = NULL;
+    JsonArray *bindings;
+    g_autoptr(GString) ips = g_string_new (NULL);
+    gint64 host_port = 0;
+
+    for (guint i = 0; i < ecsa_test_ecs_count (fx->ecs, "SubmitTaskStateChange"); i++)
+      {
+        JsonObject *r = json_node_get_object (ecsa_test_ecs_call (fx->ecs, "SubmitTaskStateChange", i)->body);
+        if (g_strcmp0 (json_object_get_string_member (r, "status"), "RUNNING") == 0)
+          running = r;
+      }
+    g_assert_cmpstr (json_object_get_string_member (running, "cluster"), ==, fx->cluster);
+    bindings = json_object_get_array_member (
+      json_array_get_object_element (json_object_get_array_member (running, "containers"), 0), "networkBindings");
+    g_assert_cmpuint (json_array_get_length (bindings), ==, 2);
+    for (guint i = 0; i < 2; i++)
+      {
+        JsonObject *b = json_array_get_object_element (bindings, i);
+
+        g_assert_cmpint (json_object_get_int_member (b, "containerPort"), ==, 80);
+        g_assert_cmpstr (json_object_get_string_member (b, "protocol"), ==, "tcp");
+        g_assert_cmpint (json_object_get_int_member (b, "hostPort"), >, 0);
+        if (host_port != 0)
+          g_assert_cmpint (json_object_get_int_member (b, "hostPort"), ==, host_port);
+        host_port = json_object_get_int_member (b, "hostPort");
+        g_string_append_printf (ips, "%s,", json_object_get_string_member (b, "bindIP"));
+      }
+    g_assert_true (g_str_equal (ips->str, "0.0.0.0,::,") || g_str_equal (ips->str, "::,0.0.0.0,"));
+  }
   ecsa_test_acs_run_for (500);
   g_assert_cmpuint (containers_of_task (fx), ==, 1);
   {
     g_autofree char *filter = g_strdup_printf ("label=com.amazonaws.ecs.task-arn=%s", fx->task_arn);
     g_autofree char *now = ecsa_test_docker_cli (NULL, "ps", "-q", "--no-trunc", "--filter", filter, NULL);
     g_assert_cmpstr (now, ==, container_id); /* the same container, still running */
+  }
+
+  /* TCS: the running task's metrics (cgroup plugin), within one 20 s publishing period */
+  ECSA_TEST_WAIT (task_metrics_frame (fx) != NULL, 30000);
+  {
+    JsonObject *m = task_metrics_frame (fx);
+    JsonObject *meta = json_object_get_object_member (m, "metadata");
+    JsonObject *task = json_array_get_object_element (json_object_get_array_member (m, "taskMetrics"), 0);
+    JsonArray *cm = json_object_get_array_member (task, "containerMetrics");
+    JsonObject *cpu;
+
+    g_assert_cmpstr (json_object_get_string_member (meta, "cluster"), ==, fx->cluster);
+    g_assert_cmpstr (json_object_get_string_member (meta, "containerInstance"), ==, first_arn);
+    g_assert_false (json_object_get_boolean_member (meta, "idle"));
+    g_assert_true (json_object_get_boolean_member (meta, "fin"));
+    g_assert_nonnull (json_object_get_string_member (meta, "messageId"));
+    g_assert_cmpstr (json_object_get_string_member (task, "taskDefinitionVersion"), ==, "1");
+    g_assert_cmpuint (json_array_get_length (cm), ==, 1);
+    cpu = json_object_get_object_member (json_array_get_object_element (cm, 0), "cpuStatsSet");
+    g_assert_cmpint (json_object_get_int_member (cpu, "sampleCount"), >=, 1);
+    g_assert_true (json_object_has_member (json_array_get_object_element (cm, 0), "memoryStatsSet"));
+    g_assert_true (json_object_has_member (m, "timestamp"));
   }
 
   /* 5. stop through ACS: STOPPED with its exit code */
@@ -385,11 +568,130 @@ test_restart_same_instance (Fixture *fx, gconstpointer data)
   }
 }
 
+static char *
+ecr_payload (Fixture *fx, const char *message_id)
+{
+  return g_strdup_printf (
+    "{\"clusterArn\":\"%s\",\"containerInstanceArn\":\"arn\",\"generatedAt\":1511810771,\"messageId\":\"%s\","
+    "\"seqNum\":1,\"tasks\":[{\"arn\":\"%s\",\"family\":\"%sweb\",\"version\":\"1\",\"desiredStatus\":\"RUNNING\","
+    "\"containers\":[{\"name\":\"web\",\"image\":\"127.0.0.1:1/%sbusybox:latest\",\"cpu\":10,\"memory\":32,"
+    "\"essential\":true,\"portMappings\":[],\"registryAuthentication\":{\"type\":\"ecr\",\"ecrAuthData\":{"
+    "\"endpointOverride\":\"%s\",\"region\":\"" ECSA_TEST_REGION "\",\"registryId\":\"123456789012\"}}}]}]}",
+    fx->cluster, message_id, fx->task_arn, fx->prefix, fx->prefix, fx->ecr_url);
+}
+
+static JsonObject *
+stopped_submission (Fixture *fx)
+{
+  for (guint i = 0; i < ecsa_test_ecs_count (fx->ecs, "SubmitTaskStateChange"); i++)
+    {
+      JsonObject *req = json_node_get_object (ecsa_test_ecs_call (fx->ecs, "SubmitTaskStateChange", i)->body);
+      if (g_strcmp0 (json_object_get_string_member (req, "status"), "STOPPED") == 0
+          && g_strcmp0 (json_object_get_string_member (req, "task"), fx->task_arn) == 0)
+        return req;
+    }
+  return NULL;
+}
+
+static void
+test_tls_insecure (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *message = NULL;
+  JsonObject *req;
+  JsonObject *c;
+  GHashTable *q;
+  EcsaTestFrame *frame;
+  gint64 closed_at;
+  guint handshakes;
+
+  /* 1. without -k: the untrusted certificate stops the registration (exit 1: ecs-init restarts) */
+  start_agent (fx);
+  stop_agent_wait (fx);
+  g_assert_true (g_subprocess_get_if_exited (fx->agent));
+  g_assert_cmpint (g_subprocess_get_exit_status (fx->agent), ==, 1);
+  g_assert_cmpuint (fx->ecs->calls->len, ==, 0); /* no request got past the TLS handshake */
+  g_clear_object (&fx->agent);
+  text = read_log (fx);
+  g_assert_nonnull (strstr (text, "Unacceptable TLS certificate"));
+  g_assert_cmpint (g_unlink (fx->log_path), ==, 0); /* the checks below are about the run with -k */
+  g_clear_pointer (&text, g_free);
+
+  /* 2. with -k: registration, ACS and TCS over TLS */
+  start_agent_with (fx, "-k");
+  ECSA_TEST_WAIT (ecsa_test_ecs_count (fx->ecs, "RegisterContainerInstance") >= 1, GUARD_MS);
+  ecsa_test_ws_wait_connections (fx->acs, 1, GUARD_MS);
+  q = g_ptr_array_index (fx->acs->queries, 0);
+  g_assert_cmpstr (g_hash_table_lookup (q, "sendCredentials"), ==, "true");
+  g_assert_cmpstr (g_hash_table_lookup (q, "seqNum"), ==, "1");
+  g_assert_nonnull (g_hash_table_lookup (q, "agentHash"));
+  g_assert_cmpstr (g_hash_table_lookup (q, "agentVersion"), ==, "1.16.2");
+  g_assert_true (g_str_has_prefix (g_hash_table_lookup (q, "dockerVersion"), "DockerVersion: "));
+  frame = ecsa_test_ws_wait_frame (fx->tcs, "PublishMetricsRequest", 0, GUARD_MS);
+  g_assert_true (frame->signature_ok);
+  q = g_ptr_array_index (fx->tcs->queries, 0);
+  g_assert_cmpstr (g_hash_table_lookup (q, "cluster"), ==, fx->cluster);
+  g_assert_true (g_str_has_prefix (g_hash_table_lookup (q, "containerInstance"), "arn:aws:ecs:"));
+
+  /* 3. heartbeat: acknowledged */
+  ecsa_test_ws_send (fx->acs, "HeartbeatMessage", "{\"healthy\":true,\"messageId\":\"hb-1\"}");
+  frame = ecsa_test_ws_wait_frame (fx->acs, "HeartbeatAckRequest", 0, GUARD_MS);
+  g_assert_cmpstr (json_object_get_string_member (frame->message, "messageId"), ==, "hb-1");
+
+  /* 4. a server close (1000): reconnected at once, without credentials this time */
+  closed_at = g_get_monotonic_time ();
+  ecsa_test_ws_close (fx->acs, 1000);
+  ecsa_test_ws_wait_connections (fx->acs, 2, GUARD_MS);
+  g_assert_cmpint (g_array_index (fx->acs->connect_times, gint64, 1) - closed_at, <, 1000 * 1000);
+  q = g_ptr_array_index (fx->acs->queries, 1);
+  g_assert_cmpstr (g_hash_table_lookup (q, "sendCredentials"), ==, "false");
+
+  /* 5. refused handshakes: retried with backoff (250 ms, then x1.5, each +0..20%) */
+  ecsa_test_acs_run_for (1200); /* a close within 1 s of connecting backs off anyway */
+  fx->acs->refuse_status = 500;
+  fx->acs->refuse_count = 2;
+  handshakes = fx->acs->handshakes;
+  closed_at = g_get_monotonic_time ();
+  ecsa_test_ws_close (fx->acs, 1000);
+  ecsa_test_ws_wait_connections (fx->acs, 3, GUARD_MS);
+  g_assert_cmpuint (fx->acs->handshakes, ==, handshakes + 3);
+  g_assert_cmpint (g_array_index (fx->acs->connect_times, gint64, 2) - closed_at, >=, (250 + 375) * 1000);
+
+  /* 6. a task from ECR: the token comes over TLS through the agent's shared session, the pull from
+   * the registry it names fails: STOPPED with CannotPullECRContainerError */
+  message = ecr_payload (fx, "tls-payload-1");
+  ecsa_test_ws_send (fx->acs, "PayloadMessage", message);
+  frame = ecsa_test_ws_wait_frame (fx->acs, "AckRequest", 0, GUARD_MS);
+  g_assert_cmpstr (json_object_get_string_member (frame->message, "messageId"), ==, "tls-payload-1");
+  ECSA_TEST_WAIT (stopped_submission (fx) != NULL, GUARD_MS);
+  g_assert_cmpuint (fx->ecr_calls, >=, 1);
+  g_assert_cmpuint (fx->ecr_bad_signatures, ==, 0);
+  req = stopped_submission (fx);
+  c = json_array_get_object_element (json_object_get_array_member (req, "containers"), 0);
+  g_assert_cmpstr (json_object_get_string_member (c, "containerName"), ==, "web");
+  g_assert_cmpstr (json_object_get_string_member (c, "status"), ==, "STOPPED");
+  g_assert_true (g_str_has_prefix (json_object_get_string_member (c, "reason"), "CannotPullECRContainerError"));
+  g_assert_cmpuint (fx->ecs->bad_signatures + fx->acs->bad_signatures + fx->tcs->bad_signatures, ==, 0);
+
+  /* 7. SIGTERM: a clean exit; the registry password never reached the log */
+  stop_agent (fx, FALSE);
+  g_assert_true (g_subprocess_get_if_exited (fx->agent));
+  g_assert_cmpint (g_subprocess_get_exit_status (fx->agent), ==, 0);
+  text = read_log (fx);
+  g_assert_null (strstr (text, ECR_PASSWORD));
+  g_assert_null (strstr (text, ECSA_TEST_SECRET_KEY));
+  g_assert_null (strstr (text, "[CRITICAL]"));
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add ("/acs-agent/restart-same-instance", Fixture, NULL, fixture_setup, test_restart_same_instance,
-              fixture_teardown);
+  /* two programs (acs-agent, acs-agent-tls), each well under a minute */
+  if (g_getenv ("ECSA_TEST_TLS") != NULL)
+    g_test_add ("/acs-agent/tls-insecure", Fixture, "tls", fixture_setup, test_tls_insecure, fixture_teardown);
+  else
+    g_test_add ("/acs-agent/restart-same-instance", Fixture, NULL, fixture_setup, test_restart_same_instance,
+                fixture_teardown);
   return g_test_run ();
 }
