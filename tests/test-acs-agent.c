@@ -9,7 +9,8 @@
  *    HTTPS client of the agent accepts it: registration, wss ACS and TCS, and the ECR plugin's call
  *    through the agent's shared session. Then heartbeats, ACS reconnection (at once after a close,
  *    with backoff after refused handshakes, sendCredentials only on the first connection) and a
- *    task whose image cannot be pulled reported STOPPED with v1.16.2's reason.
+ *    task whose image cannot be pulled reported STOPPED with v1.16.2's reason. Then, without -k, the
+ *    CA named by SSL_CERT_FILE is trusted by all of them, ECR included.
  *
  * Uses the fixed ports 51678/51679 (one agent per host): holds /tmp/ecsa-fixed-ports.lock and runs
  * alone. A REJECT rule keeps 169.254.169.254 unreachable while the agent runs.
@@ -53,6 +54,7 @@ typedef struct
   char *ecr_url;
   guint ecr_calls;
   guint ecr_bad_signatures;
+  char *ssl_cert_file; /* SSL_CERT_FILE for the agent (NULL: unset) */
 } Fixture;
 
 #define ECR_PASSWORD "ecrFakeRegistryPassword0000000001"
@@ -211,6 +213,7 @@ fixture_teardown (Fixture *fx, gconstpointer data)
     }
   g_free (fx->ecr_url);
   g_free (fx->cert_dir);
+  g_free (fx->ssl_cert_file);
   if (g_getenv ("ECSA_TEST_KEEP") == NULL)
     ecsa_test_rmdir_recursive (fx->dir);
   g_free (fx->dir);
@@ -257,7 +260,10 @@ start_agent_with (Fixture *fx, const char *flag)
   g_subprocess_launcher_setenv (launcher, "ECS_ENABLE_TASK_CPU_MEM_LIMIT", "false", TRUE);
   g_subprocess_launcher_setenv (launcher, "ECS_INSTANCE_ATTRIBUTES", "{\"stack\":\"e2e\"}", TRUE);
   g_subprocess_launcher_setenv (launcher, "ECS_AGENT_CONFIG_FILE_PATH", "/nonexistent/config.json", TRUE);
-  g_subprocess_launcher_unsetenv (launcher, "SSL_CERT_FILE");
+  if (fx->ssl_cert_file != NULL)
+    g_subprocess_launcher_setenv (launcher, "SSL_CERT_FILE", fx->ssl_cert_file, TRUE);
+  else
+    g_subprocess_launcher_unsetenv (launcher, "SSL_CERT_FILE");
   g_subprocess_launcher_unsetenv (launcher, "SSL_CERT_DIR");
   fx->agent = g_subprocess_launcher_spawn (launcher, &error, agent, flag, NULL);
   g_assert_no_error (error);
@@ -604,6 +610,7 @@ test_tls_insecure (Fixture *fx, gconstpointer data)
   EcsaTestFrame *frame;
   gint64 closed_at;
   guint handshakes;
+  guint ecr_calls;
 
   /* 1. without -k: the untrusted certificate stops the registration (exit 1: ecs-init restarts) */
   start_agent (fx);
@@ -677,10 +684,28 @@ test_tls_insecure (Fixture *fx, gconstpointer data)
   stop_agent (fx, FALSE);
   g_assert_true (g_subprocess_get_if_exited (fx->agent));
   g_assert_cmpint (g_subprocess_get_exit_status (fx->agent), ==, 0);
+  g_clear_object (&fx->agent);
   text = read_log (fx);
   g_assert_null (strstr (text, ECR_PASSWORD));
   g_assert_null (strstr (text, ECSA_TEST_SECRET_KEY));
   g_assert_null (strstr (text, "[CRITICAL]"));
+
+  /* 8. without -k, the CA in SSL_CERT_FILE (as Go's crypto/x509 reads it): trusted by the ECS client,
+   * the websockets and the shared session (ECR) alike */
+  fx->ssl_cert_file = g_build_filename (fx->cert_dir, "ca.pem", NULL);
+  g_free (fx->task_arn);
+  fx->task_arn = g_strdup_printf ("arn:aws:ecs:us-west-2:123456789012:task/%sweb-2", fx->prefix);
+  ecr_calls = fx->ecr_calls;
+  start_agent (fx);
+  ecsa_test_ws_wait_connections (fx->acs, 4, GUARD_MS);
+  g_free (message);
+  message = ecr_payload (fx, "tls-payload-2");
+  ecsa_test_ws_send (fx->acs, "PayloadMessage", message);
+  ECSA_TEST_WAIT (stopped_submission (fx) != NULL, GUARD_MS);
+  g_assert_cmpuint (fx->ecr_calls, >, ecr_calls);
+  g_assert_cmpuint (fx->ecr_bad_signatures, ==, 0);
+  stop_agent (fx, FALSE);
+  g_assert_cmpint (g_subprocess_get_exit_status (fx->agent), ==, 0);
 }
 
 int
