@@ -1007,20 +1007,6 @@ ecsa_agent_is_running(EcsaAgent *self)
   return self->running && !self->stopping;
 }
 
-static gboolean
-accept_any_certificate_cb(SoupMessage *msg, GTlsCertificate *cert, GTlsCertificateFlags errors, gpointer user_data)
-{
-  return TRUE;
-}
-
-/* -k: every HTTPS exchange of the shared session accepts any certificate (v1.16.2 gave its ECR
- * client the same InsecureSkipVerify as the ECS client and the websockets). */
-static void
-insecure_request_queued_cb(SoupSession *session, SoupMessage *msg, gpointer user_data)
-{
-  g_signal_connect(msg, "accept-certificate", G_CALLBACK(accept_any_certificate_cb), NULL);
-}
-
 EcsaAgent *
 ecsa_agent_new(EcsaConfig *config)
 {
@@ -1031,8 +1017,6 @@ ecsa_agent_new(EcsaConfig *config)
   self->config = config;
   self->http_session = soup_session_new_with_options(
     "user-agent", "Amazon ECS Agent - v" ECSA_COMPAT_VERSION " (ecs-agent " PACKAGE_VERSION ")", "timeout", 60, NULL);
-  if (config->accept_insecure_cert)
-    g_signal_connect(self->http_session, "request-queued", G_CALLBACK(insecure_request_queued_cb), NULL);
   self->plugin_services = ecsa_plugin_host_services_new(config, self->context, self->http_session);
   self->plugins = ecsa_plugin_registry_new();
   self->credentials = ecsa_credentials_manager_new();
