@@ -117,6 +117,38 @@ fi
 # The agent runs in a network namespace of its own (only loopback): its servers' fixed ports
 # (51678/51679) never meet another test's, and nothing leaves the machine.
 mkdir "$tmp/no-plugins" "$tmp/data"
+# The agent registers before it reports started: a loopback ECS inside the namespace answers
+# RegisterContainerInstance (echoing the attributes, as ECS does) and DiscoverPollEndpoint (ACS and
+# TCS on the discard port: the sessions keep retrying, which this test does not look at).
+cat >"$tmp/fake-ecs.py" <<'PY'
+import http.server, json, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        req = json.loads(self.rfile.read(int(self.headers.get('Content-Length', 0))) or b'{}')
+        op = self.headers.get('X-Amz-Target', '').split('.')[-1]
+        if op == 'RegisterContainerInstance':
+            out = {'containerInstance': {'containerInstanceArn': 'arn:aws:ecs:us-west-2:123456789012:container-instance/'
+                                         + req.get('cluster', 'default') + '/builtin', 'attributes': req.get('attributes', [])}}
+        elif op == 'DiscoverPollEndpoint':
+            out = {'endpoint': 'http://127.0.0.1:9/', 'telemetryEndpoint': 'http://127.0.0.1:9/'}
+        else:
+            out = {}
+        body = json.dumps(out).encode()
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/x-amz-json-1.1')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+import os
+parent = os.getppid()  # the shell that becomes the agent: this server ends with it
+server = http.server.HTTPServer(('127.0.0.1', 8080), H)
+server.timeout = 0.5
+open(sys.argv[1], 'w').close()
+while os.getppid() == parent:
+    server.handle_request()
+PY
 for agent in $agents; do
   what=$(basename "$agent")
   descriptors=$(nm "$agent" | grep -c ' [Tt] ecsa_plugin_.*_get_descriptor$')
@@ -126,16 +158,18 @@ for agent in $agents; do
     not_ok "$what holds $descriptors plugin descriptors, expected $expected"
   fi
 
-  # no instance metadata, the ECS endpoint on the discard port; Docker through its socket
+  # no instance metadata, the loopback ECS; Docker through its socket
   env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     ${ASAN_OPTIONS+ASAN_OPTIONS="$ASAN_OPTIONS"} ${UBSAN_OPTIONS+UBSAN_OPTIONS="$UBSAN_OPTIONS"} \
     ${LSAN_OPTIONS+LSAN_OPTIONS="$LSAN_OPTIONS"} \
     ECS_AGENT_CONFIG_FILE_PATH="$tmp/no-such-config.json" \
     AWS_DEFAULT_REGION=us-west-2 AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=ecsa-test-not-a-key \
-    ECS_BACKEND_HOST=http://127.0.0.1:9 ECS_CLUSTER="ecsa-t$$-builtin" ECS_CHECKPOINT=false \
+    ECS_BACKEND_HOST=http://127.0.0.1:8080 ECS_CLUSTER="ecsa-t$$-builtin" ECS_CHECKPOINT=false \
     ECS_DATADIR="$tmp/data" DOCKER_HOST=unix:///var/run/docker.sock ECSA_PLUGIN_DIR="$tmp/no-plugins" \
     ECS_LOGLEVEL=info \
-    unshare --net sh -c 'ip link set lo up && exec "$0" -blackhole-ec2-metadata' "$agent" >"$tmp/agent.log" 2>&1 &
+    unshare --net sh -c 'ip link set lo up && rm -f "$1" && { python3 "$2" "$1" & } &&
+      for i in $(seq 100); do [ -e "$1" ] && break; sleep 0.1; done && exec "$0" -blackhole-ec2-metadata' \
+      "$agent" "$tmp/ecs-ready" "$tmp/fake-ecs.py" >"$tmp/agent.log" 2>&1 &
   agent_pid=$!
   # until the start-up line (the plugin step comes before it), at most 60 s
   if timeout 60 grep -q -m1 'ecs-agent .* started' <(tail -n +1 -f --pid="$agent_pid" "$tmp/agent.log"); then
