@@ -311,12 +311,17 @@ vpc_sweep (const char *area)
 {
   /* PIDs in names of this area whose process is gone */
   ecsa_netplug_sh (NULL,
-                   "for pid in $( (ip netns list; iptables-save; docker ps -a --format '{{.Names}}') 2>/dev/null |"
+                   "for pid in $( (ip netns list; iptables-save; docker ps -a --format '{{.Names}} {{.Labels}}';"
+                   "  docker images --format '{{.Repository}}') 2>/dev/null |"
                    "  sed -n 's/.*ecsa-t\\([0-9]*\\)-%s.*/\\1/p' | sort -u); do"
                    "  [ -d /proc/$pid ] && continue;"
                    "  ip netns del ecsa-t$pid-%s-vpc 2>/dev/null; ip link del et${pid}e 2>/dev/null;"
                    "  ip link del et${pid}b 2>/dev/null;"
                    "  for c in $(docker ps -aq --filter name=ecsa-t$pid-%s-); do docker rm -f $c >/dev/null; done;"
+                   "  for c in $(docker ps -aq --filter label=com.amazonaws.ecs.cluster=ecsa-t$pid-%s); do"
+                   "    docker rm -f $c >/dev/null; done;"
+                   "  for i in $(docker images --format '{{.Repository}}:{{.Tag}}' | grep \"^ecsa-t$pid-%s/\"); do"
+                   "    docker rmi -f $i >/dev/null; done;"
                    "  for t in filter nat; do iptables -t $t -S | grep -- \"--comment ecsa-t$pid-%s \" | sed 's/^-A //' |"
                    "    while read -r rule; do eval iptables -t $t -D $rule; done; done;"
                    "done;"
@@ -324,7 +329,7 @@ vpc_sweep (const char *area)
                    "for l in $(ip -br link | sed -n 's/^\\(et[0-9]*[eb]\\)[@ ].*/\\1/p'); do"
                    "  pid=${l#et}; pid=${pid%%?}; [ -d /proc/$pid ] || ip link del $l 2>/dev/null;"
                    "done",
-                   area, area, area, area);
+                   area, area, area, area, area, area);
 }
 
 EcsaNetplugVpc *
