@@ -232,6 +232,22 @@ engine_task_removed_eni_cb(EcsaTaskEngine *engine, const char *task_arn, gpointe
     ecsa_eni_attachments_forget_task(self->eni_attachments, task_arn);
 }
 
+/* A task known STOPPED has no process left that may use its role: its task role credentials go
+ * at once, as v1.16.2's (task_manager.go, cleanupCredentials), not hours later with the task. The
+ * execution role's stay until the task is removed, as there. */
+static void
+engine_state_change_cb(EcsaTaskEngine *engine, const EcsaStateChange *change, gpointer user_data)
+{
+  EcsaTaskView *view;
+
+  if (change->kind != ECSA_STATE_CHANGE_TASK || g_strcmp0(change->status, "STOPPED") != 0)
+    return;
+  view = ecsa_task_engine_get_task_view(engine, change->task_arn);
+  if (view != NULL && *view->credentials_id != '\0')
+    ecsa_credentials_manager_remove(ECSA_CREDENTIALS_MANAGER(user_data), view->credentials_id);
+  g_clear_pointer(&view, ecsa_task_view_free);
+}
+
 /* 4. checkpoint: load the state file and restore the engine's tasks. v1.16.2 exits terminally on a
  * state file it cannot read; this agent keeps the file aside, says so, and recovers the tasks from
  * their Docker labels when the engine starts. (The "agent" section, with the container instance
@@ -272,12 +288,15 @@ step_checkpoint_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCal
   }
   ecsa_task_engine_restore(self->engine);
   ecsa_plugin_host_services_set_task_view_backend(self->plugin_services, &views, self->engine);
-  /* restored tasks own credentials whose secrets ACS sends again: until then the endpoint says 503 */
+  /* restored tasks own credentials whose secrets ACS sends again: until then the endpoint says 503
+   * (not for a task already STOPPED: ACS sends nothing for it, its IDs are unknown) */
   {
     g_autoptr(GPtrArray) restored = ecsa_task_engine_list_task_views(self->engine);
     for (guint i = 0; i < restored->len; i++)
       {
         EcsaTaskView *v = restored->pdata[i];
+        if (g_strcmp0(v->known_status, "STOPPED") == 0)
+          continue;
         if (*v->credentials_id != '\0')
           ecsa_credentials_manager_expect(self->credentials, v->credentials_id, v->arn);
         if (*v->execution_credentials_id != '\0')
@@ -285,6 +304,7 @@ step_checkpoint_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCal
       }
   }
   g_signal_connect_object(self->engine, "task-removed", G_CALLBACK(engine_task_removed_cb), self->credentials, 0);
+  g_signal_connect_object(self->engine, "state-change", G_CALLBACK(engine_state_change_cb), self->credentials, 0);
   g_task_return_boolean(task, TRUE);
 }
 

@@ -11,6 +11,8 @@
  *    as an unknown ID);
  *  - an IAMRoleCredentialsMessage refreshes a task's credentials: acked with its messageId,
  *    credentialsId and expiration; the container then gets the new keys;
+ *  - a task that stops (ACS) loses its role at once (v1.16.2's cleanupCredentials), the others keep
+ *    theirs;
  *  - the introspection API on :51678 answers /v1/metadata, /v1/tasks, ?dockerid= (full and short
  *    IDs) and ?taskarn= about the running agent, with v1.16.2's shapes;
  *  - no secret (keys, tokens, credentials IDs) appears in the agent's log or the audit log, and no key
@@ -586,6 +588,30 @@ assert_no_secret(Fixture *fx, const char *what, const char *text, gboolean ids_a
   g_assert_false(ecsa_test_contains(text, ECSA_TEST_SECRET_KEY));
 }
 
+static gboolean
+task_reported_stopped(Fixture *fx, const char *task_arn)
+{
+  for (guint i = 0; i < ecsa_test_ecs_count(fx->ecs, "SubmitTaskStateChange"); i++)
+    {
+      JsonObject *req = json_node_get_object(ecsa_test_ecs_call(fx->ecs, "SubmitTaskStateChange", i)->body);
+      if (g_strcmp0(json_object_get_string_member_with_default(req, "status", ""), "STOPPED") == 0
+          && g_strcmp0(json_object_get_string_member_with_default(req, "task", ""), task_arn) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* GET /v2/credentials/<id> on 127.0.0.1:51679 from this (root, host) process: v1.16.2 and this agent
+ * serve a task's role to the host's root. */
+static guint
+host_fetch_status(const char *credentials_id)
+{
+  g_autofree char *url = g_strconcat("http://127.0.0.1:51679/v2/credentials/", credentials_id, NULL);
+  g_autoptr(EcsaTestHttpResult) r = ecsa_test_http_request("GET", url, NULL, GUARD_MS);
+
+  return r->status;
+}
+
 static void
 test_task_roles(Fixture *fx, gconstpointer data)
 {
@@ -701,7 +727,24 @@ test_task_roles(Fixture *fx, gconstpointer data)
   /* 6. the introspection API about the running agent */
   check_introspection(fx, instance_arn);
 
-  /* 7. a clean stop; nothing secret in the log, the audit log or the checkpoint */
+  /* 7. task b stops (ACS): its role goes with it, as in v1.16.2; a's stays */
+  {
+    g_autofree char *stop = g_strdup_printf(
+      "{\"clusterArn\":\"%s\",\"containerInstanceArn\":\"%s\",\"generatedAt\":1511810772,"
+      "\"messageId\":\"e2e-iam-payload-2\",\"seqNum\":2,\"tasks\":[{\"arn\":\"%s\",\"family\":\"%s\","
+      "\"version\":\"3\",\"desiredStatus\":\"STOPPED\",\"containers\":[{\"name\":\"app\",\"image\":\""
+      ECSA_TEST_IMAGE "\",\"cpu\":10,\"memory\":32,\"essential\":true,\"command\":[\"sleep\",\"3600\"],"
+      "\"portMappings\":[]}]}]}",
+      fx->cluster, instance_arn, b->arn, b->family);
+
+    g_assert_cmpuint(host_fetch_status(b->credentials_id), ==, 200);
+    ecsa_test_ws_send(fx->acs, "PayloadMessage", stop);
+    ECSA_TEST_WAIT(task_reported_stopped(fx, b->arn), GUARD_MS);
+    g_assert_cmpuint(host_fetch_status(b->credentials_id), ==, 400);
+    g_assert_cmpuint(host_fetch_status(a->credentials_id), ==, 200);
+  }
+
+  /* 8. a clean stop; nothing secret in the log, the audit log or the checkpoint */
   stop_agent(fx, FALSE);
   g_assert_true(g_subprocess_get_if_exited(fx->agent));
   g_assert_cmpint(g_subprocess_get_exit_status(fx->agent), ==, 0);
