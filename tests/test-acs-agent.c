@@ -717,8 +717,7 @@ test_tls_insecure (Fixture *fx, gconstpointer data)
   g_free (message);
   message = ecr_payload (fx, "tls-payload-2");
   ecsa_test_ws_send (fx->acs, "PayloadMessage", message);
-  ECSA_TEST_WAIT (stopped_submission (fx) != NULL, GUARD_MS);
-  g_assert_cmpuint (fx->ecr_calls, >, ecr_calls);
+  ECSA_TEST_WAIT (fx->ecr_calls > ecr_calls, GUARD_MS); /* the pull that follows is phase 6's */
   g_assert_cmpuint (fx->ecr_bad_signatures, ==, 0);
   stop_agent (fx, FALSE);
   g_assert_cmpint (g_subprocess_get_exit_status (fx->agent), ==, 0);
