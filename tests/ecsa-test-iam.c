@@ -604,3 +604,41 @@ ecsa_test_ecs_iptables_path(void)
   g_assert_nonnull(root);
   return g_build_filename(root, "tools", "ecs-iptables", NULL);
 }
+
+void
+ecsa_test_iam_reap_guards(const char *suffix)
+{
+  const char *save[] = { "iptables-save", "-t", "filter", NULL };
+  g_autofree char *rules = ecsa_test_spawn_ok(save, 30000);
+  g_auto(GStrv) lines = g_strsplit(rules, "\n", -1);
+  g_autofree char *tail = g_strconcat("-", suffix, " ", NULL);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *comment = strstr(lines[i], "--comment ecsa-t");
+      g_auto(GStrv) words = NULL;
+      guint64 pid;
+      char *end;
+
+      if (!g_str_has_prefix(lines[i], "-A ") || comment == NULL || strstr(comment, tail) == NULL)
+        continue;
+      pid = g_ascii_strtoull(comment + strlen("--comment ecsa-t"), &end, 10);
+      if (pid == 0 || *end != '-' || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+        continue; /* a run still alive (or not ours) */
+      /* the same rule with -D: iptables-save prints it as it was added */
+      words = g_strsplit(lines[i] + 3, " ", -1);
+      {
+        g_autoptr(GPtrArray) argv = g_ptr_array_new();
+        g_ptr_array_add(argv, (gpointer) "iptables");
+        g_ptr_array_add(argv, (gpointer) "-w");
+        g_ptr_array_add(argv, (gpointer) "10");
+        g_ptr_array_add(argv, (gpointer) "-D");
+        for (guint j = 0; words[j] != NULL; j++)
+          if (*words[j] != '\0')
+            g_ptr_array_add(argv, words[j]);
+        g_ptr_array_add(argv, NULL);
+        if (ecsa_test_spawn((const char *const *)argv->pdata, NULL, 30000, NULL, NULL) == 0)
+          g_test_message("removed a crashed run's rule: %s", lines[i]);
+      }
+    }
+}

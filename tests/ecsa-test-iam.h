@@ -82,4 +82,8 @@ gboolean ecsa_test_contains(const char *haystack, const char *needle);
 /* The path of the tools/ecs-iptables script of this source tree. */
 char *ecsa_test_ecs_iptables_path(void);
 
+/* Delete the iptables filter rules (169.254.169.254 guards) that test runs which died before their
+ * teardown left behind: comment "ecsa-t<pid>-<suffix>" with no process <pid> left. */
+void ecsa_test_iam_reap_guards(const char *suffix);
+
 G_END_DECLS

@@ -156,6 +156,7 @@ fixture_setup(Fixture *fx, gconstpointer data)
   fx->prefix = ecsa_test_docker_prefix("iam");
   ecsa_test_docker_cleanup(fx->prefix);
   fx->guard_comment = g_strdup_printf("%sguard", fx->prefix);
+  ecsa_test_iam_reap_guards("iam-guard");
   guard(fx, "-I");
   fx->guard_added = TRUE;
 

@@ -179,6 +179,7 @@ fixture_setup(Fixture *fx, gconstpointer data)
   require_port_free(51679);
   fx->prefix = g_strdup(ecsa_test_docker_prefix("iame2e"));
   fx->guard_comment = g_strconcat(fx->prefix, "imds-guard", NULL);
+  ecsa_test_iam_reap_guards("iame2e-imds-guard");
   guard(fx, "-I");
   fx->guard_added = TRUE;
 
