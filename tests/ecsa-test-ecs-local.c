@@ -143,6 +143,13 @@ char *
 ecsl_test_http_get (guint16 port)
 {
   g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u/", port);
+
+  return ecsl_test_http_get_url (url);
+}
+
+char *
+ecsl_test_http_get_url (const char *url)
+{
   g_autoptr(SoupSession) session = soup_session_new_with_options ("timeout", 5, NULL);
 
   for (int attempt = 0; attempt < 50; attempt++)

@@ -71,6 +71,8 @@ guint16 ecsl_test_free_port (void);
 char *ecsl_test_run (gboolean may_fail, const char *const *argv);
 /* GET http://127.0.0.1:port/ until it answers 200 (a server may still be starting): the body. */
 char *ecsl_test_http_get (guint16 port);
+/* The same for any http:// URL. */
+char *ecsl_test_http_get_url (const char *url);
 
 /* Run the main context until `done` returns TRUE, failing after timeout_ms with `what`. */
 void ecsl_test_wait (gboolean (*done) (gpointer), gpointer data, guint timeout_ms, const char *what);

@@ -4,19 +4,20 @@
  * (ECS_BACKEND_HOST, SSL_CERT_FILE, AWS_EC2_METADATA_SERVICE_ENDPOINT: its credentials are the
  * emulated instance role) and registers, connects ACS and TCS. The AWS CLI registers a task
  * definition (an HTTP server from ecsa-test/busybox on a static host port), runs it: the task
- * reaches RUNNING with network bindings and answers on its host port; stop-task ends it STOPPED
- * with the exit code. Every call the agent made is then checked against botocore's model.
+ * reaches RUNNING with network bindings, answers on its host port and is in the agent's
+ * introspection API (/v1/metadata names the cluster and the instance, /v1/tasks the task and its
+ * Docker container); stop-task ends it STOPPED with the exit code, and the container is gone from
+ * `docker ps`. Every call the agent made is then checked against botocore's model.
  *
- * The agent holds the fixed ports 51678/51679: the test takes /tmp/ecsa-fixed-ports.lock and runs
- * alone. Anything reaching 169.254.169.254 is rejected while it runs.
+ * The agent's introspection server listens on a free port (ECSA_TEST_INTROSPECTION_PORT; the
+ * credentials server is off), so the test runs beside others. Anything reaching 169.254.169.254 is
+ * rejected while it runs.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-test-ecs-local.h"
 #include "ecsa-test-utils.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/prctl.h>
 
 #define STEP_TIMEOUT_S 90
@@ -29,8 +30,8 @@ typedef struct
   char *cluster;
   char *guard_comment;
   char *agent_log;
-  int lock_fd;
   guint16 port;
+  guint16 introspection_port;
   gboolean agent_exited;
 } Fixture;
 
@@ -79,6 +80,7 @@ start_agent (Fixture *fx)
   g_autoptr(GError) error = NULL;
   const char *exe = g_getenv ("ECSA_TEST_ECS_AGENT");
   const char *argv[] = { exe, NULL };
+  g_autofree char *introspection_port = g_strdup_printf ("%u", fx->introspection_port);
 
   g_assert_nonnull (exe);
   g_assert_true (g_file_get_contents (env_path, &env, NULL, NULL));
@@ -103,6 +105,7 @@ start_agent (Fixture *fx)
   g_subprocess_launcher_setenv (launcher, "ECS_LOGFILE", fx->agent_log, TRUE);
   g_subprocess_launcher_setenv (launcher, "ECS_AGENT_CONFIG_FILE_PATH", "/nonexistent/ecs-agent.json", TRUE);
   g_subprocess_launcher_setenv (launcher, "HOME", fx->dir, TRUE);
+  g_subprocess_launcher_setenv (launcher, "ECSA_TEST_INTROSPECTION_PORT", introspection_port, TRUE);
   g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
   g_subprocess_launcher_set_stdout_file_path (launcher, stdout_path);
   g_subprocess_launcher_set_stderr_file_path (launcher, stdout_path);
@@ -173,10 +176,6 @@ fixture_setup (Fixture *fx, gconstpointer data)
   g_autoptr(GError) error = NULL;
   g_autofree char *tmpl = g_strdup_printf ("ecsa-t%d-ecsl-e2e-XXXXXX", (int) getpid ());
 
-  /* The agent binds 51678/51679: one such test at a time on this machine. */
-  fx->lock_fd = open ("/tmp/ecsa-fixed-ports.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-  g_assert_cmpint (fx->lock_fd, >=, 0);
-  g_assert_cmpint (flock (fx->lock_fd, LOCK_EX), ==, 0);
   reap_leftovers ();
   fx->dir = g_dir_make_tmp (tmpl, &error);
   g_assert_no_error (error);
@@ -185,6 +184,9 @@ fixture_setup (Fixture *fx, gconstpointer data)
   guard (fx, "-I");
   fx->server = ecsl_test_server_start (NULL, NULL);
   fx->port = ecsl_test_free_port ();
+  do
+    fx->introspection_port = ecsl_test_free_port ();
+  while (fx->introspection_port == fx->port);
 }
 
 static void
@@ -219,8 +221,6 @@ fixture_teardown (Fixture *fx, gconstpointer data)
   g_free (fx->cluster);
   g_free (fx->guard_comment);
   g_free (fx->agent_log);
-  flock (fx->lock_fd, LOCK_UN);
-  close (fx->lock_fd);
 }
 
 static void
@@ -275,17 +275,38 @@ wait_task (Fixture *fx, const char *task_arn, const char *status)
   return NULL;
 }
 
+/* GET the agent's introspection API. */
+static JsonNode *
+introspect (Fixture *fx, const char *path)
+{
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u%s", fx->introspection_port, path);
+  g_autofree char *body = ecsl_test_http_get_url (url);
+  g_autoptr(GError) error = NULL;
+  JsonNode *node = json_from_string (body, &error);
+
+  if (node == NULL)
+    g_error ("%s: not JSON (%s): %s", url, error != NULL ? error->message : "empty", body);
+  return node;
+}
+
+/* Whether Docker runs this container: "true" or "false" (docker inspect). */
+static char *
+docker_running (const char *id)
+{
+  const char *const argv[] = { "docker", "inspect", "-f", "{{.State.Running}}", id, NULL };
+
+  return ecsl_test_run (FALSE, argv);
+}
+
 static void
 test_task_path (Fixture *fx, gconstpointer data)
 {
-  g_autofree char *td_path = g_build_filename (fx->dir, "httpd.json", NULL);
   g_autofree char *td_json = g_strdup_printf (
     "{\"family\":\"ecsl-e2e-httpd\",\"containerDefinitions\":[{\"name\":\"web\",\"image\":\"ecsa-test/busybox:latest\","
     "\"memory\":32,\"essential\":true,\"entryPoint\":[\"sh\",\"-c\"],"
     "\"command\":[\"mkdir -p /www && echo hello-from-ecs-agent > /www/index.html; trap 'exit 0' TERM; httpd -f -p 80 -h /www & wait\"],"
     "\"portMappings\":[{\"containerPort\":80,\"hostPort\":%u,\"protocol\":\"tcp\"}]}]}",
     fx->port);
-  g_autofree char *td = g_strconcat ("file://", td_path, NULL);
   g_autofree char *instance_arn = NULL;
   g_autofree char *task_arn = NULL;
   g_autofree char *page = NULL;
@@ -293,17 +314,22 @@ test_task_path (Fixture *fx, gconstpointer data)
   g_autoptr(JsonNode) running = NULL;
   g_autoptr(JsonNode) stopped = NULL;
   g_autoptr(JsonNode) status = NULL;
+  g_autoptr(JsonNode) metadata = NULL;
+  g_autoptr(JsonNode) tasks = NULL;
+  g_autofree char *docker_id = NULL;
+  g_autofree char *running_now = NULL;
+  g_autofree char *stopped_now = NULL;
   JsonArray *instances;
+  JsonArray *agent_tasks;
   int rc;
 
-  g_assert_true (g_file_set_contents (td_path, td_json, -1, NULL));
-  rc = ecsl_test_aws (fx->server, NULL, NULL, NULL, "ecs", "create-cluster", "--cluster-name", fx->cluster, NULL);
-  g_assert_cmpint (rc, ==, 0);
+  /* The cluster and the task definition by signed calls (the CLI's own commands for them are
+   * covered by ecs-local-api-*): the AWS CLI drives the task path, each call costs a second of CPU. */
+  json_node_unref (ecsl_test_ecs (fx->server, "CreateCluster", "{\"clusterName\":\"%s\"}", fx->cluster));
   start_agent (fx);
   instance_arn = wait_registered (fx);
 
-  rc = ecsl_test_aws (fx->server, NULL, NULL, NULL, "ecs", "register-task-definition", "--cli-input-json", td, NULL);
-  g_assert_cmpint (rc, ==, 0);
+  json_node_unref (ecsl_test_ecs (fx->server, "RegisterTaskDefinition", "%s", td_json));
   rc = ecsl_test_aws (fx->server, NULL, &out, NULL, "ecs", "run-task", "--cluster", fx->cluster, "--task-definition",
                       "ecsl-e2e-httpd", NULL);
   g_assert_cmpint (rc, ==, 0);
@@ -325,6 +351,29 @@ test_task_path (Fixture *fx, gconstpointer data)
   page = ecsl_test_http_get (fx->port);
   g_assert_cmpstr (g_strstrip (page), ==, "hello-from-ecs-agent");
 
+  /* The agent's own view: introspection names the instance and lists the task and its container. */
+  metadata = introspect (fx, "/v1/metadata");
+  g_assert_cmpstr (ecsl_test_get_string (metadata, "Cluster"), ==, fx->cluster);
+  g_assert_cmpstr (ecsl_test_get_string (metadata, "ContainerInstanceArn"), ==, instance_arn);
+  g_assert_true (g_str_has_prefix (ecsl_test_get_string (metadata, "Version"), "Amazon ECS Agent - v1.16.2"));
+  tasks = introspect (fx, "/v1/tasks");
+  agent_tasks = json_node_get_array (ecsl_test_get (tasks, "Tasks"));
+  for (guint i = 0; i < json_array_get_length (agent_tasks); i++)
+    {
+      JsonNode *t = json_array_get_element (agent_tasks, i);
+      if (g_strcmp0 (ecsl_test_get_string (t, "Arn"), task_arn) != 0)
+        continue;
+      g_assert_cmpstr (ecsl_test_get_string (t, "KnownStatus"), ==, "RUNNING");
+      g_assert_cmpstr (ecsl_test_get_string (t, "DesiredStatus"), ==, "RUNNING");
+      g_assert_cmpstr (ecsl_test_get_string (t, "Family"), ==, "ecsl-e2e-httpd");
+      g_assert_cmpstr (ecsl_test_get_string (t, "Containers/0/Name"), ==, "web");
+      docker_id = g_strdup (ecsl_test_get_string (t, "Containers/0/DockerId"));
+    }
+  if (docker_id == NULL)
+    g_error ("the agent's /v1/tasks does not list %s", task_arn);
+  running_now = docker_running (docker_id);
+  g_assert_cmpstr (running_now, ==, "true");
+
   rc = ecsl_test_aws (fx->server, NULL, NULL, NULL, "ecs", "stop-task", "--cluster", fx->cluster, "--task", task_arn,
                       NULL);
   g_assert_cmpint (rc, ==, 0);
@@ -336,6 +385,8 @@ test_task_path (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (ecsl_test_get_string (out, "tasks/0/stopCode"), ==, "UserInitiated");
   g_assert_nonnull (ecsl_test_get (out, "tasks/0/containers/0/exitCode"));
   g_clear_pointer (&out, json_node_unref);
+  stopped_now = docker_running (docker_id);
+  g_assert_cmpstr (stopped_now, ==, "false");
 
   /* The agent acknowledged both payloads over ACS. */
   status = ecsl_test_view (fx->server, "/_ecs-local/v1/status");
