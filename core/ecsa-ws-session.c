@@ -617,6 +617,10 @@ connection_established (EcsaWsSession *self)
   g_autoptr(GIOStream) stream = g_steal_pointer (&priv->stream);
 
   clear_attempt (self);
+  /* The connect timeout of the socket client stays on the socket; once the websocket is open,
+   * silence is the session's silence timer's business (a quiet ACS is not an I/O error). */
+  if (G_IS_SOCKET_CONNECTION (stream))
+    g_socket_set_timeout (g_socket_connection_get_socket (G_SOCKET_CONNECTION (stream)), 0);
   priv->conn = soup_websocket_connection_new (stream, priv->uri, SOUP_WEBSOCKET_CONNECTION_CLIENT, NULL, NULL, NULL);
   g_object_set (priv->conn, "max-incoming-payload-size", (guint64) ECSA_WS_MAX_FRAME, "keepalive-interval", 0, NULL);
   g_signal_connect (priv->conn, "message", G_CALLBACK (ws_message_cb), self);
@@ -639,6 +643,14 @@ connection_established (EcsaWsSession *self)
 /* ------------------------------------------------------------------------------------------- */
 /* the handshake */
 
+static GTimeSpan
+connect_timeout (EcsaWsSession *self)
+{
+  EcsaWsSessionPrivate *priv = PRIV (self);
+
+  return priv->params.connect_timeout > 0 ? priv->params.connect_timeout : ECSA_WS_CONNECT_TIMEOUT;
+}
+
 static GError *
 attempt_error (EcsaWsSession *self, GError *error)
 {
@@ -648,7 +660,7 @@ attempt_error (EcsaWsSession *self, GError *error)
     {
       g_error_free (error);
       return g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "connecting timed out after %d s",
-                          (int) (ECSA_WS_CONNECT_TIMEOUT / G_USEC_PER_SEC));
+                          (int) MAX (connect_timeout (self) / G_USEC_PER_SEC, 1));
     }
   return error;
 }
@@ -1075,7 +1087,7 @@ credentials_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   tls = g_strcmp0 (g_uri_get_scheme (priv->uri), "https") == 0;
   client = g_socket_client_new ();
   g_socket_client_set_tls (client, tls);
-  g_socket_client_set_timeout (client, (guint) (ECSA_WS_CONNECT_TIMEOUT / G_USEC_PER_SEC));
+  g_socket_client_set_timeout (client, (guint) MAX (connect_timeout (ref->self) / G_USEC_PER_SEC, 1));
   g_signal_connect (client, "event", G_CALLBACK (socket_event_cb), ref->self);
   data = g_new0 (ConnectData, 1);
   data->ref = g_steal_pointer (&ref);
@@ -1156,7 +1168,7 @@ deadline_cb (gpointer user_data)
   clear_source (&priv->deadline_timer);
   priv->attempt_timed_out = TRUE;
   error = g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "connecting timed out after %d s",
-                       (int) (ECSA_WS_CONNECT_TIMEOUT / G_USEC_PER_SEC));
+                       (int) MAX (connect_timeout (self) / G_USEC_PER_SEC, 1));
   attempt_failed (self, error, -1);
   return G_SOURCE_REMOVE;
 }
@@ -1169,7 +1181,7 @@ begin_attempt (EcsaWsSession *self)
   clear_attempt (self);
   priv->attempt = g_cancellable_new ();
   priv->attempt_timed_out = FALSE;
-  priv->deadline_timer = ecsa_ws_session_add_timer (self, ECSA_WS_TIMER_CONNECT_DEADLINE, ECSA_WS_CONNECT_TIMEOUT,
+  priv->deadline_timer = ecsa_ws_session_add_timer (self, ECSA_WS_TIMER_CONNECT_DEADLINE, connect_timeout (self),
                                                     deadline_cb, self);
   ecsa_ecs_client_discover_poll_endpoint_async (priv->ecs_client, priv->attempt, discover_ready_cb,
                                                 attempt_ref (self));

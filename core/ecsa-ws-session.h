@@ -74,6 +74,7 @@ typedef struct
   GTimeSpan backoff_reset_after; /* 0: only clean closes reset the backoff */
   GTimeSpan backoff_reset_jitter;
   GTimeSpan flap_window;         /* a clean close this soon after connecting is a flap (0: 1 s) */
+  GTimeSpan connect_timeout;     /* connect + handshake deadline (0: ECSA_WS_CONNECT_TIMEOUT) */
 } EcsaWsSessionParams;
 
 #define ECSA_TYPE_WS_SESSION (ecsa_ws_session_get_type ())

@@ -561,6 +561,29 @@ test_activity_rearms_silence (Fixture *fx, gconstpointer data)
   g_assert_cmpuint (count_timers (fx, ECSA_WS_TIMER_SILENCE), ==, 3);
 }
 
+/* The socket's connect timeout does not outlive the handshake: an open session that hears nothing
+ * for longer than it (but less than the silence timer) stays connected (a quiet ACS is normal). */
+static void
+test_quiet_session_outlives_connect_timeout (Fixture *fx, gconstpointer data)
+{
+  EcsaWsSessionParams params = acs_like;
+
+  params.connect_timeout = 1 * G_USEC_PER_SEC;
+  g_clear_object (&fx->session);
+  fx->session = g_object_new (TEST_TYPE_SESSION, NULL);
+  ecsa_ws_session_set_rand (ECSA_WS_SESSION (fx->session), fx->rand);
+  ecsa_ws_session_setup (ECSA_WS_SESSION (fx->session), &params, fx->client);
+  ecsa_ws_session_set_timer_factory (ECSA_WS_SESSION (fx->session), timer_factory, fx);
+  ecsa_ws_session_start (ECSA_WS_SESSION (fx->session));
+  wait_connected (fx, 1);
+  g_assert_cmpint (nth_timer (fx, ECSA_WS_TIMER_CONNECT_DEADLINE, 0), ==, 1 * G_USEC_PER_SEC);
+  ecsa_test_acs_run_for (2500);
+  ecsa_test_ws_send (fx->ws, "HeartbeatMessage", "{}");
+  ECSA_TEST_WAIT (!(fx->session->types->len < 1), GUARD_MS);
+  g_assert_cmpuint (fx->ws->connections, ==, 1);
+  g_assert_null (strstr (ecsa_test_log_captured (), "timed out"));
+}
+
 static void
 test_stop (Fixture *fx, gconstpointer data)
 {
@@ -652,6 +675,7 @@ main (int argc, char **argv)
   ADD ("/ws-session/refused/bad-signature", test_bad_signature_refused);
   ADD ("/ws-session/silence/closes", test_silence_closes);
   ADD ("/ws-session/silence/activity-rearms", test_activity_rearms_silence);
+  ADD ("/ws-session/silence/outlives-connect-timeout", test_quiet_session_outlives_connect_timeout);
   ADD ("/ws-session/stop", test_stop);
   return g_test_run ();
 }
