@@ -396,6 +396,8 @@ op_free(Op *op)
   clear_source(&op->retry);
   if (op->registry_auth != NULL)
     {
+      /* registered for redaction while the pull used it: the list must not grow with every pull */
+      ecsa_log_remove_secret(op->registry_auth);
       memset(op->registry_auth, 0, strlen(op->registry_auth));
       g_free(op->registry_auth);
     }
