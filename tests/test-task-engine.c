@@ -264,7 +264,7 @@ test_stop_timeout_kills(Fixture *fx, gconstpointer data)
 {
   EcsaTestEngine *te = fx->te;
   g_autofree char *arn = ecsa_test_engine_arn(te, "kill");
-  g_autofree char *c1 = container_json("stubborn", TRUE, "trap '' TERM; while true; do sleep 1; done", NULL);
+  g_autofree char *c1 = container_json("ignores-term", TRUE, "trap '' TERM; while true; do sleep 1; done", NULL);
   g_autofree char *containers = g_strdup_printf("[%s]", c1);
   g_autofree char *task = ecsa_test_engine_task_json(te, "kill", "RUNNING", containers);
   g_autofree char *stop = ecsa_test_engine_task_json(te, "kill", "STOPPED", containers);
@@ -280,7 +280,7 @@ test_stop_timeout_kills(Fixture *fx, gconstpointer data)
   g_clear_pointer(&rejected, g_ptr_array_unref);
   t0 = g_get_monotonic_time();
   rejected = ecsa_test_engine_apply(te, stop_payload, 2, &error);
-  c = ecsa_test_engine_wait(te, arn, "stubborn", "STOPPED", GUARD_MS);
+  c = ecsa_test_engine_wait(te, arn, "ignores-term", "STOPPED", GUARD_MS);
   /* the stop timeout is 2 s: SIGTERM, two seconds, SIGKILL */
   g_assert_cmpint(g_get_monotonic_time() - t0, >=, 2 * G_USEC_PER_SEC);
   g_assert_cmpint(c->exit_code, ==, 137);
