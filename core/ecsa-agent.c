@@ -9,7 +9,8 @@
  *   5. cgroups      '/ecs' root when task CPU/memory limits are enabled (terminal if explicit)
  *   6. task-eni     CNI/ENI dependencies when ECS_ENABLE_TASK_ENI
  *   7. register     RegisterContainerInstance, or re-register the restored ARN; save
- *                   (transient failure: exit 1, otherwise 5)  (ECS client)
+ *                   (transient failure: exit 1, otherwise 5)  (ECS client). A checkpoint of
+ *                   another EC2 instance is dropped first: new registration, the engine reset
  *   8. engine       Docker events, reconcile restored tasks   (task engine)
  *   9. servers      introspection :51678, credentials :51679, state reporter, image cleanup
  *  10. sessions     TCS (metrics) and ACS (payloads)           (ACS/TCS sessions)
@@ -232,6 +233,16 @@ engine_task_removed_eni_cb(EcsaTaskEngine *engine, const char *task_arn, gpointe
     ecsa_eni_attachments_forget_task(self->eni_attachments, task_arn);
 }
 
+/* v1.16.2's state.Reset() (the checkpoint was another EC2 instance's): its ENI attachments go too */
+static void
+engine_reset_eni_cb(EcsaTaskEngine *engine, gpointer user_data)
+{
+  EcsaAgent *self = user_data;
+
+  if (self->eni_attachments != NULL)
+    ecsa_eni_attachments_forget_all(self->eni_attachments);
+}
+
 /* A task known STOPPED has no process left that may use its role: its task role credentials go
  * at once, as v1.16.2's (task_manager.go, cleanupCredentials), not hours later with the task. The
  * execution role's stay until the task is removed, as there. */
@@ -374,7 +385,10 @@ task_eni_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
       if (!ecsa_eni_attachments_start(self->eni_attachments, &error))
         ecsa_log_warn("ENI attachments will not be reported: %s", error->message);
       if (self->engine != NULL)
-        g_signal_connect_object(self->engine, "task-removed", G_CALLBACK(engine_task_removed_eni_cb), self, 0);
+        {
+          g_signal_connect_object(self->engine, "task-removed", G_CALLBACK(engine_task_removed_eni_cb), self, 0);
+          g_signal_connect_object(self->engine, "reset", G_CALLBACK(engine_reset_eni_cb), self, 0);
+        }
     }
   g_task_return_boolean(task, TRUE);
 }

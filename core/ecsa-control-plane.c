@@ -451,7 +451,13 @@ restore_and_register (GTask *task, const char *ec2_instance_id)
       return;
     }
   if (instance_changed)
-    ecsa_log_warn ("The checkpoint belongs to another EC2 instance: registering as a new container instance");
+    {
+      /* v1.16.2 resets its state: nothing of the other instance is started, reported or saved again */
+      ecsa_log_warn ("The checkpoint belongs to another EC2 instance (this one is '%s'): registering as a new "
+                     "container instance, without the previous instance's tasks",
+                     ec2_instance_id);
+      ecsa_task_engine_reset (self->engine);
+    }
   ecsa_state_store_register_section (self->store, ECSA_CONTROL_PLANE_STATE_SECTION, serialize_agent_section, self);
   ecsa_docker_client_request_async (data->docker, "GET", "/info", NULL, 0, g_task_get_cancellable (task),
                                     docker_info_cb, task);

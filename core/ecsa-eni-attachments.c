@@ -599,6 +599,16 @@ ecsa_eni_attachments_forget_task(EcsaEniAttachments *self, const char *task_arn)
     save(self);
 }
 
+void
+ecsa_eni_attachments_forget_all(EcsaEniAttachments *self)
+{
+  g_return_if_fail(self != NULL);
+  if (g_hash_table_size(self->by_mac) == 0)
+    return;
+  g_hash_table_remove_all(self->by_mac);
+  save(self);
+}
+
 guint
 ecsa_eni_attachments_count(EcsaEniAttachments *self)
 {

@@ -59,6 +59,8 @@ gboolean ecsa_eni_attachments_handle_acs_message(EcsaEniAttachments *self, JsonO
 
 /* The task was forgotten (cleaned up): drop its attachments. */
 void ecsa_eni_attachments_forget_task(EcsaEniAttachments *self, const char *task_arn);
+/* The state belongs to another EC2 instance (ecsa_task_engine_reset): drop every attachment. */
+void ecsa_eni_attachments_forget_all(EcsaEniAttachments *self);
 
 /* Tests and introspection: how many attachments are tracked, and whether the one with this MAC
  * was reported. */

@@ -88,6 +88,8 @@ struct _EcsaTaskEngine
   GHashTable *tasks;        /* arn -> EcsaTask* */
   GHashTable *by_docker_id; /* docker id -> EcsaContainer* (borrowed) */
   GHashTable *images;       /* image id -> ImageState* */
+  GHashTable *disowned;     /* task ARN -> NULL: another EC2 instance's tasks, never recovered */
+  gboolean disown_unlisted; /* after a reset: every labelled container found at start is disowned */
   guint64 next_serial;
 
   GCancellable *cancellable;
@@ -111,6 +113,7 @@ enum
 {
   SIGNAL_STATE_CHANGE,
   SIGNAL_TASK_REMOVED,
+  SIGNAL_RESET,
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
@@ -564,6 +567,16 @@ tasks_section(gpointer user_data)
       json_array_add_element(list, json_node_ref(run->checkpoint));
     }
   json_object_set_array_member(o, "tasks", g_steal_pointer(&list));
+  if (g_hash_table_size(self->disowned) > 0)
+    {
+      g_autoptr(JsonArray) disowned = json_array_new();
+      g_hash_table_iter_init(&it, self->disowned);
+      while (g_hash_table_iter_next(&it, &v, NULL))
+        json_array_add_string_element(disowned, v);
+      json_object_set_array_member(o, "disowned", g_steal_pointer(&disowned));
+    }
+  if (self->disown_unlisted)
+    json_object_set_boolean_member(o, "disownUnlisted", TRUE);
   root = json_node_new(JSON_NODE_OBJECT);
   json_node_take_object(root, g_steal_pointer(&o));
   return root;
@@ -706,6 +719,55 @@ restore_images(EcsaTaskEngine *self, JsonNode *node)
     }
 }
 
+/* The ARNs of another EC2 instance's tasks whose containers Docker still had (ecsa_task_engine_reset) */
+static void
+restore_disowned(EcsaTaskEngine *self, JsonNode *section)
+{
+  JsonObject *o = section != NULL && JSON_NODE_HOLDS_OBJECT(section) ? json_node_get_object(section) : NULL;
+  JsonNode *list = o != NULL ? json_object_get_member(o, "disowned") : NULL;
+
+  if (o == NULL)
+    return;
+  self->disown_unlisted = json_object_get_boolean_member_with_default(o, "disownUnlisted", FALSE);
+  if (list == NULL || !JSON_NODE_HOLDS_ARRAY(list))
+    return;
+  for (guint i = 0; i < json_array_get_length(json_node_get_array(list)); i++)
+    {
+      JsonNode *n = json_array_get_element(json_node_get_array(list), i);
+      if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
+        g_hash_table_add(self->disowned, g_strdup(json_node_get_string(n)));
+    }
+}
+
+void
+ecsa_task_engine_reset(EcsaTaskEngine *self)
+{
+  g_autoptr(GPtrArray) arns = g_ptr_array_new_with_free_func(g_free);
+  GHashTableIter it;
+  gpointer k;
+  guint n_images;
+
+  g_return_if_fail(ECSA_IS_TASK_ENGINE(self));
+  g_return_if_fail(!self->started && self->start_task == NULL);
+
+  ecsa_task_engine_restore(self);
+  g_hash_table_iter_init(&it, self->tasks);
+  while (g_hash_table_iter_next(&it, &k, NULL))
+    g_ptr_array_add(arns, g_strdup(k));
+  n_images = g_hash_table_size(self->images);
+  g_hash_table_remove_all(self->by_docker_id);
+  g_hash_table_remove_all(self->tasks);
+  g_hash_table_remove_all(self->images);
+  /* whatever Docker has now with ECS labels was started for the other instance */
+  self->disown_unlisted = TRUE;
+  ecsa_log_warn("forgetting the %u tasks and %u images of the previous EC2 instance; their containers are left "
+                "alone",
+                arns->len, n_images);
+  for (guint i = 0; i < arns->len; i++)
+    g_signal_emit(self, signals[SIGNAL_TASK_REMOVED], 0, arns->pdata[i]);
+  g_signal_emit(self, signals[SIGNAL_RESET], 0);
+}
+
 void
 ecsa_task_engine_restore(EcsaTaskEngine *self)
 {
@@ -748,6 +810,7 @@ ecsa_task_engine_restore(EcsaTaskEngine *self)
   else if (section != NULL)
     ecsa_log_warn("checkpoint: the '%s' section is not readable; tasks will be recovered from Docker labels",
                   SECTION_TASKS);
+  restore_disowned(self, section);
   restore_images(self, ecsa_state_store_get_section(self->store, SECTION_IMAGES));
   ecsa_state_store_register_section(self->store, SECTION_TASKS, tasks_section, self);
   ecsa_state_store_register_section(self->store, SECTION_IMAGES, images_section, self);
@@ -3169,6 +3232,7 @@ list_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(JsonNode) list = ecsa_docker_client_list_containers_finish(ECSA_DOCKER_CLIENT(source), result, &error);
   g_autoptr(GHashTable) orphans
     = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
+  g_autoptr(GHashTable) still_disowned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   GHashTableIter it;
   gpointer k, v;
 
@@ -3205,6 +3269,13 @@ list_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
               GPtrArray *entries;
               if (g_strcmp0(cluster, self->config->cluster) != 0)
                 continue; /* another cluster's: not ours to manage */
+              if (self->disown_unlisted || g_hash_table_contains(self->disowned, arn))
+                {
+                  if (g_hash_table_add(still_disowned, g_strdup(arn)))
+                    ecsa_log_info("containers of task '%s' belong to the previous EC2 instance; leaving them alone",
+                                  arn);
+                  continue;
+                }
               entries = g_hash_table_lookup(orphans, arn);
               if (entries == NULL)
                 {
@@ -3234,6 +3305,13 @@ list_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
   g_hash_table_iter_init(&it, orphans);
   while (g_hash_table_iter_next(&it, &k, &v))
     recover_task(self, k, v);
+  /* disowned tasks whose containers are gone are forgotten (saved when the reconciliation is) */
+  if (list != NULL)
+    {
+      g_hash_table_unref(self->disowned);
+      self->disowned = g_steal_pointer(&still_disowned);
+      self->disown_unlisted = FALSE;
+    }
 
   /* inspect every container we know of, by ID, or by name when its create may have happened */
   self->reconcile_pending = 1; /* guard */
@@ -3645,6 +3723,7 @@ ecsa_task_engine_finalize(GObject *object)
   g_hash_table_unref(self->by_docker_id);
   g_hash_table_unref(self->tasks);
   g_hash_table_unref(self->images);
+  g_hash_table_unref(self->disowned);
   g_clear_pointer(&self->cgroup, ecsa_cgroup_free);
   g_clear_pointer(&self->metadata, ecsa_container_metadata_free);
   g_free(self->container_instance_arn);
@@ -3667,6 +3746,9 @@ ecsa_task_engine_class_init(EcsaTaskEngineClass *klass)
   /* (const char *task_arn): the task was cleaned up and forgotten */
   signals[SIGNAL_TASK_REMOVED] = g_signal_new("task-removed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
                                               NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+  /* (): ecsa_task_engine_reset() forgot every task (each one "task-removed" first) */
+  signals[SIGNAL_RESET] = g_signal_new("reset", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                       G_TYPE_NONE, 0);
 }
 
 static void
@@ -3675,6 +3757,7 @@ ecsa_task_engine_init(EcsaTaskEngine *self)
   self->tasks = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)task_destroy);
   self->by_docker_id = g_hash_table_new(g_str_hash, g_str_equal);
   self->images = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)image_state_free);
+  self->disowned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   self->cancellable = g_cancellable_new();
   self->context = g_main_context_ref_thread_default();
 }

@@ -23,6 +23,7 @@
  * after a restart. Tasks refused by apply_payload are not reported by the engine: the ACS session
  * reports them STOPPED (v1.16.2's payload handler).
  * "task-removed" (const char *task_arn) follows a task's cleanup, when the engine forgets it.
+ * "reset" () follows ecsa_task_engine_reset(), after a "task-removed" for each task it forgot.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -81,6 +82,13 @@ gboolean ecsa_image_pull_behavior_from_string(const char *s, EcsaImagePullBehavi
  * A task the checkpoint holds but that cannot be read is skipped with a warning (its containers are
  * recovered from Docker labels at start). Does no I/O. */
 void ecsa_task_engine_restore(EcsaTaskEngine *self);
+
+/* The checkpoint belongs to another EC2 instance (v1.16.2 resets its state then): forget every
+ * restored task and image, as if the checkpoint had none, before start. The containers Docker has
+ * with ECS labels at the next start belong to that instance: they are left alone (neither adopted
+ * nor recovered), now and after later restarts, while they exist (their task ARNs are kept in the
+ * checkpoint). Emits "task-removed" for each task forgotten, then "reset". Does no I/O. */
+void ecsa_task_engine_reset(EcsaTaskEngine *self);
 
 /* ECS_ENABLE_TASK_CPU_MEM_LIMIT: create the '/ecs' cgroup. When the setting was left to its default
  * and the host cannot, the feature is disabled with a warning and this succeeds; when it was

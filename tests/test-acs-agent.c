@@ -11,6 +11,10 @@
  *    with backoff after refused handshakes, sendCredentials only on the first connection) and a
  *    task whose image cannot be pulled reported STOPPED with v1.16.2's reason. Then, without -k, the
  *    CA named by SSL_CERT_FILE is trusted by all of them, ECR included.
+ *  - restart-other-instance: a task runs, the agent stops, and instance metadata names another EC2
+ *    instance (an AMI of a running host, a moved volume). As v1.16.2, the agent registers as a new
+ *    container instance and forgets the previous instance's tasks: nothing of them is reported,
+ *    listed or adopted, their container is left alone, also after a further restart.
  *
  * Uses the fixed ports 51678/51679 (one agent per host): holds /tmp/ecsa-fixed-ports.lock and runs
  * alone. A REJECT rule keeps 169.254.169.254 unreachable while the agent runs.
@@ -18,6 +22,7 @@
 #include "ecsa-sigv4.h"
 #include "ecsa-test-acs.h"
 #include "ecsa-test-docker.h"
+#include "ecsa-test-iam.h"
 #include "ecsa-test-utils.h"
 
 #include <errno.h>
@@ -33,6 +38,7 @@
 #define TASK_SECRET "e2eTaskSecretAccessKey0000000000000000001"
 #define TASK_TOKEN "e2eTaskSessionToken00000000000000000001"
 #define INSTANCE_ID "i-0e2e0000000000001"
+#define OTHER_INSTANCE_ID "i-0e2e0000000000002"
 
 typedef struct
 {
@@ -57,6 +63,7 @@ typedef struct
   guint ecr_calls;
   guint ecr_bad_signatures;
   char *ssl_cert_file; /* SSL_CERT_FILE for the agent (NULL: unset) */
+  guint16 introspection_port; /* 0: none (ECSA_TEST_INTROSPECTION_PORT=0) */
 } Fixture;
 
 #define ECR_PASSWORD "ecrFakeRegistryPassword0000000001"
@@ -274,6 +281,11 @@ start_agent_with (Fixture *fx, const char *flag)
   else
     g_subprocess_launcher_unsetenv (launcher, "SSL_CERT_FILE");
   g_subprocess_launcher_unsetenv (launcher, "SSL_CERT_DIR");
+  if (fx->introspection_port != 0)
+    {
+      g_autofree char *port = g_strdup_printf ("%u", fx->introspection_port);
+      g_subprocess_launcher_setenv (launcher, "ECSA_TEST_INTROSPECTION_PORT", port, TRUE);
+    }
   fx->agent = g_subprocess_launcher_spawn (launcher, &error, agent, flag, NULL);
   g_assert_no_error (error);
   fx->agent_runs++;
@@ -583,6 +595,175 @@ test_restart_same_instance (Fixture *fx, gconstpointer data)
   }
 }
 
+/* A TCP port nobody listens on now */
+static guint16
+free_port (void)
+{
+  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_nonnull (socket);
+  g_assert_true (g_socket_bind (socket, any, FALSE, &error));
+  g_assert_no_error (error);
+  bound = g_socket_get_local_address (socket, &error);
+  g_assert_no_error (error);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+/* GET on the agent's introspection server, parsed */
+static JsonNode *
+introspect (Fixture *fx, const char *path)
+{
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u%s", fx->introspection_port, path);
+  g_autoptr(EcsaTestHttpResult) r = ecsa_test_http_request ("GET", url, NULL, GUARD_MS);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpuint (r->status, ==, 200);
+  json_parser_load_from_data (parser, r->body, -1, &error);
+  g_assert_no_error (error);
+  return json_node_copy (json_parser_get_root (parser));
+}
+
+/* The agent started (registered, engine reconciled, ACS connected `connections` times): its
+ * introspection server lists no task and names `arn` as its container instance. */
+static void
+assert_no_task_listed (Fixture *fx, const char *arn)
+{
+  g_autoptr(JsonNode) tasks = NULL;
+  g_autoptr(JsonNode) metadata = NULL;
+
+  tasks = introspect (fx, "/v1/tasks");
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (json_node_get_object (tasks), "Tasks")), ==,
+                    0);
+  metadata = introspect (fx, "/v1/metadata");
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (metadata), "ContainerInstanceArn"), ==, arn);
+}
+
+static char *
+running_container_of_task (Fixture *fx)
+{
+  g_autofree char *filter = g_strdup_printf ("label=com.amazonaws.ecs.task-arn=%s", fx->task_arn);
+  g_autofree char *id = ecsa_test_docker_cli (NULL, "ps", "-q", "--no-trunc", "--filter", filter, NULL);
+
+  return id != NULL && *g_strstrip (id) != '\0' ? g_steal_pointer (&id) : NULL;
+}
+
+/* Every state change the agent submitted, of any task */
+static guint
+count_reports (Fixture *fx)
+{
+  return ecsa_test_ecs_count (fx->ecs, "SubmitTaskStateChange")
+         + ecsa_test_ecs_count (fx->ecs, "SubmitContainerStateChange");
+}
+
+static void
+test_restart_other_instance (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *first_arn = NULL;
+  g_autofree char *second_arn = NULL;
+  g_autofree char *container_id = NULL;
+  g_autofree char *message = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *checkpoint = NULL;
+  g_autofree char *checkpoint_path = g_build_filename (fx->dir, "data", "ecsa_agent_data.json", NULL);
+  g_autofree char *mismatch = NULL;
+  JsonObject *req;
+  GHashTable *q;
+  guint registrations;
+  guint submissions;
+
+  /* 1. the first instance: registration, a task RUNNING */
+  fx->introspection_port = free_port ();
+  start_agent (fx);
+  ECSA_TEST_WAIT (ecsa_test_ecs_count (fx->ecs, "RegisterContainerInstance") >= 1, GUARD_MS);
+  ecsa_test_ws_wait_connections (fx->acs, 1, GUARD_MS);
+  first_arn = g_strdup (g_hash_table_lookup (g_ptr_array_index (fx->acs->queries, 0), "containerInstanceArn"));
+  message = payload (fx, "other-payload-1", "RUNNING");
+  ecsa_test_ws_send (fx->acs, "PayloadMessage", message);
+  ecsa_test_ws_wait_frame (fx->acs, "AckRequest", 0, GUARD_MS);
+  ECSA_TEST_WAIT (count_submissions (fx, "RUNNING") >= 1, GUARD_MS);
+  container_id = running_container_of_task (fx);
+  g_assert_nonnull (container_id);
+  stop_agent (fx, FALSE);
+  g_assert_cmpint (g_subprocess_get_exit_status (fx->agent), ==, 0);
+  g_clear_object (&fx->agent);
+  g_assert_true (g_file_get_contents (checkpoint_path, &checkpoint, NULL, NULL));
+  g_assert_nonnull (strstr (checkpoint, INSTANCE_ID));
+  g_assert_nonnull (strstr (checkpoint, fx->task_arn));
+  g_clear_pointer (&checkpoint, g_free);
+
+  /* 2. the same host, now another EC2 instance: a new registration, the old task forgotten */
+  ecsa_test_imds_set_identity (fx->imds, OTHER_INSTANCE_ID, ECSA_TEST_REGION);
+  registrations = ecsa_test_ecs_count (fx->ecs, "RegisterContainerInstance");
+  submissions = count_reports (fx);
+  start_agent (fx);
+  ECSA_TEST_WAIT (ecsa_test_ecs_count (fx->ecs, "RegisterContainerInstance") > registrations, GUARD_MS);
+  req = json_node_get_object (ecsa_test_ecs_call (fx->ecs, "RegisterContainerInstance", registrations)->body);
+  g_assert_false (json_object_has_member (req, "containerInstanceArn"));
+  g_assert_nonnull (strstr (json_object_get_string_member (req, "instanceIdentityDocument"), OTHER_INSTANCE_ID));
+  g_assert_cmpstr (json_object_get_string_member (req, "cluster"), ==, fx->cluster);
+  g_assert_nonnull (attribute (req, "stack")); /* a first registration: the custom attributes too */
+  ecsa_test_ws_wait_connections (fx->acs, 2, GUARD_MS);
+  q = g_ptr_array_index (fx->acs->queries, 1);
+  second_arn = g_strdup (g_hash_table_lookup (q, "containerInstanceArn"));
+  g_assert_true (g_str_has_prefix (second_arn, "arn:aws:ecs:"));
+  g_assert_cmpstr (second_arn, !=, first_arn);
+  g_assert_cmpstr (g_hash_table_lookup (q, "seqNum"), ==, "1");
+  /* the engine reconciled before the sessions started: the old task is not the agent's */
+  assert_no_task_listed (fx, second_arn);
+  ecsa_test_acs_run_for (500);
+  g_assert_cmpuint (count_reports (fx), ==, submissions);
+  text = read_log (fx);
+  mismatch = g_strdup_printf ("saved InstanceID '%s' does not match current InstanceID '%s'", INSTANCE_ID,
+                              OTHER_INSTANCE_ID);
+  g_assert_nonnull (strstr (text, mismatch));
+  g_assert_nonnull (strstr (text, "forgetting the 1 tasks"));
+  g_assert_null (strstr (text, "adopting"));
+  g_assert_null (strstr (text, "was not in the checkpoint"));
+  g_clear_pointer (&text, g_free);
+  {
+    g_autofree char *now = running_container_of_task (fx);
+    g_assert_cmpstr (now, ==, container_id); /* left alone, still running */
+  }
+
+  /* 3. a further restart (the same new instance): the new container instance, still nothing of
+   * the old one adopted from its labels */
+  stop_agent (fx, FALSE);
+  g_assert_cmpint (g_subprocess_get_exit_status (fx->agent), ==, 0);
+  g_clear_object (&fx->agent);
+  g_assert_true (g_file_get_contents (checkpoint_path, &checkpoint, NULL, NULL));
+  g_assert_nonnull (strstr (checkpoint, OTHER_INSTANCE_ID));
+  g_assert_nonnull (strstr (checkpoint, second_arn));
+  g_assert_null (strstr (checkpoint, first_arn));
+  g_assert_null (strstr (checkpoint, "\"" INSTANCE_ID "\""));
+  g_assert_cmpint (g_unlink (fx->log_path), ==, 0);
+  registrations = ecsa_test_ecs_count (fx->ecs, "RegisterContainerInstance");
+  start_agent (fx);
+  ECSA_TEST_WAIT (ecsa_test_ecs_count (fx->ecs, "RegisterContainerInstance") > registrations, GUARD_MS);
+  req = json_node_get_object (ecsa_test_ecs_call (fx->ecs, "RegisterContainerInstance", registrations)->body);
+  g_assert_cmpstr (json_object_get_string_member (req, "containerInstanceArn"), ==, second_arn);
+  ecsa_test_ws_wait_connections (fx->acs, 3, GUARD_MS);
+  assert_no_task_listed (fx, second_arn);
+  ecsa_test_acs_run_for (500);
+  g_assert_cmpuint (count_reports (fx), ==, submissions);
+  text = read_log (fx);
+  g_assert_null (strstr (text, "Data mismatch"));
+  g_assert_null (strstr (text, "adopting"));
+  g_assert_null (strstr (text, "was not in the checkpoint"));
+  g_assert_null (strstr (text, "assertion"));
+  g_assert_null (strstr (text, "[CRITICAL]"));
+  {
+    g_autofree char *now = running_container_of_task (fx);
+    g_assert_cmpstr (now, ==, container_id);
+  }
+  stop_agent (fx, FALSE);
+  g_assert_cmpint (g_subprocess_get_exit_status (fx->agent), ==, 0);
+}
+
 static char *
 ecr_payload (Fixture *fx, const char *message_id)
 {
@@ -727,9 +908,12 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  /* two programs (acs-agent, acs-agent-tls), each well under a minute */
+  /* three programs (acs-agent, acs-agent-tls, acs-agent-instance), each well under a minute */
   if (g_getenv ("ECSA_TEST_TLS") != NULL)
     g_test_add ("/acs-agent/tls-insecure", Fixture, "tls", fixture_setup, test_tls_insecure, fixture_teardown);
+  else if (g_getenv ("ECSA_TEST_OTHER_INSTANCE") != NULL)
+    g_test_add ("/acs-agent/restart-other-instance", Fixture, NULL, fixture_setup, test_restart_other_instance,
+                fixture_teardown);
   else
     g_test_add ("/acs-agent/restart-same-instance", Fixture, NULL, fixture_setup, test_restart_same_instance,
                 fixture_teardown);

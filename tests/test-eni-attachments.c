@@ -1,7 +1,7 @@
 /* test-eni-attachments.c: ACS AttachTaskNetworkInterfacesMessage handling, the interface watch
  * (real veth interfaces appear with the attachment's MAC address), reporting with retries, expiry
- * and the checkpoint. The report goes through a recording submitter where the agent plugs the ECS
- * client. Interfaces are named et<pid>[az] and removed at teardown.
+ * and the checkpoint (also emptied by forget_all). The report goes through a recording submitter
+ * where the agent plugs the ECS client. Interfaces are named et<pid>[az] and removed at teardown.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-eni-attachments.h"
 #include "ecsa-log.h"
@@ -305,6 +305,11 @@ test_restore(Fixture *fx, gconstpointer data)
   fx->att = g_steal_pointer(&restored);
   wait_sent(fx, 5000);
   g_assert_cmpstr(g_ptr_array_index(fx->submitted, 0), ==, "task/waiting att/1 ATTACHED");
+
+  /* the checkpoint was another EC2 instance's (the engine reset): every attachment goes, saved */
+  ecsa_eni_attachments_forget_all(fx->att);
+  g_assert_cmpuint(ecsa_eni_attachments_count(fx->att), ==, 0);
+  g_assert_true(checkpoint_has(fx, "\"" ECSA_ENI_ATTACHMENTS_SECTION "\":[]"));
 }
 
 int
