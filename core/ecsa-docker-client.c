@@ -1237,7 +1237,7 @@ ecsa_docker_client_remove_volume_finish(EcsaDockerClient *self, GAsyncResult *re
 /* ------------------------------------------------------------------------------------------- */
 /* event stream */
 
-static void events_connect(EcsaDockerClient *self);
+static void events_connect(EcsaDockerClient *self, gboolean reconnect);
 
 static gboolean
 events_retry_cb(gpointer user_data)
@@ -1245,7 +1245,7 @@ events_retry_cb(gpointer user_data)
   EcsaDockerClient *self = user_data;
 
   g_clear_pointer(&self->events_retry, g_source_unref);
-  events_connect(self);
+  events_connect(self, TRUE);
   return G_SOURCE_REMOVE;
 }
 
@@ -1388,23 +1388,12 @@ events_send_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-events_negotiated_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+events_open(EcsaDockerClient *self)
 {
-  g_autoptr(EcsaDockerClient) self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GString) path = NULL;
+  g_autoptr(GString) path = g_string_new(NULL);
   g_autoptr(SoupMessage) msg = NULL;
   g_autofree char *uri = NULL;
 
-  if (!ecsa_docker_client_negotiate_finish(self, result, &error))
-    {
-      if (self->watching)
-        events_schedule_reconnect(self, error->message);
-      return;
-    }
-  if (!self->watching)
-    return;
-  path = g_string_new(NULL);
   g_string_append_printf(path, "%s/v%s/events?filters=%s", self->base_uri, self->api_version, self->events_filter);
   if (self->events_last_nano > 0)
     g_string_append_printf(path, "&since=%" G_GINT64_FORMAT ".%09" G_GINT64_FORMAT,
@@ -1417,12 +1406,32 @@ events_negotiated_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-events_connect(EcsaDockerClient *self)
+events_negotiated_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(EcsaDockerClient) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!ecsa_docker_client_negotiate_finish(self, result, &error))
+    {
+      if (self->watching)
+        events_schedule_reconnect(self, error->message);
+      return;
+    }
+  if (self->watching)
+    events_open(self);
+}
+
+static void
+events_connect(EcsaDockerClient *self, gboolean reconnect)
 {
   if (!self->watching)
     return;
-  /* negotiate again on each (re)connect: dockerd may have been upgraded while it was away */
-  ecsa_docker_client_negotiate_async(self, self->events_cancellable, events_negotiated_cb, g_object_ref(self));
+  /* the first stream uses the version just negotiated; each reconnect negotiates again: dockerd
+   * may have been upgraded while it was away */
+  if (!reconnect && self->api_version != NULL)
+    events_open(self);
+  else
+    ecsa_docker_client_negotiate_async(self, self->events_cancellable, events_negotiated_cb, g_object_ref(self));
 }
 
 void
@@ -1457,7 +1466,7 @@ ecsa_docker_client_watch_events(EcsaDockerClient *self, const char *label_filter
   self->events_backoff_ms = EVENTS_BACKOFF_MIN_MS;
   g_clear_object(&self->events_cancellable);
   self->events_cancellable = g_cancellable_new();
-  events_connect(self);
+  events_connect(self, FALSE);
 }
 
 void

@@ -3,13 +3,11 @@
 
 #include "ecsa-ecs-client.h"
 
-#include <errno.h>
-#include <glib/gstdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ecsa-sigv4.h"
 #include "ecsa-soup-call.h"
+#include "ecsa-tls-trust.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define MAX_RESPONSE_BODY (4 * 1024 * 1024)
@@ -110,151 +108,6 @@ ecsa_ecs_client_user_agent (void)
 }
 
 /* ------------------------------------------------------------------------------------------- */
-/* Trust, as Go's crypto/x509 loads it on Linux */
-
-static const char *const go_cert_files[] = {
-  "/etc/ssl/certs/ca-certificates.crt",
-  "/etc/pki/tls/certs/ca-bundle.crt",
-  "/etc/ssl/ca-bundle.pem",
-  "/etc/pki/tls/cacert.pem",
-  "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-  "/etc/ssl/cert.pem",
-  NULL,
-};
-static const char *const go_cert_dirs[] = { "/etc/ssl/certs", "/etc/pki/tls/certs", NULL };
-
-#define PEM_BEGIN "-----BEGIN CERTIFICATE-----"
-#define PEM_END "-----END CERTIFICATE-----"
-
-/* Append each CERTIFICATE block of `data` once (Go's AppendCertsFromPEM takes only those). */
-static guint
-append_pem_certificates (GString *bundle, GHashTable *seen, const char *data, gsize len)
-{
-  g_autofree char *text = g_strndup (data, len);
-  const char *p = text;
-  guint added = 0;
-
-  while ((p = strstr (p, PEM_BEGIN)) != NULL)
-    {
-      const char *end = strstr (p, PEM_END);
-      g_autofree char *block = NULL;
-
-      if (end == NULL)
-        break;
-      end += strlen (PEM_END);
-      block = g_strndup (p, (gsize) (end - p));
-      p = end;
-      if (g_hash_table_contains (seen, block))
-        continue;
-      g_string_append (bundle, block);
-      g_string_append_c (bundle, '\n');
-      g_hash_table_add (seen, g_steal_pointer (&block));
-      added++;
-    }
-  return added;
-}
-
-static void
-close_trust_fd (gpointer data)
-{
-  close (GPOINTER_TO_INT (data));
-}
-
-GTlsDatabase *
-ecsa_tls_database_new_from_env (GError **error)
-{
-  const char *file_env = g_getenv ("SSL_CERT_FILE");
-  const char *dir_env = g_getenv ("SSL_CERT_DIR");
-  g_autoptr(GString) bundle = NULL;
-  g_autoptr(GHashTable) seen = NULL;
-  g_auto(GStrv) dirs = NULL;
-  g_autofree char *tmp_path = NULL;
-  g_autofree char *fd_path = NULL;
-  GTlsDatabase *database;
-  guint count = 0;
-  int fd;
-
-  if ((file_env == NULL || *file_env == '\0') && (dir_env == NULL || *dir_env == '\0'))
-    return NULL;
-
-  bundle = g_string_new (NULL);
-  seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  if (file_env != NULL && *file_env != '\0')
-    {
-      g_autofree char *data = NULL;
-      gsize len;
-
-      if (g_file_get_contents (file_env, &data, &len, NULL))
-        count += append_pem_certificates (bundle, seen, data, len);
-    }
-  else
-    {
-      for (guint i = 0; go_cert_files[i] != NULL; i++)
-        {
-          g_autofree char *data = NULL;
-          gsize len;
-
-          if (g_file_get_contents (go_cert_files[i], &data, &len, NULL))
-            {
-              count += append_pem_certificates (bundle, seen, data, len);
-              break;
-            }
-        }
-    }
-  dirs = dir_env != NULL && *dir_env != '\0' ? g_strsplit (dir_env, ":", -1) : g_strdupv ((char **) go_cert_dirs);
-  for (guint i = 0; dirs[i] != NULL; i++)
-    {
-      g_autoptr(GDir) dir = *dirs[i] != '\0' ? g_dir_open (dirs[i], 0, NULL) : NULL;
-      const char *name;
-
-      if (dir == NULL)
-        continue;
-      while ((name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *path = g_build_filename (dirs[i], name, NULL);
-          g_autofree char *data = NULL;
-          gsize len;
-
-          if (g_file_test (path, G_FILE_TEST_IS_REGULAR) && g_file_get_contents (path, &data, &len, NULL))
-            count += append_pem_certificates (bundle, seen, data, len);
-        }
-    }
-  if (count == 0)
-    {
-      g_set_error (error, G_TLS_ERROR, G_TLS_ERROR_MISC,
-                   "no certificates found in SSL_CERT_FILE '%s' or SSL_CERT_DIR '%s'", file_env != NULL ? file_env : "",
-                   dir_env != NULL ? dir_env : "");
-      return NULL;
-    }
-  /* GnuTLS re-reads the anchors file at each handshake: keep it open, unlinked, and name it
-   * through /proc/self/fd for as long as the database lives. */
-  fd = g_file_open_tmp ("ecsa-trust-XXXXXX.pem", &tmp_path, error);
-  if (fd < 0)
-    return NULL;
-  g_unlink (tmp_path);
-  if (write (fd, bundle->str, bundle->len) != (gssize) bundle->len)
-    {
-      int errsv = errno;
-      close (fd);
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errsv), "writing the trust bundle: %s",
-                   g_strerror (errsv));
-      return NULL;
-    }
-  g_free (fd_path);
-  fd_path = g_strdup_printf ("/proc/self/fd/%d", fd);
-  database = g_tls_file_database_new (fd_path, error);
-  if (database == NULL)
-    {
-      close (fd);
-      return NULL;
-    }
-  g_object_set_data_full (G_OBJECT (database), "ecsa-trust-fd", GINT_TO_POINTER (fd), close_trust_fd);
-  if (database != NULL)
-    g_debug ("Trusting %u certificates from SSL_CERT_FILE/SSL_CERT_DIR", count);
-  return database;
-}
-
-/* ------------------------------------------------------------------------------------------- */
 
 struct _EcsaEcsClient
 {
@@ -277,7 +130,7 @@ struct _EcsaEcsClient
   guint timeout_ms;
   gboolean last_register_was_reregister;
 
-  /* trust database, loaded once in a worker thread */
+  /* the process's trust (ecsa-tls-trust.h), read once in a worker thread */
   gboolean tls_ready;
   gboolean tls_loading;
   GTlsDatabase *tls_database;
@@ -378,8 +231,10 @@ ecsa_ecs_client_new (const EcsaConfig *config, EcsaAwsCredentialsProvider *crede
   self->cluster_configured = config->cluster != NULL && *config->cluster != '\0';
   self->cluster = g_strdup (self->cluster_configured ? config->cluster : ECSA_ECS_DEFAULT_CLUSTER);
   /* the reporter submits for up to 3 tasks at once, beside registration and discovery */
+  self->tls_database = G_TLS_DATABASE (ecsa_tls_trust_get ());
   self->session = soup_session_new_with_options ("user-agent", ecsa_ecs_client_user_agent (), "timeout", 0,
-                                                 "idle-timeout", 60, "max-conns-per-host", 8, "max-conns", 16, NULL);
+                                                 "idle-timeout", 60, "max-conns-per-host", 8, "max-conns", 16,
+                                                 "tls-database", self->tls_database, NULL);
   return g_steal_pointer (&self);
 }
 
@@ -492,12 +347,11 @@ static void
 tls_load_thread (GTask *task, gpointer source_object, gpointer task_data, GCancellable *cancellable)
 {
   GError *error = NULL;
-  GTlsDatabase *database = ecsa_tls_database_new_from_env (&error);
 
-  if (error != NULL)
+  if (!ecsa_tls_trust_load (ECSA_TLS_TRUST (task_data), &error))
     g_task_return_error (task, error);
   else
-    g_task_return_pointer (task, database, g_object_unref);
+    g_task_return_boolean (task, TRUE);
 }
 
 static void
@@ -507,16 +361,11 @@ tls_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) waiters = g_steal_pointer (&self->tls_waiters);
 
-  self->tls_database = g_task_propagate_pointer (G_TASK (result), &error);
   self->tls_waiters = g_ptr_array_new ();
   self->tls_loading = FALSE;
   self->tls_ready = TRUE;
-  if (error != NULL)
-    g_warning ("Unable to load the certificates named by SSL_CERT_FILE/SSL_CERT_DIR: %s; using the system trust "
-               "store",
-               error->message);
-  if (self->tls_database != NULL)
-    g_object_set (self->session, "tls-database", self->tls_database, NULL);
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    g_warning ("Unable to load the trusted certificates: %s", error->message);
   for (guint i = 0; i < waiters->len; i++)
     {
       g_autoptr(GTask) task = g_ptr_array_index (waiters, i);
@@ -543,6 +392,7 @@ ecsa_ecs_client_prepare_tls_async (EcsaEcsClient *self, GCancellable *cancellabl
   if (!self->tls_loading)
     {
       g_autoptr(GTask) load = g_task_new (self, NULL, tls_loaded_cb, NULL);
+      g_task_set_task_data (load, g_object_ref (self->tls_database), g_object_unref);
       self->tls_loading = TRUE;
       g_task_run_in_thread (load, tls_load_thread);
     }

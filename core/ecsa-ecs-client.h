@@ -7,11 +7,9 @@
  * Endpoint: ECS_BACKEND_HOST (a full URL; "https://" is added when it has no scheme), else
  * https://ecs.<region>.amazonaws.com (.com.cn in China regions).
  *
- * TLS: the system trust store, or, when SSL_CERT_FILE or SSL_CERT_DIR is set, the certificates they
- * name, read as Go's crypto/x509 reads them on Linux (SSL_CERT_FILE replaces the bundle file list,
- * SSL_CERT_DIR, a ':'-separated list, replaces /etc/ssl/certs and /etc/pki/tls/certs), so that a
- * local control plane's CA can be trusted without -k. -k (accept_insecure_cert) accepts any
- * certificate, as v1.16.2 does.
+ * TLS: the certificates Go's crypto/x509 trusts on Linux, SSL_CERT_FILE and SSL_CERT_DIR included
+ * (ecsa-tls-trust.h), so that a local control plane's CA can be trusted without -k. -k
+ * (accept_insecure_cert) accepts any certificate, as v1.16.2 does.
  *
  * Calls:
  *  - RegisterContainerInstance: CPU (cores x 1024), MEMORY (MiB less ECS_RESERVED_MEMORY), PORTS and
@@ -100,11 +98,11 @@ const char *ecsa_ecs_client_get_cluster (EcsaEcsClient *self);
 /* The container instance ARN, NULL until registered or restored. */
 const char *ecsa_ecs_client_get_container_instance_arn (EcsaEcsClient *self);
 const char *ecsa_ecs_client_get_ec2_instance_id (EcsaEcsClient *self);
-/* What follows the SoupSession's TLS setup: -k, the trust database (NULL: system default). Valid
- * once the first call has started (the database is loaded in a worker thread). */
+/* What follows the SoupSession's TLS setup: -k, the trust database (the process's EcsaTlsTrust for
+ * SSL_CERT_FILE/SSL_CERT_DIR, ecsa-tls-trust.h; never NULL). */
 gboolean ecsa_ecs_client_get_accept_insecure_cert (EcsaEcsClient *self);
 GTlsDatabase *ecsa_ecs_client_get_tls_database (EcsaEcsClient *self);
-/* Make sure the trust database is loaded (the websocket sessions need it before connecting). */
+/* Reads the trusted certificates in a worker thread, once (so that no handshake has to). */
 void ecsa_ecs_client_prepare_tls_async (EcsaEcsClient *self, GCancellable *cancellable, GAsyncReadyCallback callback,
                                         gpointer user_data);
 gboolean ecsa_ecs_client_prepare_tls_finish (EcsaEcsClient *self, GAsyncResult *result, GError **error);
@@ -182,10 +180,6 @@ GError *ecsa_ecs_client_error_from_response (const char *op, guint status, GByte
 /* The request bodies, for tests and the fuzzers. */
 JsonNode *ecsa_ecs_client_build_task_state_change (const char *cluster, const EcsaStateChange *change);
 JsonNode *ecsa_ecs_client_build_container_state_change (const char *cluster, const EcsaStateChange *change);
-
-/* Load SSL_CERT_FILE / SSL_CERT_DIR as Go does (in the calling thread). NULL without error when
- * neither is set (use the system default). */
-GTlsDatabase *ecsa_tls_database_new_from_env (GError **error);
 
 /* The agent hash sent in versionInfo and ACS's agentHash. */
 const char *ecsa_ecs_client_agent_hash (void);

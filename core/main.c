@@ -12,6 +12,7 @@
 #include "ecsa-config.h"
 #include "ecsa-exit-codes.h"
 #include "ecsa-log.h"
+#include "ecsa-tls-trust.h"
 #include "ecsa-utils.h"
 #include "ecsa-version.h"
 
@@ -228,12 +229,18 @@ sigint_cb(gpointer user_data)
 static int
 run_agent(EcsaConfig *config)
 {
-  g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
-  g_autoptr(EcsaAgent) agent = ecsa_agent_new(config);
+  g_autoptr(GMainLoop) loop = NULL;
+  g_autoptr(EcsaAgent) agent = NULL;
   g_autoptr(GSource) sigterm = g_unix_signal_source_new(SIGTERM);
   g_autoptr(GSource) sigint = g_unix_signal_source_new(SIGINT);
-  RunState state = { .loop = loop, .exit_code = ECSA_EXIT_ERROR };
+  RunState state = { .exit_code = ECSA_EXIT_ERROR };
 
+  /* Every TLS connection of the process (ECS, ACS, TCS, ECR, plugins) verifies through one trust
+   * store, read once (ecsa-tls-trust.h), not one per connection. */
+  ecsa_tls_trust_install_default();
+  loop = g_main_loop_new(NULL, FALSE);
+  agent = ecsa_agent_new(config);
+  state.loop = loop;
   g_source_set_callback(sigterm, sigterm_cb, agent, NULL);
   g_source_attach(sigterm, NULL);
   g_source_set_callback(sigint, sigint_cb, agent, NULL);

@@ -1,0 +1,52 @@
+/* ecsa-tls-trust.h: the certificates the agent trusts, read once per process.
+ *
+ * What is trusted: the certificates Go's crypto/x509 loads on Linux, as v1.16.2 did. SSL_CERT_FILE
+ * replaces the list of bundle files (else the first readable of /etc/ssl/certs/ca-certificates.crt,
+ * /etc/pki/tls/certs/ca-bundle.crt, ...); SSL_CERT_DIR, a ':'-separated list, replaces
+ * /etc/ssl/certs and /etc/pki/tls/certs, whose files are all read. Only CERTIFICATE blocks count,
+ * each once. When SSL_CERT_FILE or SSL_CERT_DIR is set but names no certificate, a warning says so
+ * and the defaults are used.
+ *
+ * Why a database of our own: glib-networking's GnuTLS backend (2.74) builds a new trust list for
+ * every TLS connection from a GnuTLS database's anchors, parsing the whole CA bundle again (about
+ * 1.5 MiB of heap per connection for the 140 certificates of Debian's bundle, held as long as the
+ * connection), and even a single parsed bundle costs about 4 MiB. EcsaTlsTrust is not a GnuTLS
+ * database, so connections verify through g_tls_database_verify_chain(); it keeps only each
+ * certificate's DER and subject (about 200 KiB for that bundle) and, per verification, parses just
+ * the trusted certificates whose subject issued a certificate of the peer's chain. GnuTLS verifies
+ * the chain (signatures, CA constraints, validity dates, name constraints and the key purpose:
+ * server authentication for a client), then the leaf against the host name or address the
+ * connection was made to. Stapled OCSP responses are not looked at (v1.16.2 did not either).
+ *
+ * One EcsaTlsTrust exists per distinct (SSL_CERT_FILE, SSL_CERT_DIR) value. The certificates are
+ * read at the first use (a handshake runs in glib-networking's own thread) or when
+ * ecsa_tls_trust_load() is called, which does file I/O: call it in a worker thread.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+#define ECSA_TYPE_TLS_TRUST (ecsa_tls_trust_get_type ())
+G_DECLARE_FINAL_TYPE (EcsaTlsTrust, ecsa_tls_trust, ECSA, TLS_TRUST, GTlsDatabase)
+
+/* The trust for the current SSL_CERT_FILE / SSL_CERT_DIR (a new reference; cheap: nothing is read
+ * yet). Thread-safe. */
+EcsaTlsTrust *ecsa_tls_trust_get (void);
+
+/* Reads the certificates now, if not yet done (blocking: file I/O and parsing). TRUE when at least
+ * one certificate is trusted. */
+gboolean ecsa_tls_trust_load (EcsaTlsTrust *self, GError **error);
+
+/* The number of distinct certificates trusted (loads them first). */
+guint ecsa_tls_trust_get_n_certificates (EcsaTlsTrust *self);
+
+/* Makes ecsa_tls_trust_get() the TLS backend's default database, so that every TLS connection of
+ * the process (libsoup sessions, websockets, plugins) uses it unless told otherwise, and starts
+ * reading the certificates in a worker thread. Call once, early, on the main thread. */
+void ecsa_tls_trust_install_default (void);
+
+G_END_DECLS
