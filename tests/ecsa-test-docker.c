@@ -366,19 +366,6 @@ struct _EcsaTestRegistry
   GSubprocess *process;
 };
 
-static guint16
-free_port(void)
-{
-  g_autoptr(GSocket) sock = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
-  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) addr = g_inet_socket_address_new(lo, 0);
-  g_autoptr(GSocketAddress) bound = NULL;
-
-  g_assert_true(g_socket_bind(sock, addr, FALSE, NULL));
-  bound = g_socket_get_local_address(sock, NULL);
-  return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
-}
-
 static gboolean
 registry_answers(const char *host)
 {
@@ -404,7 +391,7 @@ ecsa_test_registry_start(const char *repo)
   gint64 deadline;
 
   r->dir = ecsa_test_mkdtemp();
-  r->host = g_strdup_printf("127.0.0.1:%u", free_port());
+  r->host = g_strdup_printf("127.0.0.1:%u", ecsa_test_free_port());
   r->image = g_strdup_printf("%s/%s:latest", r->host, repo);
   config = g_strdup_printf("version: 0.1\n"
                            "log: {level: error}\n"

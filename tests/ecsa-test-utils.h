@@ -13,4 +13,7 @@ void ecsa_test_wait_for_flag (GMainContext *context, const gboolean *flag, guint
 char *ecsa_test_mkdtemp (void);
 void ecsa_test_rmdir_recursive (const char *path);
 
+/* A TCP port on 127.0.0.1 that nothing listens on now (for a server of the test to bind next). */
+guint16 ecsa_test_free_port (void);
+
 G_END_DECLS

@@ -595,24 +595,6 @@ test_restart_same_instance (Fixture *fx, gconstpointer data)
   }
 }
 
-/* A TCP port nobody listens on now */
-static guint16
-free_port (void)
-{
-  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
-  g_autoptr(GSocketAddress) bound = NULL;
-  g_autoptr(GError) error = NULL;
-
-  g_assert_nonnull (socket);
-  g_assert_true (g_socket_bind (socket, any, FALSE, &error));
-  g_assert_no_error (error);
-  bound = g_socket_get_local_address (socket, &error);
-  g_assert_no_error (error);
-  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-}
-
 /* GET on the agent's introspection server, parsed */
 static JsonNode *
 introspect (Fixture *fx, const char *path)
@@ -677,7 +659,7 @@ test_restart_other_instance (Fixture *fx, gconstpointer data)
   guint submissions;
 
   /* 1. the first instance: registration, a task RUNNING */
-  fx->introspection_port = free_port ();
+  fx->introspection_port = ecsa_test_free_port ();
   start_agent (fx);
   ECSA_TEST_WAIT (ecsa_test_ecs_count (fx->ecs, "RegisterContainerInstance") >= 1, GUARD_MS);
   ecsa_test_ws_wait_connections (fx->acs, 1, GUARD_MS);
