@@ -35,6 +35,7 @@
 #include "ecsa-imds.h"
 #include "ecsa-log.h"
 #include "ecsa-plugin-loader.h"
+#include "ecsa-proxy.h"
 #include "ecsa-state-store.h"
 #include "ecsa-task-engine.h"
 #include "ecsa-task-network.h"
@@ -1049,8 +1050,14 @@ ecsa_agent_new(EcsaConfig *config)
   g_return_val_if_fail(config != NULL, NULL);
   self = g_object_new(ECSA_TYPE_AGENT, NULL);
   self->config = config;
-  self->http_session = soup_session_new_with_options(
-    "user-agent", "Amazon ECS Agent - v" ECSA_COMPAT_VERSION " (ecs-agent " PACKAGE_VERSION ")", "timeout", 60, NULL);
+  {
+    g_autoptr(GProxyResolver) proxy = ecsa_proxy_resolver_get_default(config->docker_endpoint);
+
+    /* lent to plugins (ECR, log drivers): the agent's proxy (ecsa-proxy.h) */
+    self->http_session
+      = soup_session_new_with_options("user-agent", "Amazon ECS Agent - v" ECSA_COMPAT_VERSION " (ecs-agent " PACKAGE_VERSION ")",
+                                      "timeout", 60, "proxy-resolver", proxy, NULL);
+  }
   self->plugin_services = ecsa_plugin_host_services_new(config, self->context, self->http_session);
   self->plugins = ecsa_plugin_registry_new();
   self->credentials = ecsa_credentials_manager_new();

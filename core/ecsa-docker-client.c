@@ -1587,10 +1587,13 @@ make_session(GSocketConnectable *connectable, guint max_conns)
   /* timeout = 0: libsoup's 60 s I/O timeout would break long calls (stop with a long stop
    * timeout, pulls, the event stream); every call has its own timer instead. */
   if (connectable != NULL)
-    return soup_session_new_with_options("remote-connectable", connectable, "timeout", 0, "idle-timeout", 0,
+    return soup_session_new_with_options("remote-connectable", connectable, "proxy-resolver", NULL, "timeout", 0,
+                                         "idle-timeout", 0,
                                          "max-conns", max_conns, "max-conns-per-host", max_conns, "user-agent",
                                          "ecs-agent", NULL);
-  return soup_session_new_with_options("timeout", 0, "idle-timeout", 0, "max-conns", max_conns, "max-conns-per-host",
+  /* Docker is never reached through a proxy (v1.16.2 put its host in NO_PROXY) */
+  return soup_session_new_with_options("proxy-resolver", NULL, "timeout", 0, "idle-timeout", 0, "max-conns", max_conns,
+                                       "max-conns-per-host",
                                        max_conns, "user-agent", "ecs-agent", NULL);
 }
 

@@ -7,6 +7,7 @@
 
 #include "ecsa-sigv4.h"
 #include "ecsa-soup-call.h"
+#include "ecsa-proxy.h"
 #include "ecsa-tls-trust.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
@@ -135,6 +136,7 @@ struct _EcsaEcsClient
   gboolean tls_loading;
   GTlsDatabase *tls_database;
   GPtrArray *tls_waiters;
+  GProxyResolver *proxy_resolver; /* ecsa-proxy.h */
 
   /* DiscoverPollEndpoint cache (one entry, as v1.16.2's LRU of size 1) */
   EcsaPollEndpoints *poll_cache;
@@ -153,6 +155,7 @@ ecsa_ecs_client_finalize (GObject *object)
   g_clear_object (&self->imds);
   g_clear_object (&self->session);
   g_clear_object (&self->tls_database);
+  g_clear_object (&self->proxy_resolver);
   g_ptr_array_unref (self->tls_waiters);
   g_clear_pointer (&self->poll_cache, ecsa_poll_endpoints_free);
   g_free (self->poll_cache_arn);
@@ -232,9 +235,11 @@ ecsa_ecs_client_new (const EcsaConfig *config, EcsaAwsCredentialsProvider *crede
   self->cluster = g_strdup (self->cluster_configured ? config->cluster : ECSA_ECS_DEFAULT_CLUSTER);
   /* the reporter submits for up to 3 tasks at once, beside registration and discovery */
   self->tls_database = G_TLS_DATABASE (ecsa_tls_trust_get ());
+  self->proxy_resolver = ecsa_proxy_resolver_get_default (config->docker_endpoint);
   self->session = soup_session_new_with_options ("user-agent", ecsa_ecs_client_user_agent (), "timeout", 0,
                                                  "idle-timeout", 60, "max-conns-per-host", 8, "max-conns", 16,
-                                                 "tls-database", self->tls_database, NULL);
+                                                 "tls-database", self->tls_database, "proxy-resolver",
+                                                 self->proxy_resolver, NULL);
   return g_steal_pointer (&self);
 }
 
@@ -300,6 +305,13 @@ ecsa_ecs_client_get_accept_insecure_cert (EcsaEcsClient *self)
 {
   g_return_val_if_fail (ECSA_IS_ECS_CLIENT (self), FALSE);
   return self->config->accept_insecure_cert;
+}
+
+GProxyResolver *
+ecsa_ecs_client_get_proxy_resolver (EcsaEcsClient *self)
+{
+  g_return_val_if_fail (ECSA_IS_ECS_CLIENT (self), NULL);
+  return self->proxy_resolver;
 }
 
 GTlsDatabase *

@@ -1087,14 +1087,17 @@ credentials_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   tls = g_strcmp0 (g_uri_get_scheme (priv->uri), "https") == 0;
   client = g_socket_client_new ();
   g_socket_client_set_tls (client, tls);
+  g_socket_client_set_proxy_resolver (client, ecsa_ecs_client_get_proxy_resolver (priv->ecs_client));
   g_socket_client_set_timeout (client, (guint) MAX (connect_timeout (ref->self) / G_USEC_PER_SEC, 1));
   g_signal_connect (client, "event", G_CALLBACK (socket_event_cb), ref->self);
   data = g_new0 (ConnectData, 1);
   data->ref = g_steal_pointer (&ref);
   data->credentials = g_steal_pointer (&credentials);
   {
+    /* by URI: the proxy is chosen by scheme (https: HTTPS_PROXY) */
     g_autofree char *host = host_header (priv->uri);
-    g_socket_client_connect_to_host_async (client, host, tls ? 443 : 80, priv->attempt, connect_ready_cb, data);
+    g_autofree char *uri = g_strdup_printf ("%s://%s/", tls ? "https" : "http", host);
+    g_socket_client_connect_to_uri_async (client, uri, tls ? 443 : 80, priv->attempt, connect_ready_cb, data);
   }
 }
 
