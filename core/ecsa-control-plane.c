@@ -327,6 +327,8 @@ typedef struct
 {
   EcsaDockerClient *docker;
   char **docker_log_drivers;
+  gboolean info_done; /* GET /info answered (it runs beside the instance identity and the checkpoint) */
+  gboolean restored;  /* the "agent" section is loaded: registration waits only for /info */
 } RegisterData;
 
 static void
@@ -414,10 +416,12 @@ register_with_capabilities (GTask *task)
   ecsa_ecs_client_register_async (self->ecs_client, capabilities, cancellable, registered_cb, task);
 }
 
+/* The /info call holds a reference of its own; the registration goes on with the other one, held by
+ * restore_and_register, once both are done. */
 static void
 docker_info_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  GTask *task = user_data;
+  g_autoptr(GTask) task = user_data;
   RegisterData *data = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
   guint status = 0;
@@ -427,7 +431,9 @@ docker_info_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     data->docker_log_drivers = ecsa_plugin_registry_parse_docker_log_drivers (body, &error);
   if (data->docker_log_drivers == NULL && error != NULL)
     ecsa_log_warn ("Unable to read Docker's log driver plugins (GET /info): %s", error->message);
-  register_with_capabilities (task);
+  data->info_done = TRUE;
+  if (data->restored)
+    register_with_capabilities (task);
 }
 
 static void
@@ -459,8 +465,9 @@ restore_and_register (GTask *task, const char *ec2_instance_id)
       ecsa_task_engine_reset (self->engine);
     }
   ecsa_state_store_register_section (self->store, ECSA_CONTROL_PLANE_STATE_SECTION, serialize_agent_section, self);
-  ecsa_docker_client_request_async (data->docker, "GET", "/info", NULL, 0, g_task_get_cancellable (task),
-                                    docker_info_cb, task);
+  data->restored = TRUE;
+  if (data->info_done)
+    register_with_capabilities (task);
 }
 
 static void
@@ -521,6 +528,8 @@ ecsa_control_plane_register_async (EcsaControlPlane *self, EcsaStateStore *store
   self->reporter = ecsa_state_reporter_new (self->ecs_client, &hooks);
   self->state_change_handler = g_signal_connect (engine, "state-change", G_CALLBACK (state_change_cb), self);
 
+  /* Docker's log drivers (for the capabilities) while the instance identity is fetched */
+  ecsa_docker_client_request_async (docker, "GET", "/info", NULL, 0, cancellable, docker_info_cb, g_object_ref (task));
   if (!ecsa_imds_is_disabled (self->imds))
     ecsa_imds_get_instance_identity_async (self->imds, cancellable, instance_id_cb, task);
   else
