@@ -51,6 +51,7 @@ struct _EcsaDockerClient
   char *server_version;
   gboolean negotiating;
   GPtrArray *negotiate_waiters; /* GTask* waiting for the version */
+  GHashTable *image_inspects;   /* "<image>\n<cancellable>" -> GPtrArray of GTask*: one call in flight each */
 
   /* event stream */
   gboolean watching;
@@ -1117,22 +1118,61 @@ ecsa_docker_client_pull_image_finish(EcsaDockerClient *self, GAsyncResult *resul
   return propagate_boolean(self, result, ecsa_docker_client_pull_image_async, error);
 }
 
+/* The one call of identical inspections: each waiter gets the answer (or the error). */
+static void
+image_inspected_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  EcsaDockerClient *self = ECSA_DOCKER_CLIENT(source);
+  g_autofree char *key = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = g_task_propagate_pointer(G_TASK(result), &error);
+  g_autoptr(GPtrArray) waiters = NULL;
+
+  if (!g_hash_table_steal_extended(self->image_inspects, key, NULL, (gpointer *)&waiters))
+    g_return_if_reached();
+  for (guint i = 0; i < waiters->len; i++)
+    {
+      g_autoptr(GTask) task = g_ptr_array_index(waiters, i);
+
+      if (node != NULL)
+        g_task_return_pointer(task, json_node_ref(node), (GDestroyNotify)json_node_unref);
+      else
+        g_task_return_error(task, g_error_copy(error));
+    }
+}
+
 void
 ecsa_docker_client_inspect_image_async(EcsaDockerClient *self, const char *image, GCancellable *cancellable,
                                        GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autofree char *eimage = NULL;
+  g_autofree char *key = NULL;
+  GTask *task;
+  GPtrArray *waiters;
   CallData *cd;
 
   g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
   g_return_if_fail(image != NULL);
 
+  /* N tasks of one image ask at once: they share one call (dockerd is the bottleneck of a launch) */
+  task = g_task_new(self, cancellable, callback, user_data);
+  g_task_set_source_tag(task, ecsa_docker_client_inspect_image_async);
+  key = g_strdup_printf("%s\n%p", image, (void *)cancellable);
+  waiters = g_hash_table_lookup(self->image_inspects, key);
+  if (waiters != NULL)
+    {
+      g_ptr_array_add(waiters, task);
+      return;
+    }
+  waiters = g_ptr_array_new();
+  g_ptr_array_add(waiters, task);
+  g_hash_table_insert(self->image_inspects, g_strdup(key), waiters);
   /* the reference keeps its '/' and ':' (Docker routes /images/{name}/json on the full path) */
   eimage = g_uri_escape_string(image, "/:@", FALSE);
   cd = call_data_new(self, ECSA_DOCKER_CALL_INSPECT_IMAGE, RESULT_JSON, "GET",
                      g_strdup_printf("/images/%s/json", eimage), g_strdup_printf("inspect image '%s'", image),
                      cancellable);
-  call_start(self, cd, callback, user_data, ecsa_docker_client_inspect_image_async);
+  call_start(self, cd, image_inspected_cb, g_steal_pointer(&key), image_inspected_cb);
 }
 
 JsonNode *
@@ -1554,6 +1594,7 @@ ecsa_docker_client_finalize(GObject *object)
   g_free(self->api_version);
   g_free(self->server_version);
   g_clear_pointer(&self->negotiate_waiters, g_ptr_array_unref);
+  g_clear_pointer(&self->image_inspects, g_hash_table_unref);
   g_clear_pointer(&self->context, g_main_context_unref);
   G_OBJECT_CLASS(ecsa_docker_client_parent_class)->finalize(object);
 }
@@ -1578,6 +1619,7 @@ ecsa_docker_client_init(EcsaDockerClient *self)
 {
   memcpy(self->timeouts, default_timeouts, sizeof(self->timeouts));
   self->negotiate_waiters = g_ptr_array_new();
+  self->image_inspects = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   self->context = g_main_context_ref_thread_default();
 }
 

@@ -1188,6 +1188,11 @@ pull_with_auth(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer *c, Op *op)
   ecsa_plugin_registry_auth_get_credentials_async(self->plugins, &req, self->cancellable, auth_ready_cb, op);
 }
 
+/* ECS_IMAGE_PULL_BEHAVIOR=prefer-cached: inspections of the image before a pull is decided */
+#define CACHED_INSPECT_ATTEMPTS 4
+
+static gboolean cached_image_retry_cb(gpointer user_data);
+
 static void
 cached_image_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -1216,7 +1221,35 @@ cached_image_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
       op_free(op);
       return;
     }
+  /* only Docker's "no such image" means not cached: a busy daemon that did not answer in time is
+   * asked again, not taken as a reason to pull (a pull from a registry that may not even be
+   * reachable) */
+  if (!g_error_matches(error, ECSA_ERROR, ECSA_ERROR_NOT_FOUND) && ++op->attempt < CACHED_INSPECT_ATTEMPTS)
+    {
+      ecsa_log_info("pulling '%s' only if not cached, but %s; asking again", c->image, error->message);
+      op->retry = g_timeout_source_new(1000u << op->attempt);
+      g_source_set_callback(op->retry, cached_image_retry_cb, op, NULL);
+      g_source_attach(op->retry, op->engine->context);
+      return;
+    }
+  op->attempt = 0;
   pull_with_auth(op->engine, task, c, op);
+}
+
+static gboolean
+cached_image_retry_cb(gpointer user_data)
+{
+  Op *op = user_data;
+  EcsaTask *task;
+  EcsaContainer *c;
+
+  g_clear_pointer(&op->retry, g_source_unref);
+  if (!op_resolve(op, &task, &c) || c == NULL)
+    op_free(op);
+  else
+    ecsa_docker_client_inspect_image_async(op->engine->docker, c->image, op->engine->cancellable,
+                                           cached_image_ready_cb, op);
+  return G_SOURCE_REMOVE;
 }
 
 static void

@@ -374,6 +374,92 @@ test_hung_daemon(Fixture *fx, gconstpointer data)
 }
 
 static void
+collect_result_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_ptr_array_add(user_data, g_object_ref(result));
+}
+
+static gboolean
+have_results(gpointer user_data)
+{
+  GPtrArray **wanted = user_data;
+
+  return wanted[0]->len >= GPOINTER_TO_UINT(wanted[1]);
+}
+
+static void
+wait_results(GPtrArray *results, guint n)
+{
+  gpointer wanted[2] = { results, GUINT_TO_POINTER(n) };
+
+  ecsa_test_wait_until(NULL, have_results, wanted, GUARD_MS, "image inspections");
+}
+
+/* Inspections of one image in flight together share one call: one answer (or error) for all. */
+static void
+test_inspect_image_shared(Fixture *fx, gconstpointer data)
+{
+  g_autoptr(EcsaTestDockerProxy) proxy = ecsa_test_docker_proxy_new();
+  g_autoptr(EcsaDockerClient) client = NULL;
+  g_autoptr(GPtrArray) results = g_ptr_array_new_with_free_func(g_object_unref);
+  g_autoptr(GCancellable) other = g_cancellable_new();
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *first_id = NULL;
+  guint accepted;
+
+  client = ecsa_docker_client_new(ecsa_test_docker_proxy_get_host(proxy), &error);
+  g_assert_no_error(error);
+  ecsa_docker_client_negotiate_async(client, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_true(ecsa_docker_client_negotiate_finish(client, res, &error));
+  ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_INSPECT_IMAGE, 300);
+
+  /* a daemon that never answers: ten askers, one connection at most, the same error for each */
+  accepted = ecsa_test_docker_proxy_get_n_accepted(proxy);
+  ecsa_test_docker_proxy_set_blackhole(proxy, TRUE);
+  for (guint i = 0; i < 10; i++)
+    ecsa_docker_client_inspect_image_async(client, ECSA_TEST_IMAGE, NULL, collect_result_cb, results);
+  wait_results(results, 10);
+  g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - accepted, <=, 1);
+  for (guint i = 0; i < results->len; i++)
+    {
+      g_autoptr(GError) e = NULL;
+
+      g_assert_null(ecsa_docker_client_inspect_image_finish(client, g_ptr_array_index(results, i), &e));
+      g_assert_error(e, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
+    }
+  g_ptr_array_set_size(results, 0);
+
+  /* answered: every asker gets the image; another cancellable is a call of its own, and cancelling
+   * it leaves the others alone */
+  ecsa_test_docker_proxy_set_blackhole(proxy, FALSE);
+  for (guint i = 0; i < 10; i++)
+    ecsa_docker_client_inspect_image_async(client, ECSA_TEST_IMAGE, NULL, collect_result_cb, results);
+  ecsa_docker_client_inspect_image_async(client, ECSA_TEST_IMAGE, other, store_result_cb, &fx->result);
+  g_cancellable_cancel(other);
+  wait_results(results, 10);
+  for (guint i = 0; i < results->len; i++)
+    {
+      g_autoptr(GError) e = NULL;
+      g_autoptr(JsonNode) node = ecsa_docker_client_inspect_image_finish(client, g_ptr_array_index(results, i), &e);
+      const char *id;
+
+      g_assert_no_error(e);
+      g_assert_nonnull(node);
+      id = json_object_get_string_member(json_node_get_object(node), "Id");
+      g_assert_true(g_str_has_prefix(id, "sha256:"));
+      if (first_id == NULL)
+        first_id = g_strdup(id);
+      g_assert_cmpstr(id, ==, first_id);
+    }
+  g_clear_object(&res);
+  res = wait_result(fx);
+  g_assert_null(ecsa_docker_client_inspect_image_finish(client, res, &error));
+  g_assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
+static void
 test_unreachable(Fixture *fx, gconstpointer data)
 {
   g_autoptr(EcsaDockerClient) client = NULL;
@@ -810,6 +896,7 @@ main(int argc, char **argv)
   ADD("/docker-client/timeout/hung-daemon", test_hung_daemon);
   ADD("/docker-client/unreachable", test_unreachable);
   ADD("/docker-client/cancel", test_cancel);
+  ADD("/docker-client/inspect-image/shared", test_inspect_image_shared);
   ADD("/docker-client/list-and-request", test_list_and_request);
   ADD("/docker-client/volume", test_volume);
   ADD("/docker-client/pull/registry", test_pull_registry);
