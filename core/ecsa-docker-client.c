@@ -1124,11 +1124,12 @@ image_inspected_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   EcsaDockerClient *self = ECSA_DOCKER_CLIENT(source);
   g_autofree char *key = user_data;
+  g_autofree char *stolen_key = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) node = g_task_propagate_pointer(G_TASK(result), &error);
   g_autoptr(GPtrArray) waiters = NULL;
 
-  if (!g_hash_table_steal_extended(self->image_inspects, key, NULL, (gpointer *)&waiters))
+  if (!g_hash_table_steal_extended(self->image_inspects, key, (gpointer *)&stolen_key, (gpointer *)&waiters))
     g_return_if_reached();
   for (guint i = 0; i < waiters->len; i++)
     {
