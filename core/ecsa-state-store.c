@@ -17,9 +17,27 @@
 
 typedef struct
 {
-  EcsaStateStoreSerializeFunc func;
+  EcsaStateStoreSerializeFunc func;          /* a tree, or */
+  EcsaStateStoreSerializeTextFunc text_func; /* the JSON text */
   gpointer user_data;
 } Section;
+
+/* One section of a snapshot: a tree, or JSON text written as it is. */
+typedef struct
+{
+  char *name;
+  JsonNode *node;
+  GBytes *text;
+} Piece;
+
+static void
+piece_free(Piece *p)
+{
+  g_free(p->name);
+  g_clear_pointer(&p->node, json_node_unref);
+  g_clear_pointer(&p->text, g_bytes_unref);
+  g_free(p);
+}
 
 struct _EcsaStateStore
 {
@@ -264,6 +282,21 @@ ecsa_state_store_register_section(EcsaStateStore *self, const char *name, EcsaSt
 }
 
 void
+ecsa_state_store_register_text_section(EcsaStateStore *self, const char *name, EcsaStateStoreSerializeTextFunc func,
+                                       gpointer user_data)
+{
+  Section *s;
+
+  g_return_if_fail(ECSA_IS_STATE_STORE(self));
+  g_return_if_fail(name != NULL && func != NULL);
+
+  s = g_new0(Section, 1);
+  s->text_func = func;
+  s->user_data = user_data;
+  g_hash_table_replace(self->sections, g_strdup(name), s);
+}
+
+void
 ecsa_state_store_unregister_section(EcsaStateStore *self, const char *name)
 {
   g_return_if_fail(ECSA_IS_STATE_STORE(self));
@@ -277,7 +310,8 @@ typedef struct
 {
   char *data_dir;
   char *path;
-  JsonNode *root;
+  gint64 saved_at;   /* unix seconds */
+  GPtrArray *pieces; /* Piece*: the sections */
   GThread *owner_thread;
   gint64 duration_us;
   gboolean on_owner_thread;
@@ -288,7 +322,7 @@ write_job_free(WriteJob *job)
 {
   g_free(job->data_dir);
   g_free(job->path);
-  json_node_unref(job->root);
+  g_ptr_array_unref(job->pieces);
   g_free(job);
 }
 
@@ -308,18 +342,58 @@ write_all(int fd, const char *data, gsize len)
   return TRUE;
 }
 
+static void
+append_json_string(GString *out, const char *s)
+{
+  g_autoptr(JsonNode) n = json_node_init_string(json_node_alloc(), s);
+  g_autofree char *quoted = json_to_string(n, FALSE);
+
+  g_string_append(out, quoted);
+}
+
+/* {"version":N,"writer":"...","savedAt":N,"sections":{"name":<section>,...}}, compact. */
+static char *
+render(WriteJob *job, gsize *out_len)
+{
+  GString *out = g_string_sized_new(4096);
+
+  g_string_append_printf(out, "{\"version\":%d,\"writer\":", ECSA_STATE_STORE_VERSION);
+  append_json_string(out, "ecs-agent " PACKAGE_VERSION " (Amazon ECS agent " ECSA_COMPAT_VERSION ")");
+  g_string_append_printf(out, ",\"savedAt\":%" G_GINT64_FORMAT ",\"sections\":{", job->saved_at);
+  for (guint i = 0; i < job->pieces->len; i++)
+    {
+      Piece *p = job->pieces->pdata[i];
+      if (i > 0)
+        g_string_append_c(out, ',');
+      append_json_string(out, p->name);
+      g_string_append_c(out, ':');
+      if (p->text != NULL)
+        {
+          gsize len = 0;
+          const char *data = g_bytes_get_data(p->text, &len);
+          g_string_append_len(out, data, (gssize)len);
+        }
+      else
+        {
+          g_autofree char *text = json_to_string(p->node, FALSE);
+          g_string_append(out, text);
+        }
+    }
+  g_string_append(out, "}}");
+  *out_len = out->len;
+  return g_string_free(out, FALSE);
+}
+
 /* In the worker thread: temp file, fsync, rename, directory fsync. */
 static gboolean
 write_file(WriteJob *job, GError **error)
 {
-  g_autoptr(JsonGenerator) gen = json_generator_new();
   g_autofree char *data = NULL;
   g_autofree char *tmp = g_build_filename(job->data_dir, TEMP_PREFIX "XXXXXX", NULL);
   gsize len = 0;
   int fd, dfd, errsv;
 
-  json_generator_set_root(gen, job->root);
-  data = json_generator_to_data(gen, &len);
+  data = render(job, &len);
   fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0600);
   if (fd < 0)
     {
@@ -436,35 +510,42 @@ write_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
   schedule_kick(self);
 }
 
-static JsonNode *
+static void
+add_piece(GPtrArray *pieces, const char *name, JsonNode *node, GBytes *text)
+{
+  Piece *p = g_new0(Piece, 1);
+
+  p->name = g_strdup(name);
+  p->node = node;
+  p->text = text;
+  if (p->node == NULL && p->text == NULL)
+    p->node = json_node_new(JSON_NODE_NULL);
+  g_ptr_array_add(pieces, p);
+}
+
+/* On the main context: every section's state. Trees are written out in the worker. */
+static GPtrArray *
 snapshot(EcsaStateStore *self)
 {
-  g_autoptr(JsonObject) sections = json_object_new();
-  g_autoptr(JsonObject) top = json_object_new();
+  GPtrArray *pieces = g_ptr_array_new_with_free_func((GDestroyNotify)piece_free);
   GHashTableIter it;
   gpointer k, v;
-  JsonNode *root;
 
   /* sections restored from the file that nobody owns are written back unchanged */
   g_hash_table_iter_init(&it, self->restored);
   while (g_hash_table_iter_next(&it, &k, &v))
     if (!g_hash_table_contains(self->sections, k))
-      json_object_set_member(sections, k, json_node_copy(v));
+      add_piece(pieces, k, json_node_ref(v), NULL);
   g_hash_table_iter_init(&it, self->sections);
   while (g_hash_table_iter_next(&it, &k, &v))
     {
       Section *s = v;
-      JsonNode *node = s->func(s->user_data);
-      json_object_set_member(sections, k, node != NULL ? node : json_node_new(JSON_NODE_NULL));
+      if (s->text_func != NULL)
+        add_piece(pieces, k, NULL, s->text_func(s->user_data));
+      else
+        add_piece(pieces, k, s->func(s->user_data), NULL);
     }
-  json_object_set_int_member(top, "version", ECSA_STATE_STORE_VERSION);
-  json_object_set_string_member(top, "writer",
-                                "ecs-agent " PACKAGE_VERSION " (Amazon ECS agent " ECSA_COMPAT_VERSION ")");
-  json_object_set_int_member(top, "savedAt", g_get_real_time() / G_USEC_PER_SEC);
-  json_object_set_object_member(top, "sections", g_steal_pointer(&sections));
-  root = json_node_new(JSON_NODE_OBJECT);
-  json_node_take_object(root, g_steal_pointer(&top));
-  return root;
+  return pieces;
 }
 
 static void
@@ -482,7 +563,8 @@ start_write(EcsaStateStore *self)
   job = g_new0(WriteJob, 1);
   job->data_dir = g_strdup(self->data_dir);
   job->path = g_strdup(self->path);
-  job->root = snapshot(self);
+  job->saved_at = g_get_real_time() / G_USEC_PER_SEC;
+  job->pieces = snapshot(self);
   job->owner_thread = self->owner_thread;
   /* the task holds the store until the write is done */
   task = g_task_new(self, NULL, write_done_cb, NULL);

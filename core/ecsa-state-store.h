@@ -4,10 +4,12 @@
  * Modules register named sections ("tasks": engine, "agent": ECS client, "images": image state)
  * with a function that snapshots their state as a JSON tree.
  *
- * Saving: ecsa_state_store_save_async() snapshots every section on the main context, then a
- * worker thread writes a temporary file, fsyncs it, renames it over the checkpoint and fsyncs the
- * directory. Requests made while a write is running coalesce into the next write; a request
- * completes once a write that began after it is durable. Nothing blocks the main context.
+ * Saving: ecsa_state_store_save_async() snapshots every section on the main context (a tree, or
+ * the JSON text of a section registered with ecsa_state_store_register_text_section()), then a
+ * worker thread serializes the trees, writes a temporary file, fsyncs it, renames it over the
+ * checkpoint and fsyncs the directory. Requests made while a write is running coalesce into the
+ * next write; a request completes once a write that began after it is durable. Nothing blocks
+ * the main context.
  *
  * Loading (at start-up, before the main loop serves anything): a missing file is a fresh start.
  * A corrupt file, or one written with a newer schema version, is refused with an error that says
@@ -31,6 +33,11 @@ G_BEGIN_DECLS
  * main context. Must never include a secret. */
 typedef JsonNode *(*EcsaStateStoreSerializeFunc)(gpointer user_data);
 
+/* The same, as JSON text: one complete, valid JSON value (transfer full), written into the file
+ * as it is. For sections that keep their state serialized between saves (a text is much smaller
+ * than its tree). Called on the main context. Must never include a secret. */
+typedef GBytes *(*EcsaStateStoreSerializeTextFunc)(gpointer user_data);
+
 #define ECSA_TYPE_STATE_STORE (ecsa_state_store_get_type())
 G_DECLARE_FINAL_TYPE(EcsaStateStore, ecsa_state_store, ECSA, STATE_STORE, GObject)
 
@@ -52,6 +59,8 @@ JsonNode *ecsa_state_store_get_section(EcsaStateStore *self, const char *name);
 /* Register (or replace) the serializer of a section. */
 void ecsa_state_store_register_section(EcsaStateStore *self, const char *name, EcsaStateStoreSerializeFunc func,
                                        gpointer user_data);
+void ecsa_state_store_register_text_section(EcsaStateStore *self, const char *name,
+                                            EcsaStateStoreSerializeTextFunc func, gpointer user_data);
 void ecsa_state_store_unregister_section(EcsaStateStore *self, const char *name);
 
 void ecsa_state_store_save_async(EcsaStateStore *self, GCancellable *cancellable, GAsyncReadyCallback callback,

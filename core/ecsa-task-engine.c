@@ -55,7 +55,7 @@ typedef struct
   guint cleanup_pending;
   gboolean net_torn_down; /* awsvpc: teardown done (this run) */
   gboolean net_released;  /* awsvpc: release started (this run) */
-  JsonNode *checkpoint;   /* cached checkpoint form, NULL when it changed */
+  GBytes *checkpoint;     /* cached checkpoint form as JSON text (a tenth of its tree), NULL when it changed */
 } TaskRun;
 
 typedef struct
@@ -152,7 +152,7 @@ run_free(TaskRun *run)
 {
   clear_source(&run->progress_source);
   clear_source(&run->timer);
-  g_clear_pointer(&run->checkpoint, json_node_unref);
+  g_clear_pointer(&run->checkpoint, g_bytes_unref);
   g_free(run);
 }
 
@@ -228,7 +228,7 @@ static void
 touch(EcsaTaskEngine *self, EcsaTask *task)
 {
   if (task != NULL)
-    g_clear_pointer(&run_of(task)->checkpoint, json_node_unref);
+    g_clear_pointer(&run_of(task)->checkpoint, g_bytes_unref);
   request_save(self, FALSE);
 }
 
@@ -547,39 +547,66 @@ ecsa_task_engine_mark_sent(EcsaTaskEngine *self, const EcsaStateChange *change)
 /* ------------------------------------------------------------------------------------------- */
 /* checkpoint */
 
-static JsonNode *
+static void
+append_json_string(GString *out, const char *s)
+{
+  g_autoptr(JsonNode) n = json_node_init_string(json_node_alloc(), s);
+  g_autofree char *quoted = json_to_string(n, FALSE);
+
+  g_string_append(out, quoted);
+}
+
+/* The section as text: each task's checkpoint form is kept serialized between saves (about 1 KiB
+ * a task, where its JSON tree takes ten) and rebuilt only when the task changed. */
+static GBytes *
 tasks_section(gpointer user_data)
 {
   EcsaTaskEngine *self = user_data;
-  g_autoptr(JsonArray) list = json_array_new();
-  g_autoptr(JsonObject) o = json_object_new();
+  GString *out = g_string_sized_new(256 + 1280 * g_hash_table_size(self->tasks));
   GHashTableIter it;
   gpointer v;
-  JsonNode *root;
+  gboolean first = TRUE;
 
+  g_string_append(out, "{\"tasks\":[");
   g_hash_table_iter_init(&it, self->tasks);
   while (g_hash_table_iter_next(&it, NULL, &v))
     {
       EcsaTask *task = v;
       TaskRun *run = run_of(task);
+      gsize len = 0;
+      const char *data;
+
       if (run->checkpoint == NULL)
-        run->checkpoint = ecsa_task_to_checkpoint(task); /* sealed: shared with the writer thread */
-      json_array_add_element(list, json_node_ref(run->checkpoint));
+        {
+          g_autoptr(JsonNode) node = ecsa_task_to_checkpoint(task);
+          char *text = json_to_string(node, FALSE);
+          run->checkpoint = g_bytes_new_take(text, strlen(text));
+        }
+      data = g_bytes_get_data(run->checkpoint, &len);
+      if (!first)
+        g_string_append_c(out, ',');
+      first = FALSE;
+      g_string_append_len(out, data, (gssize)len);
     }
-  json_object_set_array_member(o, "tasks", g_steal_pointer(&list));
+  g_string_append_c(out, ']');
   if (g_hash_table_size(self->disowned) > 0)
     {
-      g_autoptr(JsonArray) disowned = json_array_new();
+      first = TRUE;
+      g_string_append(out, ",\"disowned\":[");
       g_hash_table_iter_init(&it, self->disowned);
       while (g_hash_table_iter_next(&it, &v, NULL))
-        json_array_add_string_element(disowned, v);
-      json_object_set_array_member(o, "disowned", g_steal_pointer(&disowned));
+        {
+          if (!first)
+            g_string_append_c(out, ',');
+          first = FALSE;
+          append_json_string(out, v);
+        }
+      g_string_append_c(out, ']');
     }
   if (self->disown_unlisted)
-    json_object_set_boolean_member(o, "disownUnlisted", TRUE);
-  root = json_node_new(JSON_NODE_OBJECT);
-  json_node_take_object(root, g_steal_pointer(&o));
-  return root;
+    g_string_append(out, ",\"disownUnlisted\":true");
+  g_string_append_c(out, '}');
+  return g_string_free_to_bytes(out);
 }
 
 static JsonNode *
@@ -812,7 +839,7 @@ ecsa_task_engine_restore(EcsaTaskEngine *self)
                   SECTION_TASKS);
   restore_disowned(self, section);
   restore_images(self, ecsa_state_store_get_section(self->store, SECTION_IMAGES));
-  ecsa_state_store_register_section(self->store, SECTION_TASKS, tasks_section, self);
+  ecsa_state_store_register_text_section(self->store, SECTION_TASKS, tasks_section, self);
   ecsa_state_store_register_section(self->store, SECTION_IMAGES, images_section, self);
   if (g_hash_table_size(self->tasks) > 0)
     ecsa_log_info("restored %u tasks from the checkpoint", g_hash_table_size(self->tasks));
@@ -1247,8 +1274,8 @@ cached_image_retry_cb(gpointer user_data)
   if (!op_resolve(op, &task, &c) || c == NULL)
     op_free(op);
   else
-    ecsa_docker_client_inspect_image_async(op->engine->docker, c->image, op->engine->cancellable,
-                                           cached_image_ready_cb, op);
+    ecsa_docker_client_inspect_image_async(op->engine->docker, c->image, op->engine->cancellable, cached_image_ready_cb,
+                                           op);
   return G_SOURCE_REMOVE;
 }
 
@@ -3780,8 +3807,8 @@ ecsa_task_engine_class_init(EcsaTaskEngineClass *klass)
   signals[SIGNAL_TASK_REMOVED] = g_signal_new("task-removed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
                                               NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
   /* (): ecsa_task_engine_reset() forgot every task (each one "task-removed" first) */
-  signals[SIGNAL_RESET] = g_signal_new("reset", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                       G_TYPE_NONE, 0);
+  signals[SIGNAL_RESET]
+    = g_signal_new("reset", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void

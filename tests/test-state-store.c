@@ -291,6 +291,59 @@ test_unknown_sections_kept(Fixture *fx, gconstpointer data)
   g_assert_cmpint(json_node_get_int(ecsa_state_store_get_section(again, "tasks")), ==, 5);
 }
 
+static GBytes *
+text_section(gpointer user_data)
+{
+  Fixture *fx = user_data;
+  char *text;
+
+  fx->serialize_calls++;
+  /* escapes and a non-ASCII character pass through as they are */
+  text = g_strdup_printf("{\"tasks\":[{\"n\":%d},{\"name\":\"a \\\"q\\\" \\u00e9 \u00e8\"}]}", fx->counter);
+  return g_bytes_new_take(text, strlen(text));
+}
+
+/* A section kept as JSON text is written as it is, beside tree sections and restored ones, and
+ * reads back as the same JSON. */
+static void
+test_text_section(Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EcsaStateStore) again = ecsa_state_store_new(fx->dir, TRUE);
+  g_autofree char *contents = NULL;
+  JsonNode *n;
+  JsonArray *a;
+
+  write_raw(fx, "{\"version\":1,\"sections\":{\"images\":{\"keep\":\"me\"},\"tasks\":{\"old\":true}}}");
+  g_assert_true(ecsa_state_store_load(fx->store, &error));
+  fx->counter = 7;
+  ecsa_state_store_register_text_section(fx->store, "tasks", text_section, fx);
+  ecsa_state_store_register_section(fx->store, "agent", agent_section, NULL);
+  ecsa_state_store_save_async(fx->store, NULL, save_done_cb, fx);
+  wait_done(fx, 1);
+  g_assert_no_error(fx->error);
+  g_assert_cmpuint(fx->serialize_calls, ==, 1);
+  contents = read_file(fx);
+  g_assert_nonnull(strstr(contents, "\"version\":1"));
+  g_assert_nonnull(strstr(contents, "\"tasks\":{\"tasks\":[{\"n\":7},"));
+
+  g_assert_true(ecsa_state_store_load(again, &error));
+  g_assert_no_error(error);
+  n = ecsa_state_store_get_section(again, "tasks");
+  g_assert_nonnull(n);
+  a = json_object_get_array_member(json_node_get_object(n), "tasks");
+  g_assert_cmpuint(json_array_get_length(a), ==, 2);
+  g_assert_cmpint(json_object_get_int_member(json_array_get_object_element(a, 0), "n"), ==, 7);
+  g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(a, 1), "name"), ==,
+                  "a \"q\" \u00e9 \u00e8");
+  g_assert_cmpstr(
+    json_object_get_string_member(json_node_get_object(ecsa_state_store_get_section(again, "images")), "keep"), ==,
+    "me");
+  g_assert_cmpstr(json_object_get_string_member(json_node_get_object(ecsa_state_store_get_section(again, "agent")),
+                                                "containerInstanceArn"),
+                  ==, "arn:aws:ecs:r:1:container-instance/x");
+}
+
 static void
 test_stale_temp_removed(Fixture *fx, gconstpointer data)
 {
@@ -347,6 +400,7 @@ main(int argc, char **argv)
   ADD("/state-store/refused/corrupt", test_corrupt);
   ADD("/state-store/refused/newer-version", test_newer_version);
   ADD("/state-store/unknown-sections-kept", test_unknown_sections_kept);
+  ADD("/state-store/text-section", test_text_section);
   ADD("/state-store/stale-temp-removed", test_stale_temp_removed);
   ADD("/state-store/disabled", test_disabled);
   ADD("/state-store/write-error", test_write_error);
