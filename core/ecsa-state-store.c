@@ -279,6 +279,8 @@ ecsa_state_store_register_section(EcsaStateStore *self, const char *name, EcsaSt
   s->func = func;
   s->user_data = user_data;
   g_hash_table_replace(self->sections, g_strdup(name), s);
+  /* its owner has read it: the tree (about 10 KiB a task for "tasks") is not kept for the run */
+  g_hash_table_remove(self->restored, name);
 }
 
 void
@@ -294,6 +296,7 @@ ecsa_state_store_register_text_section(EcsaStateStore *self, const char *name, E
   s->text_func = func;
   s->user_data = user_data;
   g_hash_table_replace(self->sections, g_strdup(name), s);
+  g_hash_table_remove(self->restored, name);
 }
 
 void

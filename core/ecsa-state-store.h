@@ -53,10 +53,12 @@ const char *ecsa_state_store_get_path(EcsaStateStore *self);
  * than a missing file are ECSA_ERROR_FAILED. Creates the data directory when missing. */
 gboolean ecsa_state_store_load(EcsaStateStore *self, GError **error);
 
-/* The section as restored by load, or NULL (transfer none; valid while the store lives). */
+/* The section as restored by load, or NULL (transfer none). Valid until the section is registered:
+ * registering it hands the section to its owner, and the store drops its restored copy. */
 JsonNode *ecsa_state_store_get_section(EcsaStateStore *self, const char *name);
 
-/* Register (or replace) the serializer of a section. */
+/* Register (or replace) the serializer of a section. The restored copy of the section, if any, is
+ * dropped (read it before). */
 void ecsa_state_store_register_section(EcsaStateStore *self, const char *name, EcsaStateStoreSerializeFunc func,
                                        gpointer user_data);
 void ecsa_state_store_register_text_section(EcsaStateStore *self, const char *name,

@@ -281,7 +281,11 @@ test_unknown_sections_kept(Fixture *fx, gconstpointer data)
   write_raw(fx, "{\"version\":1,\"sections\":{\"images\":{\"keep\":\"me\"},\"tasks\":{\"old\":true}}}");
   g_assert_true(ecsa_state_store_load(fx->store, &error));
   fx->counter = 5;
+  g_assert_nonnull(ecsa_state_store_get_section(fx->store, "tasks"));
   ecsa_state_store_register_section(fx->store, "tasks", counter_section, fx);
+  /* the owner has the section now: the restored tree is not kept; the unowned one is */
+  g_assert_null(ecsa_state_store_get_section(fx->store, "tasks"));
+  g_assert_nonnull(ecsa_state_store_get_section(fx->store, "images"));
   ecsa_state_store_save_async(fx->store, NULL, save_done_cb, fx);
   wait_done(fx, 1);
   g_assert_true(ecsa_state_store_load(again, &error));
@@ -318,6 +322,7 @@ test_text_section(Fixture *fx, gconstpointer data)
   g_assert_true(ecsa_state_store_load(fx->store, &error));
   fx->counter = 7;
   ecsa_state_store_register_text_section(fx->store, "tasks", text_section, fx);
+  g_assert_null(ecsa_state_store_get_section(fx->store, "tasks"));
   ecsa_state_store_register_section(fx->store, "agent", agent_section, NULL);
   ecsa_state_store_save_async(fx->store, NULL, save_done_cb, fx);
   wait_done(fx, 1);
