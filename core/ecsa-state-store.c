@@ -345,58 +345,58 @@ write_all(int fd, const char *data, gsize len)
   return TRUE;
 }
 
-static void
-append_json_string(GString *out, const char *s)
+static char *
+json_string(const char *s)
 {
   g_autoptr(JsonNode) n = json_node_init_string(json_node_alloc(), s);
-  g_autofree char *quoted = json_to_string(n, FALSE);
 
-  g_string_append(out, quoted);
+  return json_to_string(n, FALSE);
 }
 
-/* {"version":N,"writer":"...","savedAt":N,"sections":{"name":<section>,...}}, compact. */
-static char *
-render(WriteJob *job, gsize *out_len)
+/* {"version":N,"writer":"...","savedAt":N,"sections":{"name":<section>,...}}, compact, written
+ * section by section: the file is never assembled in memory. */
+static gboolean
+write_pieces(int fd, WriteJob *job)
 {
-  GString *out = g_string_sized_new(4096);
+  g_autofree char *writer = json_string("ecs-agent " PACKAGE_VERSION " (Amazon ECS agent " ECSA_COMPAT_VERSION ")");
+  g_autofree char *head
+    = g_strdup_printf("{\"version\":%d,\"writer\":%s,\"savedAt\":%" G_GINT64_FORMAT ",\"sections\":{",
+                      ECSA_STATE_STORE_VERSION, writer, job->saved_at);
 
-  g_string_append_printf(out, "{\"version\":%d,\"writer\":", ECSA_STATE_STORE_VERSION);
-  append_json_string(out, "ecs-agent " PACKAGE_VERSION " (Amazon ECS agent " ECSA_COMPAT_VERSION ")");
-  g_string_append_printf(out, ",\"savedAt\":%" G_GINT64_FORMAT ",\"sections\":{", job->saved_at);
+  if (!write_all(fd, head, strlen(head)))
+    return FALSE;
   for (guint i = 0; i < job->pieces->len; i++)
     {
       Piece *p = job->pieces->pdata[i];
-      if (i > 0)
-        g_string_append_c(out, ',');
-      append_json_string(out, p->name);
-      g_string_append_c(out, ':');
+      g_autofree char *name = json_string(p->name);
+      g_autofree char *key = g_strdup_printf("%s%s:", i > 0 ? "," : "", name);
+      g_autofree char *tree = NULL;
+      const char *data;
+      gsize len = 0;
+
+      if (!write_all(fd, key, strlen(key)))
+        return FALSE;
       if (p->text != NULL)
-        {
-          gsize len = 0;
-          const char *data = g_bytes_get_data(p->text, &len);
-          g_string_append_len(out, data, (gssize)len);
-        }
+        data = g_bytes_get_data(p->text, &len);
       else
         {
-          g_autofree char *text = json_to_string(p->node, FALSE);
-          g_string_append(out, text);
+          tree = json_to_string(p->node, FALSE);
+          data = tree;
+          len = strlen(tree);
         }
+      if (!write_all(fd, data, len))
+        return FALSE;
     }
-  g_string_append(out, "}}");
-  *out_len = out->len;
-  return g_string_free(out, FALSE);
+  return write_all(fd, "}}", 2);
 }
 
 /* In the worker thread: temp file, fsync, rename, directory fsync. */
 static gboolean
 write_file(WriteJob *job, GError **error)
 {
-  g_autofree char *data = NULL;
   g_autofree char *tmp = g_build_filename(job->data_dir, TEMP_PREFIX "XXXXXX", NULL);
-  gsize len = 0;
   int fd, dfd, errsv;
 
-  data = render(job, &len);
   fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0600);
   if (fd < 0)
     {
@@ -405,7 +405,7 @@ write_file(WriteJob *job, GError **error)
                   g_strerror(errsv));
       return FALSE;
     }
-  if (!write_all(fd, data, len) || fsync(fd) != 0)
+  if (!write_pieces(fd, job) || fsync(fd) != 0)
     {
       errsv = errno;
       close(fd);

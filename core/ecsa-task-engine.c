@@ -580,7 +580,9 @@ tasks_section(gpointer user_data)
         {
           g_autoptr(JsonNode) node = ecsa_task_to_checkpoint(task);
           char *text = json_to_string(node, FALSE);
-          run->checkpoint = g_bytes_new_take(text, strlen(text));
+          gsize text_len = strlen(text);
+          /* the generator's buffer is up to twice the text: keep only the text */
+          run->checkpoint = g_bytes_new_take(g_realloc(text, text_len + 1), text_len);
         }
       data = g_bytes_get_data(run->checkpoint, &len);
       if (!first)
