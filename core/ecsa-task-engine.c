@@ -1719,6 +1719,8 @@ start_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
       if (!is_cancelled(error))
         {
           ecsa_log_warn("starting container '%s' of task '%s' failed: %s", c->name, task->arn, error->message);
+          /* a timed-out start may still happen: dockerd works through its queue after we gave up */
+          c->start_unsure = g_error_matches(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
           set_reason(c, reason_from_error("CannotStartContainerError", error));
           c->desired_status = ECSA_CONTAINER_STOPPED;
           touch(op->engine, task);
@@ -2310,7 +2312,10 @@ continue_cleanup(EcsaTaskEngine *self, EcsaTask *task)
       if (target == NULL)
         continue;
       s = cleanup_step_new(self, task, g_strdup_printf("removing container '%s'", c->docker_name));
-      ecsa_docker_client_remove_container_async(self->docker, target, TRUE, FALSE, NULL, remove_container_step_ready_cb,
+      /* forced: a container Docker started after the agent gave up on it (a start that timed
+       * out, then its event lost in a saturated daemon) would refuse a plain removal and stay
+       * behind, running, once the task is forgotten. v1.16.2 removed without force. */
+      ecsa_docker_client_remove_container_async(self->docker, target, TRUE, TRUE, NULL, remove_container_step_ready_cb,
                                                 s);
     }
   container_removal_done(self, task);
@@ -2529,6 +2534,13 @@ progress(EcsaTaskEngine *self, EcsaTask *task)
                 start_sandbox_stop(self, task, c);
               else
                 start_stop(self, task, c);
+            }
+          else if (c->start_unsure && c->docker_id != NULL)
+            {
+              /* its start timed out: Docker may run it yet, so it is stopped for sure (a container
+               * that never started answers 304 at once, and its inspect has no exit code) */
+              c->start_unsure = FALSE;
+              start_stop(self, task, c);
             }
           else
             {

@@ -144,6 +144,8 @@ typedef struct
   gboolean unexpected_restart_handled; /* "came back after STOPPED" is re-stopped once */
   gint64 retry_at;                     /* monotonic: do not retry a failed stop before */
   guint stop_failures;                 /* consecutive failed stops, for the retry backoff */
+  gboolean start_unsure;               /* a start failed without Docker's word that it did not run
+                                        * (a timeout): Docker may still start it, so it is stopped */
   gint64 creds_wait_started;           /* monotonic: since when the pull waits for execution credentials */
   int pid;                             /* the main process while RUNNING (from inspect), else 0 */
 } EcsaContainer;

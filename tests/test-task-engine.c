@@ -537,6 +537,111 @@ test_cleanup_churn(Fixture *fx, gconstpointer data)
     }
 }
 
+static gboolean
+docker_running(const char *id)
+{
+  g_autoptr(JsonObject) inspect = ecsa_test_docker_inspect(id);
+  JsonObject *state;
+
+  g_assert_nonnull(inspect);
+  state = json_object_get_object_member(inspect, "State");
+
+  return json_object_get_boolean_member_with_default(state, "Running", FALSE);
+}
+
+static void
+wait_cleaned_up(EcsaTestEngine *te, const char *arn, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+  g_autoptr(GPtrArray) ids = NULL;
+
+  while (ecsa_task_engine_get_n_tasks(te->engine) > 0 && g_get_monotonic_time() < deadline)
+    ecsa_test_run_for(100);
+  g_assert_cmpuint(ecsa_task_engine_get_n_tasks(te->engine), ==, 0);
+  ids = ecsa_test_engine_docker_ids(arn, NULL);
+  g_assert_cmpuint(ids->len, ==, 0);
+}
+
+/* A start that timed out is not taken for "never ran": dockerd may still start the container
+ * after the agent gave up (a saturated daemon works through its queue), and the inspect after its
+ * start event may time out too. The agent stops it, and the cleanup removes it even if it runs.
+ * Before, such containers ran on and their removal failed ("cannot remove a running container"). */
+static void
+test_start_timeout(Fixture *fx, gconstpointer data)
+{
+  EcsaTestEngine *te = fx->te;
+  g_autofree char *arn = ecsa_test_engine_arn(te, "late");
+  g_autofree char *c1 = container_json("c", TRUE, "trap 'exit 0' TERM; sleep 600 & wait", NULL);
+  g_autofree char *containers = g_strdup_printf("[%s]", c1);
+  g_autofree char *task = ecsa_test_engine_task_json(te, "late", "RUNNING", containers);
+  g_autofree char *payload = g_strdup_printf("[%s]", task);
+  g_autoptr(GPtrArray) rejected = NULL;
+  g_autoptr(GPtrArray) ids = NULL;
+  g_autoptr(GError) error = NULL;
+  const EcsaStateChange *c;
+
+  ecsa_test_engine_stop(te);
+  te->config->task_cleanup_wait_duration = 3 * G_USEC_PER_SEC;
+  ecsa_test_engine_start(te, NULL);
+  /* the agent gives up on the start, and on every inspect, long before Docker answers */
+  ecsa_docker_client_set_timeout(te->docker, ECSA_DOCKER_CALL_START, 1);
+  ecsa_docker_client_set_timeout(te->docker, ECSA_DOCKER_CALL_INSPECT, 1);
+  rejected = ecsa_test_engine_apply(te, payload, 1, &error);
+  g_assert_no_error(error);
+  c = ecsa_test_engine_wait(te, arn, "c", "STOPPED", GUARD_MS);
+  g_assert_nonnull(strstr(c->reason, "CannotStartContainerError"));
+  ecsa_test_engine_wait(te, arn, NULL, "STOPPED", GUARD_MS);
+  ids = ecsa_test_engine_docker_ids(arn, "c");
+  g_assert_cmpuint(ids->len, ==, 1);
+  ecsa_docker_client_set_timeout(te->docker, ECSA_DOCKER_CALL_START, 0);
+  ecsa_docker_client_set_timeout(te->docker, ECSA_DOCKER_CALL_INSPECT, 0);
+  /* whether Docker ran it or not, nothing is left behind */
+  wait_cleaned_up(te, arn, 30000);
+}
+
+/* A container that runs again after its task stopped is stopped once more; if it is started yet
+ * again, the cleanup still removes it (forced) instead of leaving it behind. */
+static void
+test_cleanup_removes_running(Fixture *fx, gconstpointer data)
+{
+  EcsaTestEngine *te = fx->te;
+  g_autofree char *arn = ecsa_test_engine_arn(te, "again");
+  /* the first run exits at once; the next ones (same filesystem) wait for SIGTERM */
+  g_autofree char *c1
+    = container_json("c", TRUE, "if [ -e /ran ]; then trap 'exit 0' TERM; sleep 600 & wait; fi; touch /ran", NULL);
+  g_autofree char *containers = g_strdup_printf("[%s]", c1);
+  g_autofree char *task = ecsa_test_engine_task_json(te, "again", "RUNNING", containers);
+  g_autofree char *payload = g_strdup_printf("[%s]", task);
+  g_autoptr(GPtrArray) rejected = NULL;
+  g_autoptr(GPtrArray) ids = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  gint64 deadline;
+
+  ecsa_test_engine_stop(te);
+  te->config->task_cleanup_wait_duration = 10 * G_USEC_PER_SEC;
+  ecsa_test_engine_start(te, NULL);
+  rejected = ecsa_test_engine_apply(te, payload, 1, &error);
+  g_assert_no_error(error);
+  ecsa_test_engine_wait(te, arn, NULL, "STOPPED", GUARD_MS);
+  ids = ecsa_test_engine_docker_ids(arn, "c");
+  g_assert_cmpuint(ids->len, ==, 1);
+  /* someone starts it again: the agent stops it */
+  out = ecsa_test_docker_cli(NULL, "start", ids->pdata[0], NULL);
+  deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+  do
+    ecsa_test_run_for(100);
+  while (docker_running(ids->pdata[0]) && g_get_monotonic_time() < deadline);
+  g_assert_false(docker_running(ids->pdata[0]));
+  g_assert_cmpuint(ecsa_task_engine_get_n_tasks(te->engine), ==, 1); /* not cleaned up yet */
+  /* and again: it was stopped once more already, so it runs until the cleanup */
+  g_free(out);
+  out = ecsa_test_docker_cli(NULL, "start", ids->pdata[0], NULL);
+  ecsa_test_run_for(500);
+  g_assert_true(docker_running(ids->pdata[0]));
+  wait_cleaned_up(te, arn, 30000);
+}
+
 /* An ECR pull "with the execution role" waits for ACS to deliver the role's credentials. */
 static void
 test_execution_credentials_wait(Fixture *fx, gconstpointer data)
@@ -596,6 +701,8 @@ main(int argc, char **argv)
   ADD("/task-engine/independent-tasks", test_independent);
   ADD("/task-engine/docker-config", test_docker_config);
   ADD("/task-engine/cleanup-churn", test_cleanup_churn);
+  ADD("/task-engine/start-timeout", test_start_timeout);
+  ADD("/task-engine/cleanup-removes-running", test_cleanup_removes_running);
   ADD("/task-engine/execution-credentials-wait", test_execution_credentials_wait);
 #undef ADD
   rc = g_test_run();
