@@ -13,6 +13,7 @@
 #include "ecsa-cgroup.h"
 #include "ecsa-container-metadata.h"
 #include "ecsa-log.h"
+#include "ecsa-memory.h"
 #include "ecsa-plugin-registry.h"
 #include "ecsa-task-view.h"
 #include "ecsa-task.h"
@@ -486,6 +487,8 @@ emit_changes(EcsaTaskEngine *self, EcsaTask *task)
       ecsa_log_info("task '%s' is %s%s%s", task->arn, sc->status, task->reason != NULL ? ": " : "",
                     task->reason != NULL ? task->reason : "");
       emit(self, sc);
+      /* a launch or a stop of many tasks freed its transient memory (documents, requests) */
+      ecsa_memory_release_soon();
     }
 }
 
@@ -2166,6 +2169,7 @@ cleanup_step_done(EcsaTaskEngine *self, EcsaTask *task)
     }
   g_hash_table_remove(self->tasks, arn); /* frees the task */
   ecsa_log_info("task '%s' cleaned up and forgotten", arn);
+  ecsa_memory_release_soon();
   g_signal_emit(self, signals[SIGNAL_TASK_REMOVED], 0, arn);
   request_save(self, FALSE);
 }

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "ecsa-memory.h"
 #include "ecsa-sigv4.h"
 
 #define MAX_RESPONSE_HEAD (16 * 1024)
@@ -638,6 +639,8 @@ connection_established (EcsaWsSession *self)
       self);
   if (klass->connected != NULL)
     klass->connected (self);
+  /* the start-up (or a reconnection) and its TLS handshake left freed memory behind */
+  ecsa_memory_release_soon ();
 }
 
 /* ------------------------------------------------------------------------------------------- */

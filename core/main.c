@@ -12,6 +12,7 @@
 #include "ecsa-config.h"
 #include "ecsa-exit-codes.h"
 #include "ecsa-log.h"
+#include "ecsa-memory.h"
 #include "ecsa-tls-trust.h"
 #include "ecsa-utils.h"
 #include "ecsa-version.h"
@@ -262,6 +263,7 @@ main(int argc, char **argv)
   int level;
   int rc;
 
+  ecsa_memory_tune(); /* before any thread */
   /* Go's runtime ignores SIGPIPE on sockets; a closed peer must be an error, not death. */
   signal(SIGPIPE, SIG_IGN);
 

@@ -1,0 +1,69 @@
+/* ecsa-memory.c: malloc arenas and trimming (see the header).
+ * SPDX-License-Identifier: Apache-2.0 */
+#include "ecsa-memory.h"
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#define ARENA_MAX 2
+
+static GSource *release_source; /* pending release, or NULL */
+static guint n_releases;
+
+static gboolean
+release_dispatch(GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  return callback(user_data);
+}
+
+static GSourceFuncs release_funcs = { .dispatch = release_dispatch };
+
+void
+ecsa_memory_tune(void)
+{
+#ifdef __GLIBC__
+  if (g_getenv("MALLOC_ARENA_MAX") == NULL && g_getenv("GLIBC_TUNABLES") == NULL)
+    mallopt(M_ARENA_MAX, ARENA_MAX);
+#endif
+}
+
+static gboolean
+release_cb(gpointer user_data)
+{
+  g_source_destroy(release_source);
+  g_clear_pointer(&release_source, g_source_unref);
+  n_releases++;
+#ifdef __GLIBC__
+  /* every arena, and the free pages in the middle of each heap too (madvise), not only its top:
+   * well under a millisecond for the agent's heap */
+  malloc_trim(0);
+#endif
+  return G_SOURCE_REMOVE;
+}
+
+void
+ecsa_memory_release_soon(void)
+{
+  gint64 when = g_get_monotonic_time() + ECSA_MEMORY_RELEASE_DELAY_MS * (gint64)1000;
+
+  if (release_source != NULL && !g_source_is_destroyed(release_source))
+    {
+      /* pushed back: a burst is one release */
+      g_source_set_ready_time(release_source, when);
+      return;
+    }
+  g_clear_pointer(&release_source, g_source_unref);
+  release_source = g_source_new(&release_funcs, sizeof(GSource));
+  g_source_set_name(release_source, "ecsa-memory-release");
+  g_source_set_priority(release_source, G_PRIORITY_LOW);
+  g_source_set_callback(release_source, release_cb, NULL, NULL);
+  g_source_set_ready_time(release_source, when);
+  g_source_attach(release_source, g_main_context_get_thread_default());
+}
+
+guint
+ecsa_memory_get_n_releases(void)
+{
+  return n_releases;
+}

@@ -1,0 +1,32 @@
+/* ecsa-memory.h: handing freed memory back to the system.
+ *
+ * The agent's live heap is small (a few MiB with hundreds of tasks), but glibc's malloc keeps what
+ * was freed: one arena per thread that ever allocated (the checkpoint worker, glib-networking's
+ * TLS threads, the resolver), and the free pages inside each heap. After a burst of tasks, the
+ * process kept several times its live heap. Measured in docs/PERFORMANCE.md.
+ * SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* First thing in main(), before any thread: at most two malloc arenas, unless the environment
+ * (MALLOC_ARENA_MAX, GLIBC_TUNABLES) already says. A no-op without glibc.
+ *
+ * GLib < 2.76 (Debian 12 has 2.74) also keeps GSlice's own slabs, which are never handed back;
+ * G_SLICE=always-malloc turns them into malloc's, but GSlice reads it before main() runs, so it can
+ * only come from the environment: the systemd unit sets it. (Executing the agent again with it
+ * would cost about 20 ms of dynamic loading at every start.) */
+void ecsa_memory_tune(void);
+
+/* A burst of work just ended (tasks stopped, were forgotten, a payload was applied): return the
+ * heap's free pages to the system once things are quiet, ECSA_MEMORY_RELEASE_DELAY_MS after the
+ * last call, on the thread-default main context of the first call. Cheap to call often. */
+#define ECSA_MEMORY_RELEASE_DELAY_MS 2000
+void ecsa_memory_release_soon(void);
+
+/* How many releases ran (for tests). */
+guint ecsa_memory_get_n_releases(void);
+
+G_END_DECLS
