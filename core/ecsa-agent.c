@@ -164,6 +164,7 @@ docker_negotiated_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GTask) task = user_data;
   g_autoptr(GError) error = NULL;
+  EcsaAgent *self = g_task_get_source_object(task);
 
   if (!ecsa_docker_client_negotiate_finish(ECSA_DOCKER_CLIENT(source), result, &error))
     {
@@ -171,6 +172,9 @@ docker_negotiated_cb(GObject *source, GAsyncResult *result, gpointer user_data)
                               error->message);
       return;
     }
+  /* what the registration needs from Docker, IMDS and the credential chain comes in while the
+   * plugins, the checkpoint and the cgroups are set up */
+  ecsa_control_plane_prefetch(self->control_plane, self->docker, g_task_get_cancellable(task));
   g_task_return_boolean(task, TRUE);
 }
 

@@ -33,6 +33,12 @@ struct _EcsaControlPlane
   gulong state_change_handler;
   gulong inactive_handler;
   gboolean stopped;
+
+  /* ecsa_control_plane_prefetch: Docker's GET /info */
+  gboolean info_requested;
+  gboolean info_done;
+  char **info_log_drivers; /* NULL when /info failed */
+  GTask *info_waiter;      /* the registration, when it came first (a reference of its own) */
 };
 
 G_DEFINE_FINAL_TYPE (EcsaControlPlane, ecsa_control_plane, G_TYPE_OBJECT)
@@ -73,6 +79,8 @@ ecsa_control_plane_dispose (GObject *object)
     ecsa_plugin_host_services_set_aws_credentials_backend (self->services, NULL, NULL);
   if (self->store != NULL)
     ecsa_state_store_unregister_section (self->store, ECSA_CONTROL_PLANE_STATE_SECTION);
+  g_clear_pointer (&self->info_log_drivers, g_strfreev);
+  g_clear_object (&self->info_waiter);
   g_clear_object (&self->acs);
   g_clear_object (&self->tcs);
   g_clear_object (&self->reporter);
@@ -416,24 +424,76 @@ register_with_capabilities (GTask *task)
   ecsa_ecs_client_register_async (self->ecs_client, capabilities, cancellable, registered_cb, task);
 }
 
-/* The /info call holds a reference of its own; the registration goes on with the other one, held by
- * restore_and_register, once both are done. */
+/* Docker's log drivers are known (NULL: /info failed): the registration goes on once the
+ * checkpoint is restored too. `task` is the reference /info held: restore_and_register holds the
+ * other one. */
 static void
-docker_info_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+info_ready (GTask *task, char **log_drivers)
 {
-  g_autoptr(GTask) task = user_data;
   RegisterData *data = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
-  guint status = 0;
-  g_autoptr(GBytes) body = ecsa_docker_client_request_finish (ECSA_DOCKER_CLIENT (source), result, &status, &error);
 
-  if (body != NULL && status == 200)
-    data->docker_log_drivers = ecsa_plugin_registry_parse_docker_log_drivers (body, &error);
-  if (data->docker_log_drivers == NULL && error != NULL)
-    ecsa_log_warn ("Unable to read Docker's log driver plugins (GET /info): %s", error->message);
+  data->docker_log_drivers = log_drivers;
   data->info_done = TRUE;
   if (data->restored)
     register_with_capabilities (task);
+  g_object_unref (task);
+}
+
+static void
+prefetch_info_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(EcsaControlPlane) self = user_data;
+  g_autoptr(GError) error = NULL;
+  guint status = 0;
+  g_autoptr(GBytes) body = ecsa_docker_client_request_finish (ECSA_DOCKER_CLIENT (source), result, &status, &error);
+  char **drivers = NULL;
+
+  if (body != NULL && status == 200)
+    drivers = ecsa_plugin_registry_parse_docker_log_drivers (body, &error);
+  else if (body != NULL && error == NULL)
+    g_set_error (&error, ECSA_ERROR, ECSA_ERROR_FAILED, "HTTP status %u", status);
+  if (drivers == NULL && error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    ecsa_log_warn ("Unable to read Docker's log driver plugins (GET /info): %s", error->message);
+  self->info_done = TRUE;
+  self->info_log_drivers = drivers; /* kept: a later registration (after a reset) uses them too */
+  if (self->info_waiter != NULL)
+    info_ready (g_steal_pointer (&self->info_waiter), g_strdupv (drivers));
+}
+
+static void
+identity_prefetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EcsaInstanceIdentity) identity = ecsa_imds_get_instance_identity_finish (ECSA_IMDS (source), result,
+                                                                                      &error);
+}
+
+/* The registration signs its request: the credentials are fetched meanwhile (the provider keeps
+ * them, and a registration that asks while this is in flight shares the lookup). A failure is the
+ * registration's to report. */
+static void
+credentials_prefetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EcsaAwsCredentials) credentials
+    = ecsa_aws_credentials_provider_get_finish (ECSA_AWS_CREDENTIALS_PROVIDER (source), result, &error);
+}
+
+void
+ecsa_control_plane_prefetch (EcsaControlPlane *self, EcsaDockerClient *docker, GCancellable *cancellable)
+{
+  g_return_if_fail (ECSA_IS_CONTROL_PLANE (self));
+  g_return_if_fail (ECSA_IS_DOCKER_CLIENT (docker));
+
+  if (self->info_requested)
+    return;
+  self->info_requested = TRUE;
+  ecsa_docker_client_request_async (docker, "GET", "/info", NULL, 0, cancellable, prefetch_info_cb,
+                                    g_object_ref (self));
+  /* IMDS keeps the identity once read: the registration's requests find it there */
+  if (!ecsa_imds_is_disabled (self->imds))
+    ecsa_imds_get_instance_identity_async (self->imds, cancellable, identity_prefetched_cb, NULL);
+  ecsa_aws_credentials_provider_get_async (self->aws_credentials, cancellable, credentials_prefetched_cb, NULL);
 }
 
 static void
@@ -528,8 +588,16 @@ ecsa_control_plane_register_async (EcsaControlPlane *self, EcsaStateStore *store
   self->reporter = ecsa_state_reporter_new (self->ecs_client, &hooks);
   self->state_change_handler = g_signal_connect (engine, "state-change", G_CALLBACK (state_change_cb), self);
 
-  /* Docker's log drivers (for the capabilities) while the instance identity is fetched */
-  ecsa_docker_client_request_async (docker, "GET", "/info", NULL, 0, cancellable, docker_info_cb, g_object_ref (task));
+  /* Docker's log drivers (for the capabilities) and the credentials, while the instance identity
+   * is fetched: asked for after the Docker step already, unless the agent did not */
+  ecsa_control_plane_prefetch (self, docker, cancellable);
+  if (self->info_done)
+    {
+      data->docker_log_drivers = g_strdupv (self->info_log_drivers);
+      data->info_done = TRUE;
+    }
+  else
+    self->info_waiter = g_object_ref (task);
   if (!ecsa_imds_is_disabled (self->imds))
     ecsa_imds_get_instance_identity_async (self->imds, cancellable, instance_id_cb, task);
   else

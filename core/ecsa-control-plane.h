@@ -47,6 +47,12 @@ typedef struct _EcsaEniAttachments EcsaEniAttachments;
 void ecsa_control_plane_set_task_network (EcsaControlPlane *self, EcsaTaskNetwork *network,
                                           EcsaEniAttachments *eni_attachments);
 
+/* Right after the Docker step: what the registration needs from elsewhere (Docker's GET /info,
+ * the instance identity, the AWS credentials) is asked for now, while the plugins, the checkpoint
+ * and the cgroups are set up. Optional (the registration asks itself when this was not called);
+ * a second call does nothing. */
+void ecsa_control_plane_prefetch (EcsaControlPlane *self, EcsaDockerClient *docker, GCancellable *cancellable);
+
 /* Step 7. Every argument but `cancellable`... is borrowed for the life of the control plane. The
  * error carries v1.16.2's exit code (ECSA_EXIT_CODE_ERROR): 5 for a cluster mismatch, an invalid
  * parameter or attribute, an instance type change; 1 otherwise. */

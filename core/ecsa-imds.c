@@ -32,6 +32,7 @@ struct _EcsaImds
   gboolean token_fetching;
   GPtrArray *token_waiters; /* GTask* waiting for the token request */
   SoupMessage *token_msg;   /* the token request in flight */
+  EcsaInstanceIdentity *identity; /* document and signature, once both were read */
 };
 
 G_DEFINE_TYPE (EcsaImds, ecsa_imds, G_TYPE_OBJECT)
@@ -70,6 +71,7 @@ ecsa_imds_finalize (GObject *object)
   EcsaImds *self = ECSA_IMDS (object);
 
   clear_token (self);
+  g_clear_pointer (&self->identity, ecsa_instance_identity_free);
   g_clear_object (&self->token_msg);
   g_clear_pointer (&self->token_waiters, g_ptr_array_unref);
   g_clear_object (&self->session);
@@ -483,6 +485,23 @@ ecsa_instance_identity_free (EcsaInstanceIdentity *identity)
   g_free (identity);
 }
 
+EcsaInstanceIdentity *
+ecsa_instance_identity_copy (const EcsaInstanceIdentity *identity)
+{
+  EcsaInstanceIdentity *copy;
+
+  if (identity == NULL)
+    return NULL;
+  copy = g_new0 (EcsaInstanceIdentity, 1);
+  copy->document = g_strdup (identity->document);
+  copy->signature = g_strdup (identity->signature);
+  copy->instance_id = g_strdup (identity->instance_id);
+  copy->region = g_strdup (identity->region);
+  copy->availability_zone = g_strdup (identity->availability_zone);
+  copy->instance_type = g_strdup (identity->instance_type);
+  return copy;
+}
+
 static char *
 dup_member_string (JsonObject *object, const char *name)
 {
@@ -562,6 +581,12 @@ signature_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       g_warning ("Unable to get the instance identity signature: %s", error->message);
     }
   data->identity->signature = g_steal_pointer (&signature);
+  if (data->identity->signature != NULL)
+    {
+      EcsaImds *self = ECSA_IMDS (source);
+      g_clear_pointer (&self->identity, ecsa_instance_identity_free);
+      self->identity = ecsa_instance_identity_copy (data->identity);
+    }
   g_task_return_pointer (task, g_steal_pointer (&data->identity), (GDestroyNotify) ecsa_instance_identity_free);
 }
 
@@ -603,6 +628,13 @@ ecsa_imds_get_instance_identity_async (EcsaImds *self, GCancellable *cancellable
   g_return_if_fail (ECSA_IS_IMDS (self));
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, ecsa_imds_get_instance_identity_async);
+  if (self->identity != NULL)
+    {
+      g_task_return_pointer (task, ecsa_instance_identity_copy (self->identity),
+                             (GDestroyNotify) ecsa_instance_identity_free);
+      g_object_unref (task);
+      return;
+    }
   ecsa_imds_get_async (self, "dynamic/instance-identity/document", cancellable, document_ready_cb, task);
 }
 

@@ -58,12 +58,15 @@ typedef struct
 } EcsaInstanceIdentity;
 
 void ecsa_instance_identity_free (EcsaInstanceIdentity *identity);
+EcsaInstanceIdentity *ecsa_instance_identity_copy (const EcsaInstanceIdentity *identity);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaInstanceIdentity, ecsa_instance_identity_free)
 
 /* Parse an instance identity document (needs "instanceId" and "region"). */
 EcsaInstanceIdentity *ecsa_instance_identity_parse (const char *document, GError **error);
 
-/* The document, then its signature (a missing signature is not an error: signature stays NULL). */
+/* The document, then its signature (a missing signature is not an error: signature stays NULL).
+ * An instance's identity does not change while it runs: once both were read, later calls answer
+ * from memory (start-up asks for it twice: for the instance ID, then for the registration). */
 void ecsa_imds_get_instance_identity_async (EcsaImds *self, GCancellable *cancellable, GAsyncReadyCallback callback,
                                             gpointer user_data);
 EcsaInstanceIdentity *ecsa_imds_get_instance_identity_finish (EcsaImds *self, GAsyncResult *result, GError **error);

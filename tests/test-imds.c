@@ -270,6 +270,24 @@ test_instance_identity (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (identity->signature, ==, "dGVzdC1zaWduYXR1cmUtb2YtdGhlLWRvY3VtZW50");
   g_assert_nonnull (strstr (identity->document, "\"instanceId\" : \"i-0abc\""));
 
+  /* asked again (start-up does): answered from memory, IMDS is not asked */
+  {
+    guint gets = fx->fake->gets;
+    g_autoptr(EcsaInstanceIdentity) again = NULL;
+
+    ecsa_test_imds_set_identity (fx->fake, "i-other", "eu-west-1");
+    fx->done = FALSE;
+    g_clear_object (&fx->result);
+    ecsa_imds_get_instance_identity_async (fx->imds, NULL, result_cb, fx);
+    ecsa_test_wait_for_flag (NULL, &fx->done, GUARD_MS);
+    again = ecsa_imds_get_instance_identity_finish (fx->imds, fx->result, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (fx->fake->gets, ==, gets);
+    g_assert_cmpstr (again->instance_id, ==, "i-0abc");
+    g_assert_cmpstr (again->signature, ==, identity->signature);
+    g_assert_cmpstr (again->document, ==, identity->document);
+  }
+
   /* bad documents are refused with a reason */
   g_clear_pointer (&identity, ecsa_instance_identity_free);
   identity = ecsa_instance_identity_parse ("{\"region\":\"x\"}", &error);
