@@ -41,6 +41,16 @@ container_json(const char *name, gboolean essential, const char *cmd, const char
                          extra != NULL ? extra : "");
 }
 
+/* A payload of one task `name` with one container (container_json's text). */
+static char *
+one_task_payload(EcsaTestEngine *te, const char *name, const char *desired, const char *container)
+{
+  g_autofree char *containers = g_strdup_printf("[%s]", container);
+  g_autofree char *task = ecsa_test_engine_task_json(te, name, desired, containers);
+
+  return g_strdup_printf("[%s]", task);
+}
+
 static JsonObject *
 inspect_one(const char *arn, const char *container)
 {
@@ -471,6 +481,17 @@ test_docker_config(Fixture *fx, gconstpointer data)
   }
 }
 
+/* Every task cleaned up and forgotten (fails the test after timeout_ms). */
+static void
+wait_no_tasks(EcsaTestEngine *te, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+  while (ecsa_task_engine_get_n_tasks(te->engine) > 0 && g_get_monotonic_time() < deadline)
+    ecsa_test_run_for(100);
+  g_assert_cmpuint(ecsa_task_engine_get_n_tasks(te->engine), ==, 0);
+}
+
 /* Stopped tasks are removed after the cleanup wait, once ECS heard STOPPED, then forgotten; many
  * tasks churning through leave nothing behind. */
 static void
@@ -507,12 +528,7 @@ test_cleanup_churn(Fixture *fx, gconstpointer data)
       g_autofree char *arn = ecsa_test_engine_arn(te, name);
       ecsa_test_engine_wait(te, arn, NULL, "STOPPED", GUARD_MS);
     }
-  {
-    gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
-    while (ecsa_task_engine_get_n_tasks(te->engine) > 0 && g_get_monotonic_time() < deadline)
-      ecsa_test_run_for(100);
-  }
-  g_assert_cmpuint(ecsa_task_engine_get_n_tasks(te->engine), ==, 0);
+  wait_no_tasks(te, 20000);
   for (guint i = 0; i < n; i++)
     {
       g_autofree char *name = g_strdup_printf("churn%u", i);
@@ -552,12 +568,9 @@ docker_running(const char *id)
 static void
 wait_cleaned_up(EcsaTestEngine *te, const char *arn, guint timeout_ms)
 {
-  gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
   g_autoptr(GPtrArray) ids = NULL;
 
-  while (ecsa_task_engine_get_n_tasks(te->engine) > 0 && g_get_monotonic_time() < deadline)
-    ecsa_test_run_for(100);
-  g_assert_cmpuint(ecsa_task_engine_get_n_tasks(te->engine), ==, 0);
+  wait_no_tasks(te, timeout_ms);
   ids = ecsa_test_engine_docker_ids(arn, NULL);
   g_assert_cmpuint(ids->len, ==, 0);
 }
@@ -572,9 +585,7 @@ test_start_timeout(Fixture *fx, gconstpointer data)
   EcsaTestEngine *te = fx->te;
   g_autofree char *arn = ecsa_test_engine_arn(te, "late");
   g_autofree char *c1 = container_json("c", TRUE, "trap 'exit 0' TERM; sleep 600 & wait", NULL);
-  g_autofree char *containers = g_strdup_printf("[%s]", c1);
-  g_autofree char *task = ecsa_test_engine_task_json(te, "late", "RUNNING", containers);
-  g_autofree char *payload = g_strdup_printf("[%s]", task);
+  g_autofree char *payload = one_task_payload(te, "late", "RUNNING", c1);
   g_autoptr(GPtrArray) rejected = NULL;
   g_autoptr(GPtrArray) ids = NULL;
   g_autoptr(GError) error = NULL;
@@ -609,9 +620,7 @@ test_cleanup_removes_running(Fixture *fx, gconstpointer data)
   /* the first run exits at once; the next ones (same filesystem) wait for SIGTERM */
   g_autofree char *c1
     = container_json("c", TRUE, "if [ -e /ran ]; then trap 'exit 0' TERM; sleep 600 & wait; fi; touch /ran", NULL);
-  g_autofree char *containers = g_strdup_printf("[%s]", c1);
-  g_autofree char *task = ecsa_test_engine_task_json(te, "again", "RUNNING", containers);
-  g_autofree char *payload = g_strdup_printf("[%s]", task);
+  g_autofree char *payload = one_task_payload(te, "again", "RUNNING", c1);
   g_autoptr(GPtrArray) rejected = NULL;
   g_autoptr(GPtrArray) ids = NULL;
   g_autoptr(GError) error = NULL;
