@@ -47,32 +47,94 @@ datum_to_bytes (const gnutls_datum_t *datum)
   return g_bytes_new (datum->data, datum->size);
 }
 
+/* One DER TLV at *p (before end): its tag (low-tag-number form only), and where its contents
+ * and the whole TLV end. FALSE when it does not fit or is not DER (indefinite length). */
+static gboolean
+der_next (const guint8 **p, const guint8 *end, guint8 *tag, const guint8 **contents, const guint8 **tlv_end)
+{
+  const guint8 *q = *p;
+  gsize len;
+
+  if (end - q < 2 || (q[0] & 0x1f) == 0x1f)
+    return FALSE;
+  *tag = *q++;
+  len = *q++;
+  if (len & 0x80)
+    {
+      guint n = len & 0x7f;
+
+      if (n == 0 || n > 4 || (gsize) (end - q) < n)
+        return FALSE;
+      len = 0;
+      while (n-- > 0)
+        len = (len << 8) | *q++;
+    }
+  if ((gsize) (end - q) < len)
+    return FALSE;
+  *contents = q;
+  *tlv_end = q + len;
+  *p = *tlv_end;
+  return TRUE;
+}
+
+gboolean
+ecsa_tls_der_certificate_subject (const guint8 *der, gsize len, const guint8 **subject, gsize *subject_len)
+{
+  static const guint8 tbs_fields[] = { 0x02 /* serialNumber */, 0x30 /* signature */, 0x30 /* issuer */,
+                                       0x30 /* validity */, 0x30 /* subject */ };
+  const guint8 *p = der, *end = der + len, *contents, *tlv_end, *start;
+  guint8 tag;
+
+  g_return_val_if_fail (der != NULL || len == 0, FALSE);
+  /* Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, serialNumber,
+   * signature, issuer, validity, subject, ... }, ... } (RFC 5280 4.1) */
+  if (!der_next (&p, end, &tag, &contents, &tlv_end) || tag != 0x30)
+    return FALSE;
+  p = contents;
+  end = tlv_end;
+  if (!der_next (&p, end, &tag, &contents, &tlv_end) || tag != 0x30)
+    return FALSE;
+  p = contents;
+  end = tlv_end;
+  for (guint i = 0; i < G_N_ELEMENTS (tbs_fields); i++)
+    {
+      start = p;
+      if (!der_next (&p, end, &tag, &contents, &tlv_end))
+        return FALSE;
+      if (i == 0 && tag == 0xa0) /* the version: skipped */
+        {
+          start = p;
+          if (!der_next (&p, end, &tag, &contents, &tlv_end))
+            return FALSE;
+        }
+      if (tag != tbs_fields[i])
+        return FALSE;
+    }
+  *subject = start;
+  *subject_len = (gsize) (tlv_end - start);
+  return TRUE;
+}
+
 /* Keeps one certificate (DER) under its subject, unless already kept or not a certificate (Go's
  * AppendCertsFromPEM skips what does not parse). Only the DER and the subject stay in memory: the
- * certificate is parsed again, alone, when a chain names its subject as an issuer. */
+ * certificate is parsed, alone, when a chain names its subject as an issuer. Here only the DER
+ * framing is walked to the subject: a full parse of every certificate (libtasn1) made reading the
+ * store cost 30 ms of CPU at each start-up, before the first TLS handshake could begin. */
 static gboolean
 add_certificate (EcsaTlsTrust *self, const gnutls_datum_t *der)
 {
-  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GBytes) bytes = datum_to_bytes (der);
   g_autoptr(GBytes) subject = NULL;
-  gnutls_x509_crt_t crt;
-  gnutls_datum_t dn = { NULL, 0 };
+  const guint8 *dn;
+  gsize dn_len;
   GPtrArray *same_subject;
-  int ret;
 
-  if (gnutls_x509_crt_init (&crt) < 0)
-    return FALSE;
-  ret = gnutls_x509_crt_import (crt, der, GNUTLS_X509_FMT_DER);
-  if (ret >= 0)
-    ret = gnutls_x509_crt_get_raw_dn (crt, &dn);
-  gnutls_x509_crt_deinit (crt);
-  if (ret < 0)
-    return FALSE;
-  subject = datum_to_bytes (&dn);
-  gnutls_free (dn.data);
-  bytes = datum_to_bytes (der);
+  /* the bundle and the hashed directory hold the same certificates */
   if (g_hash_table_contains (self->seen, bytes))
     return FALSE;
+  if (!ecsa_tls_der_certificate_subject (der->data, der->size, &dn, &dn_len))
+    return FALSE;
+  subject = g_bytes_new (dn, dn_len);
   g_hash_table_add (self->seen, g_bytes_ref (bytes));
   same_subject = g_hash_table_lookup (self->by_subject, subject);
   if (same_subject == NULL)

@@ -44,6 +44,11 @@ gboolean ecsa_tls_trust_load (EcsaTlsTrust *self, GError **error);
 /* The number of distinct certificates trusted (loads them first). */
 guint ecsa_tls_trust_get_n_certificates (EcsaTlsTrust *self);
 
+/* Where the subject Name (its whole DER TLV, as gnutls_x509_crt_get_raw_dn() gives it) lies in
+ * the DER certificate `der`: found by walking the DER framing only, without a full parse. FALSE
+ * when `der` is not framed as a certificate. Bounded by `len` whatever the input. */
+gboolean ecsa_tls_der_certificate_subject (const guint8 *der, gsize len, const guint8 **subject, gsize *subject_len);
+
 /* Makes ecsa_tls_trust_get() the TLS backend's default database, so that every TLS connection of
  * the process (libsoup sessions, websockets, plugins) uses it unless told otherwise, and starts
  * reading the certificates in a worker thread. Call once, early, on the main thread. */

@@ -509,6 +509,108 @@ test_https (Fixture *fx, gconstpointer data)
   g_assert_no_error (get (session, url));
 }
 
+/* The subject found by walking the DER is GnuTLS's raw DN, for every certificate of the system's
+ * bundle, the test's own and a version 1 certificate (no [0] version field); every truncation and
+ * a few broken framings of a certificate are refused or stay inside the input. */
+static void
+check_subject_against_gnutls (const gnutls_datum_t *der)
+{
+  gnutls_x509_crt_t crt;
+  gnutls_datum_t dn = { NULL, 0 };
+  const guint8 *subject = NULL;
+  gsize subject_len = 0;
+
+  g_assert_cmpint (gnutls_x509_crt_init (&crt), >=, 0);
+  g_assert_cmpint (gnutls_x509_crt_import (crt, der, GNUTLS_X509_FMT_DER), >=, 0);
+  g_assert_cmpint (gnutls_x509_crt_get_raw_dn (crt, &dn), >=, 0);
+  g_assert_true (ecsa_tls_der_certificate_subject (der->data, der->size, &subject, &subject_len));
+  g_assert_cmpmem (subject, subject_len, dn.data, dn.size);
+  gnutls_free (dn.data);
+  gnutls_x509_crt_deinit (crt);
+}
+
+static guint
+check_pem_file (const char *file)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  gnutls_x509_crt_t *crts = NULL;
+  unsigned int n = 0;
+  gnutls_datum_t pem;
+
+  g_assert_true (g_file_get_contents (file, &data, &len, NULL));
+  pem.data = (unsigned char *) data;
+  pem.size = (unsigned int) len;
+  g_assert_cmpint (gnutls_x509_crt_list_import2 (&crts, &n, &pem, GNUTLS_X509_FMT_PEM, 0), >=, 0);
+  for (unsigned int i = 0; i < n; i++)
+    {
+      gnutls_datum_t der = { NULL, 0 };
+
+      g_assert_cmpint (gnutls_x509_crt_export2 (crts[i], GNUTLS_X509_FMT_DER, &der), >=, 0);
+      check_subject_against_gnutls (&der);
+      gnutls_free (der.data);
+      gnutls_x509_crt_deinit (crts[i]);
+    }
+  gnutls_free (crts);
+  return n;
+}
+
+static void
+test_der_subject (Fixture *fx, gconstpointer data)
+{
+  static const char *const names[] = { "root", "inter", "leaf", "leaf2", "expired", "client", "v1" };
+  static const guint8 broken[][8] = {
+    { 0x30, 0x80, 0x00, 0x00 },             /* indefinite length */
+    { 0x30, 0x84, 0xff, 0xff, 0xff, 0xff }, /* longer than the input */
+    { 0x30, 0x85, 0x00, 0x00, 0x00, 0x00 }, /* a 5-byte length */
+    { 0x1f, 0x81, 0x01, 0x00 },             /* high tag number */
+    { 0x30, 0x02, 0x02, 0x00 },             /* a Certificate holding an INTEGER */
+  };
+  g_autofree char *der_file = path (fx, "leaf.der");
+  g_autofree char *leaf_pem = path (fx, "leaf.pem");
+  g_autofree guint8 *der = NULL;
+  gsize der_len = 0;
+  const guint8 *subject;
+  gsize subject_len;
+
+  make_cert (fx, "v1root", NULL, CA_TEMPLATE);
+  {
+    g_autofree char *key = path (fx, "v1root.key");
+    g_autofree char *tmpl = path (fx, "v1root.tmpl");
+    g_autofree char *pem = path (fx, "v1.pem");
+    const char *argv[] = { "certtool", "--generate-self-signed", "--v1", "--load-privkey", key, "--template", tmpl,
+                           "--no-text", "--outfile", pem, NULL };
+    certtool (argv);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *base = g_strdup_printf ("%s.pem", names[i]);
+      g_autofree char *p = path (fx, base);
+      g_assert_cmpuint (check_pem_file (p), ==, 1);
+    }
+  if (g_file_test ("/etc/ssl/certs/ca-certificates.crt", G_FILE_TEST_EXISTS))
+    g_assert_cmpuint (check_pem_file ("/etc/ssl/certs/ca-certificates.crt"), >, 100);
+
+  {
+    const char *argv[] = { "certtool", "--certificate-info", "--infile", leaf_pem, "--outder", "--outfile", der_file,
+                           NULL };
+    certtool (argv);
+  }
+  g_assert_true (g_file_get_contents (der_file, (char **) &der, &der_len, NULL));
+  g_assert_true (ecsa_tls_der_certificate_subject (der, der_len, &subject, &subject_len));
+  for (gsize cut = 0; cut < der_len; cut++)
+    {
+      g_autofree guint8 *part = g_memdup2 (der, cut);
+      const guint8 *s = NULL;
+      gsize s_len = 0;
+
+      /* the outer SEQUENCE no longer fits: refused at any cut */
+      g_assert_false (ecsa_tls_der_certificate_subject (part, cut, &s, &s_len));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (broken); i++)
+    g_assert_false (ecsa_tls_der_certificate_subject (broken[i], sizeof broken[i], &subject, &subject_len));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -516,6 +618,7 @@ main (int argc, char **argv)
   g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
 
   g_test_add ("/tls-trust/verify", Fixture, NULL, fixture_setup, test_verify, fixture_teardown);
+  g_test_add ("/tls-trust/der-subject", Fixture, NULL, fixture_setup, test_der_subject, fixture_teardown);
   g_test_add ("/tls-trust/lookups", Fixture, NULL, fixture_setup, test_lookups, fixture_teardown);
   g_test_add ("/tls-trust/loading", Fixture, NULL, fixture_setup, test_loading, fixture_teardown);
   g_test_add ("/tls-trust/https", Fixture, NULL, fixture_setup, test_https, fixture_teardown);
