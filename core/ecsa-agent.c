@@ -164,7 +164,6 @@ docker_negotiated_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GTask) task = user_data;
   g_autoptr(GError) error = NULL;
-  EcsaAgent *self = g_task_get_source_object(task);
 
   if (!ecsa_docker_client_negotiate_finish(ECSA_DOCKER_CLIENT(source), result, &error))
     {
@@ -172,9 +171,6 @@ docker_negotiated_cb(GObject *source, GAsyncResult *result, gpointer user_data)
                               error->message);
       return;
     }
-  /* what the registration needs from Docker, IMDS and the credential chain comes in while the
-   * plugins, the checkpoint and the cgroups are set up */
-  ecsa_control_plane_prefetch(self->control_plane, self->docker, g_task_get_cancellable(task));
   g_task_return_boolean(task, TRUE);
 }
 
@@ -194,6 +190,9 @@ step_docker_async(EcsaAgent *self, GCancellable *cancellable, GAsyncReadyCallbac
     }
   ecsa_plugin_host_services_use_docker_client(self->plugin_services, self->docker);
   ecsa_docker_client_negotiate_async(self->docker, cancellable, docker_negotiated_cb, g_steal_pointer(&task));
+  /* what the registration needs from Docker, IMDS and the credential chain comes in beside the
+   * version negotiation and while the plugins, the checkpoint and the cgroups are set up */
+  ecsa_control_plane_prefetch(self->control_plane, self->docker, cancellable);
 }
 
 static gboolean

@@ -479,6 +479,17 @@ credentials_prefetched_cb (GObject *source, GAsyncResult *result, gpointer user_
     = ecsa_aws_credentials_provider_get_finish (ECSA_AWS_CREDENTIALS_PROVIDER (source), result, &error);
 }
 
+static void
+preconnected_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!ecsa_ecs_client_preconnect_finish (ECSA_ECS_CLIENT (source), result, &error)
+      && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    ecsa_log_debug ("Connecting ahead to the ECS endpoint failed (the registration will try again): %s",
+                    error->message);
+}
+
 void
 ecsa_control_plane_prefetch (EcsaControlPlane *self, EcsaDockerClient *docker, GCancellable *cancellable)
 {
@@ -488,8 +499,15 @@ ecsa_control_plane_prefetch (EcsaControlPlane *self, EcsaDockerClient *docker, G
   if (self->info_requested)
     return;
   self->info_requested = TRUE;
-  ecsa_docker_client_request_async (docker, "GET", "/info", NULL, 0, cancellable, prefetch_info_cb,
-                                    g_object_ref (self));
+  /* its Plugins.Log reads the same in every API version: asked beside the version negotiation */
+  ecsa_docker_client_request_unversioned_async (docker, "GET", "/info", 0, cancellable, prefetch_info_cb,
+                                                g_object_ref (self));
+  /* the connection to ECS is opened now (a TLS handshake off the registration's path); a bad
+   * endpoint is the registration's to report */
+  if (self->ecs_client == NULL)
+    self->ecs_client = ecsa_ecs_client_new (self->config, self->aws_credentials, self->imds, NULL);
+  if (self->ecs_client != NULL)
+    ecsa_ecs_client_preconnect_async (self->ecs_client, cancellable, preconnected_cb, NULL);
   /* IMDS keeps the identity once read: the registration's requests find it there */
   if (!ecsa_imds_is_disabled (self->imds))
     ecsa_imds_get_instance_identity_async (self->imds, cancellable, identity_prefetched_cb, NULL);
@@ -572,7 +590,8 @@ ecsa_control_plane_register_async (EcsaControlPlane *self, EcsaStateStore *store
   self->engine = engine;
   self->plugins = plugins;
 
-  self->ecs_client = ecsa_ecs_client_new (self->config, self->aws_credentials, self->imds, &error);
+  if (self->ecs_client == NULL)
+    self->ecs_client = ecsa_ecs_client_new (self->config, self->aws_credentials, self->imds, &error);
   if (self->ecs_client == NULL)
     {
       g_task_return_new_error (task, ECSA_EXIT_CODE_ERROR, ECSA_EXIT_ERROR, "%s", error->message);
@@ -589,7 +608,7 @@ ecsa_control_plane_register_async (EcsaControlPlane *self, EcsaStateStore *store
   self->state_change_handler = g_signal_connect (engine, "state-change", G_CALLBACK (state_change_cb), self);
 
   /* Docker's log drivers (for the capabilities) and the credentials, while the instance identity
-   * is fetched: asked for after the Docker step already, unless the agent did not */
+   * is fetched: asked for at the Docker step already, unless the agent did not */
   ecsa_control_plane_prefetch (self, docker, cancellable);
   if (self->info_done)
     {

@@ -47,10 +47,11 @@ typedef struct _EcsaEniAttachments EcsaEniAttachments;
 void ecsa_control_plane_set_task_network (EcsaControlPlane *self, EcsaTaskNetwork *network,
                                           EcsaEniAttachments *eni_attachments);
 
-/* Right after the Docker step: what the registration needs from elsewhere (Docker's GET /info,
- * the instance identity, the AWS credentials) is asked for now, while the plugins, the checkpoint
- * and the cgroups are set up. Optional (the registration asks itself when this was not called);
- * a second call does nothing. */
+/* At the Docker step: what the registration needs from elsewhere (Docker's GET /info, the
+ * instance identity, the AWS credentials, a connection to the ECS endpoint) is asked for now,
+ * beside Docker's version negotiation and while the plugins, the checkpoint and the cgroups are
+ * set up. Optional (the registration asks itself when this was not called); a second call does
+ * nothing. */
 void ecsa_control_plane_prefetch (EcsaControlPlane *self, EcsaDockerClient *docker, GCancellable *cancellable);
 
 /* Step 7. Every argument but `cancellable`... is borrowed for the life of the control plane. The

@@ -872,6 +872,23 @@ ecsa_docker_client_request_async(EcsaDockerClient *self, const char *method, con
   call_start(self, cd, callback, user_data, ecsa_docker_client_request_async);
 }
 
+void
+ecsa_docker_client_request_unversioned_async(EcsaDockerClient *self, const char *method, const char *path,
+                                             guint timeout_ms, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                             gpointer user_data)
+{
+  CallData *cd;
+
+  g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
+  g_return_if_fail(method != NULL && path != NULL && path[0] == '/');
+
+  cd = call_data_new(self, ECSA_DOCKER_CALL_OTHER, RESULT_BYTES, method, g_strdup(path),
+                     g_strdup_printf("%s %s", method, path), cancellable);
+  cd->versioned = FALSE;
+  cd->timeout_override_ms = timeout_ms;
+  call_start(self, cd, callback, user_data, ecsa_docker_client_request_unversioned_async);
+}
+
 GBytes *
 ecsa_docker_client_request_finish(EcsaDockerClient *self, GAsyncResult *result, guint *out_status, GError **error)
 {

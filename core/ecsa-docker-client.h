@@ -81,6 +81,12 @@ gboolean ecsa_docker_client_negotiate_finish(EcsaDockerClient *self, GAsyncResul
 void ecsa_docker_client_request_async(EcsaDockerClient *self, const char *method, const char *path, GBytes *body,
                                       guint timeout_ms, GCancellable *cancellable, GAsyncReadyCallback callback,
                                       gpointer user_data);
+/* The same without an API version in the path ("/info"): dockerd answers in its own latest
+ * version, at once, without waiting for the negotiation. For what reads the same in every
+ * version. Finished with ecsa_docker_client_request_finish(). */
+void ecsa_docker_client_request_unversioned_async(EcsaDockerClient *self, const char *method, const char *path,
+                                                  guint timeout_ms, GCancellable *cancellable,
+                                                  GAsyncReadyCallback callback, gpointer user_data);
 GBytes *ecsa_docker_client_request_finish(EcsaDockerClient *self, GAsyncResult *result, guint *out_status,
                                           GError **error);
 

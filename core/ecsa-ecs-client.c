@@ -418,6 +418,68 @@ ecsa_ecs_client_prepare_tls_finish (EcsaEcsClient *self, GAsyncResult *result, G
 }
 
 /* ------------------------------------------------------------------------------------------- */
+/* A connection opened ahead of the first call */
+
+static gboolean accept_any_certificate_cb (SoupMessage *msg, GTlsCertificate *cert, GTlsCertificateFlags errors,
+                                           gpointer user_data);
+
+static void
+preconnected_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  if (!soup_session_preconnect_finish (SOUP_SESSION (source), result, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+preconnect_tls_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  EcsaEcsClient *self = ECSA_ECS_CLIENT (source);
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(SoupMessage) msg = NULL;
+
+  ecsa_ecs_client_prepare_tls_finish (self, result, NULL);
+  if (g_task_return_error_if_cancelled (task))
+    return;
+  /* a GET: no second connection when one is open already */
+  msg = soup_message_new ("GET", self->endpoint);
+  if (msg == NULL)
+    {
+      g_task_return_new_error (task, ECSA_ECS_CLIENT_ERROR, ECSA_ECS_CLIENT_ERROR_CONFIG,
+                               "ECS endpoint '%s' is not a URL", self->endpoint);
+      return;
+    }
+  if (self->config->accept_insecure_cert)
+    g_signal_connect (msg, "accept-certificate", G_CALLBACK (accept_any_certificate_cb), NULL);
+  ecsa_soup_message_set_tcp_nodelay (msg);
+  soup_session_preconnect_async (self->session, msg, G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
+                                 preconnected_cb, g_object_ref (task));
+}
+
+void
+ecsa_ecs_client_preconnect_async (EcsaEcsClient *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data)
+{
+  GTask *task;
+
+  g_return_if_fail (ECSA_IS_ECS_CLIENT (self));
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, ecsa_ecs_client_preconnect_async);
+  ecsa_ecs_client_prepare_tls_async (self, cancellable, preconnect_tls_ready_cb, task);
+}
+
+gboolean
+ecsa_ecs_client_preconnect_finish (EcsaEcsClient *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* ------------------------------------------------------------------------------------------- */
 /* One JSON 1.1 call: TLS ready -> credentials -> sign -> send -> classify -> maybe retry */
 
 typedef struct
@@ -635,6 +697,10 @@ call_credentials_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   target = g_strconcat (ECSA_ECS_TARGET_PREFIX ".", data->op, NULL);
   soup_message_headers_replace (headers, "X-Amz-Target", target);
   soup_message_set_request_body_from_bytes (data->msg, CONTENT_TYPE, data->body);
+  /* libsoup opens a new connection for every POST unless told it may send it again: these calls
+   * are retried anyway (as by the SDK), so the keep-alive connections are reused, as Go's client
+   * did (one TLS handshake, not one per registration, discovery and state change) */
+  soup_message_add_flags (data->msg, SOUP_MESSAGE_IDEMPOTENT);
   if (self->config->accept_insecure_cert)
     g_signal_connect (data->msg, "accept-certificate", G_CALLBACK (accept_any_certificate_cb), NULL);
   if (!ecsa_sigv4_sign_message (data->msg, data->body, "ecs", self->region, credentials, NULL, &error))

@@ -108,6 +108,12 @@ GProxyResolver *ecsa_ecs_client_get_proxy_resolver (EcsaEcsClient *self);
 void ecsa_ecs_client_prepare_tls_async (EcsaEcsClient *self, GCancellable *cancellable, GAsyncReadyCallback callback,
                                         gpointer user_data);
 gboolean ecsa_ecs_client_prepare_tls_finish (EcsaEcsClient *self, GAsyncResult *result, GError **error);
+/* Opens a connection to the endpoint now (TCP, proxy, TLS handshake), kept open for the first
+ * call (the registration) while the start-up's other steps run. Its failure needs no handling:
+ * the first call connects again and reports it. */
+void ecsa_ecs_client_preconnect_async (EcsaEcsClient *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                      gpointer user_data);
+gboolean ecsa_ecs_client_preconnect_finish (EcsaEcsClient *self, GAsyncResult *result, GError **error);
 
 /* The cluster is "default" because none was configured: create it when registering fails. */
 void ecsa_ecs_client_set_cluster_is_default (EcsaEcsClient *self, gboolean is_default);

@@ -3,6 +3,9 @@
 
 #include "ecsa-plugin.h" /* ECSA_ERROR */
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #define READ_CHUNK 16384
 
 typedef struct
@@ -142,6 +145,36 @@ send_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 void
+ecsa_tcp_set_nodelay (GIOStream *connection)
+{
+  GSocket *socket;
+  GSocketFamily family;
+
+  if (!G_IS_SOCKET_CONNECTION (connection))
+    return;
+  socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (connection));
+  family = g_socket_get_family (socket);
+  if ((family == G_SOCKET_FAMILY_IPV4 || family == G_SOCKET_FAMILY_IPV6)
+      && g_socket_get_socket_type (socket) == G_SOCKET_TYPE_STREAM)
+    g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+}
+
+static void
+network_event_cb (SoupMessage *msg, GSocketClientEvent event, GIOStream *connection, gpointer user_data)
+{
+  if (event == G_SOCKET_CLIENT_CONNECTED)
+    ecsa_tcp_set_nodelay (connection);
+}
+
+void
+ecsa_soup_message_set_tcp_nodelay (SoupMessage *msg)
+{
+  g_return_if_fail (SOUP_IS_MESSAGE (msg));
+  g_signal_handlers_disconnect_by_func (msg, network_event_cb, NULL);
+  g_signal_connect (msg, "network-event", G_CALLBACK (network_event_cb), NULL);
+}
+
+void
 ecsa_soup_call_async (SoupSession *session, SoupMessage *msg, const char *what, guint timeout_ms, gsize max_body,
                       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
@@ -150,6 +183,7 @@ ecsa_soup_call_async (SoupSession *session, SoupMessage *msg, const char *what, 
 
   g_return_if_fail (SOUP_IS_SESSION (session) && SOUP_IS_MESSAGE (msg));
 
+  ecsa_soup_message_set_tcp_nodelay (msg);
   task = g_task_new (NULL, cancellable, callback, user_data);
   g_task_set_source_tag (task, ecsa_soup_call_async);
   data = g_new0 (CallData, 1);

@@ -5,6 +5,7 @@
 
 #include "ecsa-memory.h"
 #include "ecsa-sigv4.h"
+#include "ecsa-soup-call.h"
 
 #define MAX_RESPONSE_HEAD (16 * 1024)
 #define MAX_REFUSAL_BODY (64 * 1024)
@@ -1018,6 +1019,8 @@ socket_event_cb (GSocketClient *client, GSocketClientEvent event, GSocketConnect
   EcsaWsSession *self = user_data;
   EcsaWsSessionPrivate *priv = PRIV (self);
 
+  if (event == G_SOCKET_CLIENT_CONNECTED)
+    ecsa_tcp_set_nodelay (connection);
   if (event != G_SOCKET_CLIENT_TLS_HANDSHAKING || !G_IS_TLS_CONNECTION (connection))
     return;
   if (ecsa_ecs_client_get_tls_database (priv->ecs_client) != NULL)

@@ -470,7 +470,11 @@ ecs_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHash
   g_autoptr(EcsaSigv4Authorization) auth = NULL;
   EcsaTestEcsCall *call;
   JsonObject *req;
+  GSocket *socket = soup_server_message_get_socket (msg);
   const char *op;
+
+  if (socket != NULL)
+    g_hash_table_add (ecs->sockets, g_object_ref (socket));
 
   if (strcmp (soup_server_message_get_method (msg), "POST") != 0)
     {
@@ -545,6 +549,7 @@ ecsa_test_ecs_new (gboolean tls, const char *cert_dir)
 
   ecs->calls = g_ptr_array_new_with_free_func ((GDestroyNotify) ecs_call_free);
   ecs->clusters = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  ecs->sockets = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
   ecs->acs_endpoint = g_strdup ("https://ecs-a-1." ECSA_TEST_REGION ".amazonaws.com/");
   ecs->tcs_endpoint = g_strdup ("https://ecs-t-1." ECSA_TEST_REGION ".amazonaws.com/");
   ecs->server = soup_server_new (NULL, NULL);
@@ -562,11 +567,18 @@ ecsa_test_ecs_free (EcsaTestEcs *ecs)
   g_object_unref (ecs->server);
   g_ptr_array_unref (ecs->calls);
   g_hash_table_unref (ecs->clusters);
+  g_hash_table_unref (ecs->sockets);
   g_free (ecs->acs_endpoint);
   g_free (ecs->tcs_endpoint);
   g_free (ecs->last_signature_error);
   g_free (ecs->url);
   g_free (ecs);
+}
+
+guint
+ecsa_test_ecs_count_connections (EcsaTestEcs *ecs)
+{
+  return g_hash_table_size (ecs->sockets);
 }
 
 guint

@@ -119,6 +119,7 @@ struct _EcsaTestEcs
   guint bad_signatures;
   char *last_signature_error;
   guint registrations;
+  GHashTable *sockets; /* GSocket*: one per connection that carried a call */
 };
 
 EcsaTestEcs *ecsa_test_ecs_new (gboolean tls, const char *cert_dir);
@@ -126,6 +127,8 @@ void ecsa_test_ecs_free (EcsaTestEcs *ecs);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EcsaTestEcs, ecsa_test_ecs_free)
 /* Calls of this operation so far. */
 guint ecsa_test_ecs_count (EcsaTestEcs *ecs, const char *op);
+/* Connections that carried at least one call so far. */
+guint ecsa_test_ecs_count_connections (EcsaTestEcs *ecs);
 /* The n-th call (0-based) of `op`, or NULL. */
 EcsaTestEcsCall *ecsa_test_ecs_call (EcsaTestEcs *ecs, const char *op, guint n);
 /* Answer with an AWS JSON error. */

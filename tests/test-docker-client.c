@@ -459,6 +459,33 @@ test_inspect_image_shared(Fixture *fx, gconstpointer data)
   g_assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
 }
 
+/* An unversioned request goes out at once: no GET /version before it (the start-up asks for
+ * /info beside the negotiation) */
+static void
+test_unversioned_request(Fixture *fx, gconstpointer data)
+{
+  g_autoptr(EcsaDockerClient) client = NULL;
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new();
+  guint status = 0;
+
+  client = ecsa_docker_client_new(NULL, &error);
+  g_assert_no_error(error);
+  ecsa_docker_client_request_unversioned_async(client, "GET", "/info", 0, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  body = ecsa_docker_client_request_finish(client, res, &status, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(status, ==, 200);
+  g_assert_true(json_parser_load_from_data(parser, g_bytes_get_data(body, NULL), g_bytes_get_size(body), &error));
+  g_assert_no_error(error);
+  g_assert_true(json_object_has_member(json_node_get_object(json_parser_get_root(parser)), "ServerVersion"));
+  /* nothing was negotiated */
+  g_assert_null(ecsa_docker_client_get_api_version(client));
+  g_assert_null(ecsa_docker_client_get_server_version(client));
+}
+
 static void
 test_unreachable(Fixture *fx, gconstpointer data)
 {
@@ -894,6 +921,7 @@ main(int argc, char **argv)
   ADD("/docker-client/stop/kills-after-stop-timeout", test_stop_kills_after_timeout);
   ADD("/docker-client/timeout/stop", test_stop_call_timeout);
   ADD("/docker-client/timeout/hung-daemon", test_hung_daemon);
+  ADD("/docker-client/unversioned-request", test_unversioned_request);
   ADD("/docker-client/unreachable", test_unreachable);
   ADD("/docker-client/cancel", test_cancel);
   ADD("/docker-client/inspect-image/shared", test_inspect_image_shared);

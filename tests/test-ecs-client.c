@@ -4,7 +4,11 @@
  * SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-ecs-client.h"
 #include "ecsa-test-acs.h"
+#include "ecsa-soup-call.h"
 #include "ecsa-test-utils.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <string.h>
 
@@ -692,6 +696,95 @@ test_no_credentials (Fixture *fx, gconstpointer data)
   g_assert_cmpint (ecsa_ecs_client_registration_exit_code (fx->client, error), ==, 1);
 }
 
+static gboolean
+preconnect (Fixture *fx, GError **error)
+{
+  fx->done = FALSE;
+  ecsa_ecs_client_preconnect_async (fx->client, NULL, result_cb, fx);
+  ecsa_test_wait_for_flag (NULL, &fx->done, GUARD_MS);
+  return ecsa_ecs_client_preconnect_finish (fx->client, fx->result, error);
+}
+
+/* The connection opened ahead carries the registration, the discovery and a state change: one
+ * keep-alive connection, not one per POST (libsoup's default); and opening it ahead really
+ * connects (refused by a closed port). */
+static void
+test_connection_reused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *arn = NULL;
+  g_autoptr(EcsaPollEndpoints) endpoints = NULL;
+  g_autoptr(EcsaStateChange) task = g_new0 (EcsaStateChange, 1);
+  g_autoptr(GSocket) closed = NULL;
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+
+  g_assert_true (preconnect (fx, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (fx->ecs->calls->len, ==, 0);
+  arn = do_register (fx, &error);
+  g_assert_no_error (error);
+  endpoints = discover (fx, &error);
+  g_assert_no_error (error);
+  task->kind = ECSA_STATE_CHANGE_TASK;
+  task->task_arn = g_strdup ("arn:aws:ecs:us-west-2:123456789012:task/abc");
+  task->status = g_strdup ("RUNNING");
+  task->timestamp = (gint64) 1511810771 * G_USEC_PER_SEC;
+  g_assert_true (submit_task (fx, task, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (fx->ecs->calls->len, ==, 3);
+  g_assert_cmpuint (ecsa_test_ecs_count_connections (fx->ecs), ==, 1);
+
+  /* a port bound but not listening: the connection ahead is refused */
+  closed = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (closed, any, FALSE, &error));
+  address = g_socket_get_local_address (closed, &error);
+  g_assert_no_error (error);
+  g_free (fx->ecs->url);
+  fx->ecs->url = g_strdup_printf ("http://127.0.0.1:%u/",
+                                  g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (address)));
+  make_client (fx);
+  g_assert_false (preconnect (fx, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
+}
+
+static void
+nodelay_seen_cb (SoupMessage *msg, GSocketClientEvent event, GIOStream *connection, gpointer user_data)
+{
+  int *nodelay = user_data;
+  GError *error = NULL;
+
+  /* runs after ecsa_soup_call_async()'s own handler */
+  if (event != G_SOCKET_CLIENT_CONNECTED)
+    return;
+  g_assert_true (G_IS_SOCKET_CONNECTION (connection));
+  g_assert_true (g_socket_get_option (g_socket_connection_get_socket (G_SOCKET_CONNECTION (connection)), IPPROTO_TCP,
+                                      TCP_NODELAY, nodelay, &error));
+  g_assert_no_error (error);
+}
+
+/* Every TCP connection of an ecsa_soup_call_async() sends at once (TCP_NODELAY): Nagle held a TLS
+ * handshake's Finished for the peer's delayed ACK, 40 ms per new connection. */
+static void
+test_tcp_nodelay (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(SoupSession) session = soup_session_new ();
+  g_autoptr(SoupMessage) msg = soup_message_new ("GET", fx->ecs->url);
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(GError) error = NULL;
+  int nodelay = -1;
+
+  fx->done = FALSE;
+  ecsa_soup_call_async (session, msg, "test call", 10000, 4096, NULL, result_cb, fx);
+  g_signal_connect (msg, "network-event", G_CALLBACK (nodelay_seen_cb), &nodelay);
+  ecsa_test_wait_for_flag (NULL, &fx->done, GUARD_MS);
+  body = ecsa_soup_call_finish (fx->result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (nodelay, ==, 1);
+}
+
 static void
 test_tls_trust (Fixture *fx, gconstpointer data)
 {
@@ -777,5 +870,7 @@ main (int argc, char **argv)
   ADD ("/ecs-client/submit/single-attempt", test_submit_single_attempt);
   ADD ("/ecs-client/submit/attachment", test_submit_attachment);
   ADD ("/ecs-client/endpoints", test_endpoints);
+  ADD ("/ecs-client/connection-reused", test_connection_reused);
+  ADD ("/ecs-client/tcp-nodelay", test_tcp_nodelay);
   return g_test_run ();
 }
