@@ -12,6 +12,15 @@
 /* Connections to dockerd: enough that a quick call never queues behind slow ones (v1.16.2's Go
  * client has no limit at all); libsoup queues beyond it. Each is one unix socket. */
 #define MAX_CONNECTIONS 256
+/* Quick calls (create, start, inspect, remove, list...) in flight at once; more wait in the
+ * client's own queue, their timers running. Pulls and stops, which may take minutes, neither count
+ * nor wait, so a quick call never queues behind a slow one. dockerd is saturated long before this
+ * (it takes about 0.45 s per create+start with 256 in flight, the same with 32), and each call in
+ * flight holds a connection, libsoup's buffers and a goroutine in dockerd. */
+#define MAX_QUICK_IN_FLIGHT 32
+/* The connections to dockerd are closed once no call has been in flight for this long (ms):
+ * a burst keeps reusing them, and none is left open for good after it (v1.16.2 kept none). */
+#define IDLE_CLOSE_MS 2000
 /* Bodies we read whole (inspect, list, errors) are capped: a runaway answer must not eat memory. */
 #define MAX_ERROR_BODY (64 * 1024)
 /* v1.16.2 logs pull progress bars at most every 2 s. */
@@ -49,6 +58,10 @@ struct _EcsaDockerClient
 
   char *api_version;
   char *server_version;
+  guint n_in_flight;     /* calls sent on `session`, not finished */
+  guint n_quick;         /* ... of which quick ones (MAX_QUICK_IN_FLIGHT) */
+  GQueue quick_waiting;  /* GTask*: quick calls waiting for a slot (a reference each) */
+  GSource *idle_close;   /* closes the idle connections once nothing is in flight */
   gboolean negotiating;
   GPtrArray *negotiate_waiters; /* GTask* waiting for the version */
   GHashTable *image_inspects;   /* "<image>\n<cancellable>" -> GPtrArray of GTask*: one call in flight each */
@@ -295,6 +308,9 @@ typedef struct
   gboolean streamed;         /* pull: read progress lines */
   char *image;               /* pull: for the log */
 
+  gboolean counted;          /* sent: counts in n_in_flight (and n_quick when quick) */
+  gboolean quick;
+  GList *slot_wait;          /* its link in quick_waiting, while it waits for a slot */
   GCancellable *cancellable; /* the call's own, cancelled by the parent or the timer */
   GCancellable *parent_cancellable;
   gulong parent_handler;
@@ -374,6 +390,15 @@ call_timeout_cb(gpointer user_data)
           /* still queued behind the version negotiation: fail now, not when it ends */
           g_autoptr(GTask) task = g_steal_pointer(&cd->waiting);
           g_autoptr(GError) cancelled = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
+          g_task_return_error(task, call_error(cd->self, cd, cancelled));
+        }
+      else if (cd->slot_wait != NULL)
+        {
+          /* still waiting for a slot: likewise */
+          g_autoptr(GTask) task = cd->slot_wait->data;
+          g_autoptr(GError) cancelled = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
+
+          g_queue_delete_link(&cd->self->quick_waiting, g_steal_pointer(&cd->slot_wait));
           g_task_return_error(task, call_error(cd->self, cd, cancelled));
         }
     }
@@ -690,12 +715,115 @@ call_stream_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
   pull_read_line(g_steal_pointer(&task));
 }
 
+/* --- calls in flight: the quick calls' limit, and closing idle connections --- */
+
+static gboolean
+call_is_quick(const CallData *cd)
+{
+  switch (cd->call)
+    {
+    case ECSA_DOCKER_CALL_VERSION:
+    case ECSA_DOCKER_CALL_CREATE:
+    case ECSA_DOCKER_CALL_START:
+    case ECSA_DOCKER_CALL_INSPECT:
+    case ECSA_DOCKER_CALL_REMOVE:
+    case ECSA_DOCKER_CALL_LIST:
+    case ECSA_DOCKER_CALL_INSPECT_IMAGE:
+    case ECSA_DOCKER_CALL_VOLUME:
+      return !cd->streamed;
+    case ECSA_DOCKER_CALL_OTHER: /* a plugin's request: quick unless it asked for a longer time */
+      return !cd->streamed && cd->timeout_override_ms <= default_timeouts[ECSA_DOCKER_CALL_OTHER];
+    default:
+      return FALSE;
+    }
+}
+
+static gboolean
+idle_close_cb(gpointer user_data)
+{
+  EcsaDockerClient *self = user_data;
+
+  g_clear_pointer(&self->idle_close, g_source_unref);
+  /* nothing is in flight on the session: this only closes its idle connections */
+  if (self->n_in_flight == 0 && self->session != NULL)
+    soup_session_abort(self->session);
+  return G_SOURCE_REMOVE;
+}
+
+static void call_send(GTask *task);
+
+/* A call finished (its callback ran): its slot goes to the next waiting quick call. */
+static void
+call_completed_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
+{
+  GTask *task = G_TASK(object);
+  EcsaDockerClient *self = g_task_get_source_object(task);
+  CallData *cd = g_task_get_task_data(task);
+
+  g_signal_handlers_disconnect_by_func(task, call_completed_cb, NULL);
+  g_assert(cd->counted && self->n_in_flight > 0);
+  cd->counted = FALSE;
+  self->n_in_flight--;
+  if (cd->quick)
+    self->n_quick--;
+  while (self->n_quick < MAX_QUICK_IN_FLIGHT && !g_queue_is_empty(&self->quick_waiting))
+    {
+      GTask *next = g_queue_pop_head(&self->quick_waiting);
+      CallData *ncd = g_task_get_task_data(next);
+
+      ncd->slot_wait = NULL;
+      if (g_cancellable_is_cancelled(ncd->cancellable))
+        {
+          g_autoptr(GError) cancelled = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
+          g_task_return_error(next, call_error(self, ncd, cancelled));
+          g_object_unref(next);
+          continue;
+        }
+      call_send(next);
+    }
+  if (self->n_in_flight == 0 && self->idle_close == NULL && self->session != NULL)
+    {
+      self->idle_close = g_timeout_source_new(IDLE_CLOSE_MS);
+      g_source_set_callback(self->idle_close, idle_close_cb, self, NULL);
+      g_source_set_name(self->idle_close, "ecsa-docker-idle-close");
+      g_source_attach(self->idle_close, self->context);
+    }
+}
+
+/* Counts the call in, or makes it wait for a slot (FALSE: it waits, the queue holds `task`). */
+static gboolean
+call_take_slot(EcsaDockerClient *self, CallData *cd, GTask *task)
+{
+  cd->quick = call_is_quick(cd);
+  if (cd->quick && self->n_quick >= MAX_QUICK_IN_FLIGHT)
+    {
+      g_queue_push_tail(&self->quick_waiting, task);
+      cd->slot_wait = g_queue_peek_tail_link(&self->quick_waiting);
+      return FALSE;
+    }
+  cd->counted = TRUE;
+  self->n_in_flight++;
+  if (cd->quick)
+    self->n_quick++;
+  if (self->idle_close != NULL)
+    {
+      g_source_destroy(self->idle_close);
+      g_clear_pointer(&self->idle_close, g_source_unref);
+    }
+  g_signal_connect(task, "notify::completed", G_CALLBACK(call_completed_cb), NULL);
+  return TRUE;
+}
+
 static void
 call_send(GTask *task)
 {
   EcsaDockerClient *self = g_task_get_source_object(task);
   CallData *cd = g_task_get_task_data(task);
-  g_autofree char *uri = call_uri(self, cd);
+  g_autofree char *uri = NULL;
+
+  if (!call_take_slot(self, cd, task))
+    return;
+  uri = call_uri(self, cd);
 
   cd->msg = soup_message_new(cd->method, uri);
   if (cd->msg == NULL)
@@ -1598,6 +1726,11 @@ ecsa_docker_client_dispose(GObject *object)
   EcsaDockerClient *self = ECSA_DOCKER_CLIENT(object);
 
   ecsa_docker_client_unwatch_events(self);
+  if (self->idle_close != NULL)
+    {
+      g_source_destroy(self->idle_close);
+      g_clear_pointer(&self->idle_close, g_source_unref);
+    }
   if (self->session != NULL)
     soup_session_abort(self->session);
   if (self->stream_session != NULL)
