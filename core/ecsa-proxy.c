@@ -250,3 +250,10 @@ ecsa_proxy_resolver_get_default (const char *docker_endpoint)
     }
   return g_object_ref (resolver);
 }
+
+void
+ecsa_proxy_use_inert_system_resolver (void)
+{
+  if (g_getenv ("GIO_USE_PROXY_RESOLVER") == NULL)
+    g_setenv ("GIO_USE_PROXY_RESOLVER", "dummy", FALSE);
+}

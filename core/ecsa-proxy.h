@@ -41,4 +41,12 @@ GProxyResolver *ecsa_proxy_resolver_get_default (const char *docker_endpoint);
 /* The proxy URI for `uri` ("http://proxy:3128"), or NULL for a direct connection. */
 char *ecsa_proxy_resolver_lookup_uri (EcsaProxyResolver *self, const char *uri);
 
+/* GIO creates its own default resolver for every connection it makes (a GProxyAddressEnumerator
+ * is built with it before the agent's resolver replaces it), although the agent never resolves
+ * with it. On a host with the desktop's modules that instantiates libproxy, or GNOME's resolver
+ * with GSettings and dconf: two threads, about 150 KiB, and a read of the user's dconf database.
+ * This makes it GIO's inert "dummy" one (GIO_USE_PROXY_RESOLVER=dummy) unless the environment
+ * already chose. Call first thing in main(), before any thread (it sets an environment variable). */
+void ecsa_proxy_use_inert_system_resolver (void);
+
 G_END_DECLS

@@ -13,6 +13,7 @@
 #include "ecsa-exit-codes.h"
 #include "ecsa-log.h"
 #include "ecsa-memory.h"
+#include "ecsa-proxy.h"
 #include "ecsa-tls-trust.h"
 #include "ecsa-utils.h"
 #include "ecsa-version.h"
@@ -263,7 +264,8 @@ main(int argc, char **argv)
   int level;
   int rc;
 
-  ecsa_memory_tune(); /* before any thread */
+  ecsa_memory_tune();                    /* before any thread */
+  ecsa_proxy_use_inert_system_resolver(); /* likewise */
   /* Go's runtime ignores SIGPIPE on sockets; a closed peer must be an error, not death. */
   signal(SIGPIPE, SIG_IGN);
 

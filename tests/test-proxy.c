@@ -477,6 +477,26 @@ test_real_proxy (void)
   g_ptr_array_unref (proxy.requests);
 }
 
+/* GIO's default resolver, which it builds for every connection, is the inert one: no libproxy,
+ * no GSettings; an explicit choice in the environment is kept. */
+static void
+test_inert_system_resolver (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_unsetenv ("GIO_USE_PROXY_RESOLVER");
+      ecsa_proxy_use_inert_system_resolver ();
+      g_assert_cmpstr (g_getenv ("GIO_USE_PROXY_RESOLVER"), ==, "dummy");
+      g_assert_cmpstr (G_OBJECT_TYPE_NAME (g_proxy_resolver_get_default ()), ==, "GDummyProxyResolver");
+      g_setenv ("GIO_USE_PROXY_RESOLVER", "libproxy", TRUE);
+      ecsa_proxy_use_inert_system_resolver ();
+      g_assert_cmpstr (g_getenv ("GIO_USE_PROXY_RESOLVER"), ==, "libproxy");
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -484,6 +504,7 @@ main (int argc, char **argv)
   g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
 
   g_test_add_func ("/proxy/choice", test_choice);
+  g_test_add_func ("/proxy/inert-system-resolver", test_inert_system_resolver);
   g_test_add_func ("/proxy/no-proxy", test_no_proxy);
   g_test_add_func ("/proxy/environment", test_environment);
   g_test_add_func ("/proxy/real", test_real_proxy);
