@@ -12,12 +12,15 @@
 /* Connections to dockerd: enough that a quick call never queues behind slow ones (v1.16.2's Go
  * client has no limit at all); libsoup queues beyond it. Each is one unix socket. */
 #define MAX_CONNECTIONS 256
-/* Quick calls (create, start, inspect, remove, list...) in flight at once; more wait in the
- * client's own queue, their timers running. Pulls and stops, which may take minutes, neither count
- * nor wait, so a quick call never queues behind a slow one. dockerd is saturated long before this
- * (it takes about 0.45 s per create+start with 256 in flight, the same with 32), and each call in
- * flight holds a connection, libsoup's buffers and a goroutine in dockerd. */
-#define MAX_QUICK_IN_FLIGHT 32
+/* Container creations in flight at once; more wait in the client's own queue, their timers
+ * running. A creation begins new work in dockerd, so this bounds what a launch of hundreds of
+ * tasks keeps in flight (each call holds a connection, libsoup's buffers and a goroutine in
+ * dockerd) while dockerd stays saturated (it takes about 0.45 s per create+start with 256
+ * requests in flight, the same with 32). Every other call (start, inspect, stop, remove, pulls)
+ * goes at once: work already begun is finished first, and a quick inspect never waits behind a
+ * queue of creations (when all calls were limited, inspects timed out after 30 s in the queue
+ * during a churn of 500 tasks). */
+#define MAX_CREATES_IN_FLIGHT 32
 /* The connections to dockerd are closed once no call has been in flight for this long (ms):
  * a burst keeps reusing them, and none is left open for good after it (v1.16.2 kept none). */
 #define IDLE_CLOSE_MS 2000
@@ -58,9 +61,9 @@ struct _EcsaDockerClient
 
   char *api_version;
   char *server_version;
-  guint n_in_flight;     /* calls sent on `session`, not finished */
-  guint n_quick;         /* ... of which quick ones (MAX_QUICK_IN_FLIGHT) */
-  GQueue quick_waiting;  /* GTask*: quick calls waiting for a slot (a reference each) */
+  guint n_in_flight;      /* calls sent on `session`, not finished */
+  guint n_limited;        /* ... of which creations (MAX_CREATES_IN_FLIGHT) */
+  GQueue limited_waiting; /* GTask*: creations waiting for a slot (a reference each) */
   GSource *idle_close;   /* closes the idle connections once nothing is in flight */
   gboolean negotiating;
   GPtrArray *negotiate_waiters; /* GTask* waiting for the version */
@@ -308,9 +311,9 @@ typedef struct
   gboolean streamed;         /* pull: read progress lines */
   char *image;               /* pull: for the log */
 
-  gboolean counted;          /* sent: counts in n_in_flight (and n_quick when quick) */
-  gboolean quick;
-  GList *slot_wait;          /* its link in quick_waiting, while it waits for a slot */
+  gboolean counted;          /* sent: counts in n_in_flight (and n_limited when limited) */
+  gboolean limited;          /* a creation: takes one of MAX_CREATES_IN_FLIGHT */
+  GList *slot_wait;          /* its link in limited_waiting, while it waits for a slot */
   GCancellable *cancellable; /* the call's own, cancelled by the parent or the timer */
   GCancellable *parent_cancellable;
   gulong parent_handler;
@@ -398,7 +401,7 @@ call_timeout_cb(gpointer user_data)
           g_autoptr(GTask) task = cd->slot_wait->data;
           g_autoptr(GError) cancelled = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
 
-          g_queue_delete_link(&cd->self->quick_waiting, g_steal_pointer(&cd->slot_wait));
+          g_queue_delete_link(&cd->self->limited_waiting, g_steal_pointer(&cd->slot_wait));
           g_task_return_error(task, call_error(cd->self, cd, cancelled));
         }
     }
@@ -715,27 +718,12 @@ call_stream_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
   pull_read_line(g_steal_pointer(&task));
 }
 
-/* --- calls in flight: the quick calls' limit, and closing idle connections --- */
+/* --- calls in flight: the creations' limit, and closing idle connections --- */
 
 static gboolean
-call_is_quick(const CallData *cd)
+call_is_limited(const CallData *cd)
 {
-  switch (cd->call)
-    {
-    case ECSA_DOCKER_CALL_VERSION:
-    case ECSA_DOCKER_CALL_CREATE:
-    case ECSA_DOCKER_CALL_START:
-    case ECSA_DOCKER_CALL_INSPECT:
-    case ECSA_DOCKER_CALL_REMOVE:
-    case ECSA_DOCKER_CALL_LIST:
-    case ECSA_DOCKER_CALL_INSPECT_IMAGE:
-    case ECSA_DOCKER_CALL_VOLUME:
-      return !cd->streamed;
-    case ECSA_DOCKER_CALL_OTHER: /* a plugin's request: quick unless it asked for a longer time */
-      return !cd->streamed && cd->timeout_override_ms <= default_timeouts[ECSA_DOCKER_CALL_OTHER];
-    default:
-      return FALSE;
-    }
+  return cd->call == ECSA_DOCKER_CALL_CREATE;
 }
 
 static gboolean
@@ -752,7 +740,7 @@ idle_close_cb(gpointer user_data)
 
 static void call_send(GTask *task);
 
-/* A call finished (its callback ran): its slot goes to the next waiting quick call. */
+/* A call finished (its callback ran): a creation's slot goes to the next waiting one. */
 static void
 call_completed_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
 {
@@ -764,11 +752,11 @@ call_completed_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
   g_assert(cd->counted && self->n_in_flight > 0);
   cd->counted = FALSE;
   self->n_in_flight--;
-  if (cd->quick)
-    self->n_quick--;
-  while (self->n_quick < MAX_QUICK_IN_FLIGHT && !g_queue_is_empty(&self->quick_waiting))
+  if (cd->limited)
+    self->n_limited--;
+  while (self->n_limited < MAX_CREATES_IN_FLIGHT && !g_queue_is_empty(&self->limited_waiting))
     {
-      GTask *next = g_queue_pop_head(&self->quick_waiting);
+      GTask *next = g_queue_pop_head(&self->limited_waiting);
       CallData *ncd = g_task_get_task_data(next);
 
       ncd->slot_wait = NULL;
@@ -794,17 +782,17 @@ call_completed_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
 static gboolean
 call_take_slot(EcsaDockerClient *self, CallData *cd, GTask *task)
 {
-  cd->quick = call_is_quick(cd);
-  if (cd->quick && self->n_quick >= MAX_QUICK_IN_FLIGHT)
+  cd->limited = call_is_limited(cd);
+  if (cd->limited && self->n_limited >= MAX_CREATES_IN_FLIGHT)
     {
-      g_queue_push_tail(&self->quick_waiting, task);
-      cd->slot_wait = g_queue_peek_tail_link(&self->quick_waiting);
+      g_queue_push_tail(&self->limited_waiting, task);
+      cd->slot_wait = g_queue_peek_tail_link(&self->limited_waiting);
       return FALSE;
     }
   cd->counted = TRUE;
   self->n_in_flight++;
-  if (cd->quick)
-    self->n_quick++;
+  if (cd->limited)
+    self->n_limited++;
   if (self->idle_close != NULL)
     {
       g_source_destroy(self->idle_close);
@@ -982,22 +970,30 @@ ecsa_docker_client_negotiate_finish(EcsaDockerClient *self, GAsyncResult *result
 /* ------------------------------------------------------------------------------------------- */
 /* public calls */
 
+static void
+request_start(EcsaDockerClient *self, const char *method, const char *path, GBytes *body, gboolean versioned,
+              guint timeout_ms, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data,
+              gpointer source_tag)
+{
+  CallData *cd = call_data_new(self, ECSA_DOCKER_CALL_OTHER, RESULT_BYTES, method, g_strdup(path),
+                               g_strdup_printf("%s %s", method, path), cancellable);
+
+  if (body != NULL)
+    cd->body = g_bytes_ref(body);
+  cd->versioned = versioned;
+  cd->timeout_override_ms = timeout_ms;
+  call_start(self, cd, callback, user_data, source_tag);
+}
+
 void
 ecsa_docker_client_request_async(EcsaDockerClient *self, const char *method, const char *path, GBytes *body,
                                  guint timeout_ms, GCancellable *cancellable, GAsyncReadyCallback callback,
                                  gpointer user_data)
 {
-  CallData *cd;
-
   g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
   g_return_if_fail(method != NULL && path != NULL && path[0] == '/');
-
-  cd = call_data_new(self, ECSA_DOCKER_CALL_OTHER, RESULT_BYTES, method, g_strdup(path),
-                     g_strdup_printf("%s %s", method, path), cancellable);
-  if (body != NULL)
-    cd->body = g_bytes_ref(body);
-  cd->timeout_override_ms = timeout_ms;
-  call_start(self, cd, callback, user_data, ecsa_docker_client_request_async);
+  request_start(self, method, path, body, TRUE, timeout_ms, cancellable, callback, user_data,
+                ecsa_docker_client_request_async);
 }
 
 void
@@ -1005,16 +1001,10 @@ ecsa_docker_client_request_unversioned_async(EcsaDockerClient *self, const char 
                                              guint timeout_ms, GCancellable *cancellable, GAsyncReadyCallback callback,
                                              gpointer user_data)
 {
-  CallData *cd;
-
   g_return_if_fail(ECSA_IS_DOCKER_CLIENT(self));
   g_return_if_fail(method != NULL && path != NULL && path[0] == '/');
-
-  cd = call_data_new(self, ECSA_DOCKER_CALL_OTHER, RESULT_BYTES, method, g_strdup(path),
-                     g_strdup_printf("%s %s", method, path), cancellable);
-  cd->versioned = FALSE;
-  cd->timeout_override_ms = timeout_ms;
-  call_start(self, cd, callback, user_data, ecsa_docker_client_request_unversioned_async);
+  request_start(self, method, path, NULL, FALSE, timeout_ms, cancellable, callback, user_data,
+                ecsa_docker_client_request_unversioned_async);
 }
 
 GBytes *

@@ -56,6 +56,23 @@ wait_result(Fixture *fx)
   return g_steal_pointer(&fx->result);
 }
 
+/* A client of dockerd through `proxy`, its API version negotiated. */
+static EcsaDockerClient *
+negotiated_client(Fixture *fx, EcsaTestDockerProxy *proxy)
+{
+  g_autoptr(EcsaDockerClient) client = NULL;
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(GError) error = NULL;
+
+  client = ecsa_docker_client_new(ecsa_test_docker_proxy_get_host(proxy), &error);
+  g_assert_no_error(error);
+  ecsa_docker_client_negotiate_async(client, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_true(ecsa_docker_client_negotiate_finish(client, res, &error));
+  g_assert_no_error(error);
+  return g_steal_pointer(&client);
+}
+
 static char *
 name_for(Fixture *fx, const char *suffix)
 {
@@ -306,12 +323,7 @@ test_stop_call_timeout(Fixture *fx, gconstpointer data)
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
 
-  client = ecsa_docker_client_new(ecsa_test_docker_proxy_get_host(proxy), &error);
-  g_assert_no_error(error);
-  ecsa_docker_client_negotiate_async(client, NULL, store_result_cb, &fx->result);
-  res = wait_result(fx);
-  g_assert_true(ecsa_docker_client_negotiate_finish(client, res, &error));
-  g_clear_object(&res);
+  client = negotiated_client(fx, proxy);
 
   g_assert_cmpuint(ecsa_docker_client_get_timeout(client, ECSA_DOCKER_CALL_STOP), ==, 30000);
   ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_STOP, 200);
@@ -408,41 +420,38 @@ wait_results(GPtrArray *results, guint n)
   ecsa_test_wait_until(NULL, have_results, wanted, GUARD_MS, "image inspections");
 }
 
-/* At most 32 quick calls are in flight: 80 inspections at once all get their answer; once nothing is in flight for 2 s the connections are closed (the next
- * call opens a new one); 40 calls to a hung daemon use at most 32 connections, and a quick call
- * waiting for a slot fails at its own time limit while the slots stay taken. */
+/* At most 32 container creations are in flight: 80 at once all get their answer (dockerd refuses
+ * their names at once); once nothing is in flight for 2 s the connections are closed (the next
+ * call opens a new one); 40 creations on a hung daemon use at most 32 connections, a waiting one
+ * fails at its own time limit while the slots stay taken, and other calls do not wait. */
 static void
-test_quick_call_limit(Fixture *fx, gconstpointer data)
+test_create_limit(Fixture *fx, gconstpointer data)
 {
   g_autoptr(EcsaTestDockerProxy) proxy = ecsa_test_docker_proxy_new();
   g_autoptr(EcsaDockerClient) client = NULL;
   g_autoptr(GPtrArray) results = g_ptr_array_new_with_free_func(g_object_unref);
   g_autoptr(GPtrArray) hung = g_ptr_array_new_with_free_func(g_object_unref);
   g_autoptr(GCancellable) hang_up = g_cancellable_new();
+  g_autoptr(JsonNode) body = create_body("true");
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GError) error = NULL;
   gboolean idle_over = FALSE;
   gint64 started;
   guint n;
 
-  client = ecsa_docker_client_new(ecsa_test_docker_proxy_get_host(proxy), &error);
-  g_assert_no_error(error);
-  ecsa_docker_client_negotiate_async(client, NULL, store_result_cb, &fx->result);
-  res = wait_result(fx);
-  g_assert_true(ecsa_docker_client_negotiate_finish(client, res, &error));
-  g_clear_object(&res);
+  client = negotiated_client(fx, proxy);
 
   for (guint i = 0; i < 80; i++)
     {
-      g_autofree char *name = g_strdup_printf("ecsa-no-such-container-%u", i);
-      ecsa_docker_client_inspect_container_async(client, name, NULL, collect_result_cb, results);
+      g_autofree char *name = g_strdup_printf("ecsa bad name %u", i);
+      ecsa_docker_client_create_container_async(client, name, body, NULL, NULL, collect_result_cb, results);
     }
   wait_results(results, 80);
   for (guint i = 0; i < results->len; i++)
     {
-      g_autoptr(JsonNode) node = ecsa_docker_client_inspect_container_finish(client, results->pdata[i], &error);
-      g_assert_null(node);
-      g_assert_error(error, ECSA_ERROR, ECSA_ERROR_NOT_FOUND);
+      g_autofree char *id = ecsa_docker_client_create_container_finish(client, results->pdata[i], &error);
+      g_assert_null(id);
+      g_assert_error(error, ECSA_ERROR, ECSA_ERROR_INVALID_DATA);
       g_clear_error(&error);
     }
   n = ecsa_test_docker_proxy_get_n_accepted(proxy);
@@ -460,29 +469,38 @@ test_quick_call_limit(Fixture *fx, gconstpointer data)
   g_clear_object(&res);
   g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy), ==, n + 1);
 
-  /* 40 hung calls: 32 hold every slot (and at most 32 connections), 8 wait; one more fails at
-   * its own limit */
+  /* 40 hung creations: 32 hold every slot (and at most 32 connections), 8 wait; one more fails
+   * at its own limit */
   n = ecsa_test_docker_proxy_get_n_accepted(proxy);
   ecsa_test_docker_proxy_set_blackhole(proxy, TRUE);
-  ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_INSPECT, 60000);
+  ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_CREATE, 60000);
   for (guint i = 0; i < 40; i++)
-    ecsa_docker_client_inspect_container_async(client, "hung", hang_up, collect_result_cb, hung);
-  ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_INSPECT, 200);
+    ecsa_docker_client_create_container_async(client, "hung", body, NULL, hang_up, collect_result_cb, hung);
+  ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_CREATE, 200);
   started = g_get_monotonic_time();
-  ecsa_docker_client_inspect_container_async(client, "waiting", NULL, store_result_cb, &fx->result);
+  ecsa_docker_client_create_container_async(client, "waiting", body, NULL, NULL, store_result_cb, &fx->result);
   res = wait_result(fx);
-  g_assert_null(ecsa_docker_client_inspect_container_finish(client, res, &error));
+  g_assert_null(ecsa_docker_client_create_container_finish(client, res, &error));
   g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
-  g_assert_cmpstr(error->message, ==, "docker inspect container 'waiting': timed out after 0.2s");
+  g_assert_cmpstr(error->message, ==, "docker create container 'waiting': timed out after 0.2s");
   g_assert_cmpint(g_get_monotonic_time() - started, <, 10 * G_USEC_PER_SEC);
   g_assert_cmpuint(hung->len, ==, 0);
   g_clear_error(&error);
+  g_clear_object(&res);
   g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, <=, 32);
+  /* an inspect takes no slot: it goes out (and hangs too) while the creations wait */
+  ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_INSPECT, 200);
+  ecsa_docker_client_inspect_container_async(client, "other", NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_null(ecsa_docker_client_inspect_container_finish(client, res, &error));
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
+  g_clear_error(&error);
+  g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, ==, 33);
   g_cancellable_cancel(hang_up);
   wait_results(hung, 40);
   for (guint i = 0; i < hung->len; i++)
     {
-      g_assert_null(ecsa_docker_client_inspect_container_finish(client, hung->pdata[i], &error));
+      g_assert_null(ecsa_docker_client_create_container_finish(client, hung->pdata[i], &error));
       g_assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
       g_clear_error(&error);
     }
@@ -501,11 +519,7 @@ test_inspect_image_shared(Fixture *fx, gconstpointer data)
   g_autofree char *first_id = NULL;
   guint accepted;
 
-  client = ecsa_docker_client_new(ecsa_test_docker_proxy_get_host(proxy), &error);
-  g_assert_no_error(error);
-  ecsa_docker_client_negotiate_async(client, NULL, store_result_cb, &fx->result);
-  res = wait_result(fx);
-  g_assert_true(ecsa_docker_client_negotiate_finish(client, res, &error));
+  client = negotiated_client(fx, proxy);
   ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_INSPECT_IMAGE, 300);
 
   /* a daemon that never answers: ten askers, one connection at most, the same error for each */
@@ -1015,7 +1029,7 @@ main(int argc, char **argv)
   ADD("/docker-client/timeout/stop", test_stop_call_timeout);
   ADD("/docker-client/timeout/hung-daemon", test_hung_daemon);
   ADD("/docker-client/unversioned-request", test_unversioned_request);
-  ADD("/docker-client/quick-call-limit", test_quick_call_limit);
+  ADD("/docker-client/create-limit", test_create_limit);
   ADD("/docker-client/unreachable", test_unreachable);
   ADD("/docker-client/cancel", test_cancel);
   ADD("/docker-client/inspect-image/shared", test_inspect_image_shared);
