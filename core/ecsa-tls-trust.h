@@ -11,16 +11,29 @@
  * every TLS connection from a GnuTLS database's anchors, parsing the whole CA bundle again (about
  * 1.5 MiB of heap per connection for the 140 certificates of Debian's bundle, held as long as the
  * connection), and even a single parsed bundle costs about 4 MiB. EcsaTlsTrust is not a GnuTLS
- * database, so connections verify through g_tls_database_verify_chain(); it keeps only each
- * certificate's DER and subject (about 200 KiB for that bundle) and, per verification, parses just
- * the trusted certificates whose subject issued a certificate of the peer's chain. GnuTLS verifies
- * the chain (signatures, CA constraints, validity dates, name constraints and the key purpose:
- * server authentication for a client), then the leaf against the host name or address the
- * connection was made to. Stapled OCSP responses are not looked at (v1.16.2 did not either).
+ * database, so connections verify through g_tls_database_verify_chain(), which is rare (a few
+ * handshakes an hour). So the store keeps no certificate, only an index of where each lies: its
+ * file, the offset and length of its PEM block, a hash of its subject and the SHA-256 of its DER
+ * (48 bytes a certificate, about 7 KiB for that bundle where the DERs took 205 KiB). Per
+ * verification it reads back, parses and trusts just the certificates whose subject issued a
+ * certificate of the peer's chain, and only when what it reads is still, byte for byte, the
+ * certificate indexed there (same SHA-256, same subject). GnuTLS verifies the chain (signatures,
+ * CA constraints, validity dates, name constraints and the key purpose: server authentication for
+ * a client), then the leaf against the host name or address the connection was made to. Stapled
+ * OCSP responses are not looked at (v1.16.2 did not either).
+ *
+ * Files that change after the load: what is trusted stays what was read at the load (v1.16.2 read
+ * the certificates once per process). When a read-back finds a file changed since indexed (inode,
+ * size, mtime or ctime) or a block that is no longer its certificate, the files are indexed again,
+ * looking only for the certificates read at the load: one that moved is trusted where it is now,
+ * one that is gone is no longer trusted (a warning names the files) until its file changes again,
+ * one added since is not trusted. When none is left, verifications fail with G_TLS_ERROR_MISC.
  *
  * One EcsaTlsTrust exists per distinct (SSL_CERT_FILE, SSL_CERT_DIR) value. The certificates are
  * read at the first use (a handshake runs in glib-networking's own thread) or when
- * ecsa_tls_trust_load() is called, which does file I/O: call it in a worker thread.
+ * ecsa_tls_trust_load() is called, which does file I/O: call it in a worker thread. Verifications
+ * and lookups read files too (a few blocks; all the files when re-indexing): they run in
+ * glib-networking's handshake threads, never on the main context.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -37,11 +50,11 @@ G_DECLARE_FINAL_TYPE (EcsaTlsTrust, ecsa_tls_trust, ECSA, TLS_TRUST, GTlsDatabas
  * yet). Thread-safe. */
 EcsaTlsTrust *ecsa_tls_trust_get (void);
 
-/* Reads the certificates now, if not yet done (blocking: file I/O and parsing). TRUE when at least
- * one certificate is trusted. */
+/* Reads the certificates now and keeps their index, if not yet done (blocking: file I/O). TRUE when
+ * at least one certificate is trusted. */
 gboolean ecsa_tls_trust_load (EcsaTlsTrust *self, GError **error);
 
-/* The number of distinct certificates trusted (loads them first). */
+/* The number of distinct certificates read at the load (loads them first). */
 guint ecsa_tls_trust_get_n_certificates (EcsaTlsTrust *self);
 
 /* Where the subject Name (its whole DER TLV, as gnutls_x509_crt_get_raw_dn() gives it) lies in
