@@ -3,17 +3,23 @@
  * Certificates are made with certtool (gnutls-bin): a root CA, an intermediate it signed, leaves for
  * 127.0.0.1/localhost signed by each, an expired leaf, a client-only leaf, and a second CA with the
  * same subject as the root but another key. Verification is checked directly (chains, identities,
- * purposes, dates) and through real HTTPS connections of a libsoup session.
+ * purposes, dates) and through real HTTPS connections of a libsoup session. The store keeps only an
+ * index of where the certificates lie: files rewritten or removed after the load, and the heap the
+ * loaded store holds, are checked too.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
 #include "ecsa-build-config.h"
 
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <libsoup/soup.h>
+#include <malloc.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "ecsa-test-acs.h"
 #include "ecsa-test-utils.h"
@@ -172,6 +178,41 @@ verify (EcsaTlsTrust *trust, GTlsCertificate *chain, const char *purpose, const 
                                        G_TLS_DATABASE_VERIFY_NONE, NULL, &error);
   g_assert_no_error (error);
   return flags;
+}
+
+/* The contents of dir/name.pem. */
+static char *
+pem_of (Fixture *fx, const char *name)
+{
+  g_autofree char *base = g_strdup_printf ("%s.pem", name);
+  g_autofree char *file = path (fx, base);
+  char *pem = NULL;
+
+  g_assert_true (g_file_get_contents (file, &pem, NULL, NULL));
+  return pem;
+}
+
+/* `text` and newlines up to `size` bytes. */
+static char *
+padded (const char *text, gsize size)
+{
+  GString *s = g_string_new (text);
+
+  g_assert_cmpuint (s->len, <=, size);
+  while (s->len < size)
+    g_string_append_c (s, '\n');
+  return g_string_free (s, FALSE);
+}
+
+/* Writes `text` over the start of `file`, in place: same inode, same size when as long. */
+static void
+overwrite (const char *file, const char *text)
+{
+  int fd = open (file, O_WRONLY | O_CLOEXEC);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (pwrite (fd, text, strlen (text), 0), ==, (gssize) strlen (text));
+  g_assert_cmpint (close (fd), ==, 0);
 }
 
 static void
@@ -399,6 +440,94 @@ test_loading (Fixture *fx, gconstpointer data)
   g_test_assert_expected_messages ();
 }
 
+/* The store keeps where each certificate lies, not the certificate: a file rewritten after the load
+ * never yields another certificate than the one read then, not even the look-alike (same subject,
+ * other key) written over the root, at its offset, in the same inode, the file keeping its size.
+ * A certificate that moved is found where it is now. */
+static void
+test_rewritten (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *bundle = path (fx, "bundle.pem");
+  g_autofree char *root = pem_of (fx, "root");
+  g_autofree char *twin = pem_of (fx, "twin");
+  g_autofree char *inter = pem_of (fx, "inter");
+  gsize slot = MAX (strlen (root), strlen (twin)) + 8;
+  g_autofree char *root_slot = padded (root, slot);
+  g_autofree char *twin_slot = padded (twin, slot);
+  g_autofree char *loaded = g_strconcat (root_slot, inter, NULL);
+  g_autofree char *swapped = g_strconcat (twin_slot, inter, NULL);
+  g_autofree char *moved = g_strconcat (twin, inter, root, NULL);
+  g_autofree char *root_handle = NULL;
+  g_autofree char *handle = NULL;
+  const char *leaf[] = { "leaf", NULL };
+  const char *leaf2[] = { "leaf2", NULL };
+  const char *twinleaf[] = { "twinleaf", NULL };
+  const char *root_only[] = { "root", NULL };
+  const char *twin_only[] = { "twin", NULL };
+  const char *inter_only[] = { "inter", NULL };
+  g_autoptr(GTlsCertificate) c_leaf = chain_of (fx, leaf);
+  g_autoptr(GTlsCertificate) c_leaf2 = chain_of (fx, leaf2);
+  g_autoptr(GTlsCertificate) c_twinleaf = NULL;
+  g_autoptr(GTlsCertificate) c_root = chain_of (fx, root_only);
+  g_autoptr(GTlsCertificate) c_twin = chain_of (fx, twin_only);
+  g_autoptr(GTlsCertificate) c_inter = chain_of (fx, inter_only);
+  g_autoptr(GTlsCertificate) found = NULL;
+  g_autoptr(GByteArray) root_dn = raw_subject (fx, "root");
+  g_autoptr(EcsaTlsTrust) trust = NULL;
+  GTlsDatabase *db;
+  GError *error = NULL;
+  GList *issued;
+
+  make_cert (fx, "twinleaf", "twin", LEAF_TEMPLATE);
+  c_twinleaf = chain_of (fx, twinleaf);
+  g_assert_true (g_file_set_contents (bundle, loaded, -1, NULL));
+  trust = trust_for (fx, "bundle.pem", NULL);
+  db = G_TLS_DATABASE (trust);
+  g_assert_cmpuint (ecsa_tls_trust_get_n_certificates (trust), ==, 2);
+  g_assert_cmpint (verify (trust, c_leaf, SERVER_OID, "127.0.0.1"), ==, 0);
+  g_assert_cmpint (verify (trust, c_leaf2, SERVER_OID, "127.0.0.1"), ==, 0);
+  g_assert_cmpint (verify (trust, c_twinleaf, SERVER_OID, "127.0.0.1"), ==, G_TLS_CERTIFICATE_UNKNOWN_CA);
+  root_handle = g_tls_database_create_certificate_handle (db, c_root);
+  g_assert_nonnull (root_handle);
+
+  /* the look-alike where the root was */
+  g_assert_cmpuint (strlen (swapped), ==, strlen (loaded));
+  overwrite (bundle, swapped);
+  g_test_expect_message ("ecsa", G_LOG_LEVEL_WARNING,
+                         "Trusted certificate files changed: 1 of the 2 certificates read at start-up from "
+                         "SSL_CERT_FILE '*bundle.pem'* are no longer found, no longer trusted");
+  g_assert_cmpint (verify (trust, c_leaf, SERVER_OID, "127.0.0.1"), ==, G_TLS_CERTIFICATE_UNKNOWN_CA);
+  g_test_assert_expected_messages ();
+  g_assert_cmpint (verify (trust, c_twinleaf, SERVER_OID, "127.0.0.1"), ==, G_TLS_CERTIFICATE_UNKNOWN_CA);
+  g_assert_cmpint (verify (trust, c_leaf2, SERVER_OID, "127.0.0.1"), ==, 0); /* the intermediate is still there */
+  found = g_tls_database_lookup_certificate_issuer (db, c_leaf, NULL, G_TLS_DATABASE_LOOKUP_NONE, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (found);
+  g_assert_null (g_tls_database_create_certificate_handle (db, c_root));
+  g_assert_null (g_tls_database_create_certificate_handle (db, c_twin));
+  g_assert_null (g_tls_database_lookup_certificate_for_handle (db, root_handle, NULL, G_TLS_DATABASE_LOOKUP_NONE,
+                                                               NULL, &error));
+  g_assert_no_error (error);
+  /* issued by the root's name: the intermediate, not the look-alike (which issued itself) */
+  issued = g_tls_database_lookup_certificates_issued_by (db, root_dn, NULL, G_TLS_DATABASE_LOOKUP_NONE, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_list_length (issued), ==, 1);
+  g_assert_true (g_tls_certificate_is_same (issued->data, c_inter));
+  g_list_free_full (issued, g_object_unref);
+  g_assert_cmpuint (ecsa_tls_trust_get_n_certificates (trust), ==, 2);
+
+  /* the root back, after the others: a new file, every offset moved */
+  g_assert_true (g_file_set_contents (bundle, moved, -1, NULL));
+  g_assert_cmpint (verify (trust, c_leaf, SERVER_OID, "127.0.0.1"), ==, 0);
+  g_assert_cmpint (verify (trust, c_leaf2, SERVER_OID, "127.0.0.1"), ==, 0);
+  g_assert_cmpint (verify (trust, c_twinleaf, SERVER_OID, "127.0.0.1"), ==, G_TLS_CERTIFICATE_UNKNOWN_CA);
+  found = g_tls_database_lookup_certificate_issuer (db, c_leaf, NULL, G_TLS_DATABASE_LOOKUP_NONE, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_tls_certificate_is_same (found, c_root));
+  handle = g_tls_database_create_certificate_handle (db, c_root);
+  g_assert_cmpstr (handle, ==, root_handle);
+}
+
 typedef struct
 {
   GError *error;
@@ -507,6 +636,222 @@ test_https (Fixture *fx, gconstpointer data)
   g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
   g_clear_error (&error);
   g_assert_no_error (get (session, url));
+}
+
+/* A trusted file removed after the load: a handshake fails cleanly, a warning naming the file says
+ * why, and so does the error of a verification; the trust is back with the file. */
+static void
+test_removed (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(SoupServer) server = soup_server_new (NULL, NULL);
+  g_autoptr(SoupSession) session = NULL;
+  g_autoptr(EcsaTlsTrust) trust = NULL;
+  g_autofree char *file = path (fx, "only.pem");
+  g_autofree char *root = pem_of (fx, "root");
+  g_autofree char *leaf_pem = pem_of (fx, "leaf");
+  g_autofree char *url = NULL;
+  g_autofree char *expected = NULL;
+  const char *leaf[] = { "leaf", NULL };
+  g_autoptr(GTlsCertificate) c_leaf = chain_of (fx, leaf);
+  g_autoptr(GTlsCertificate) found = NULL;
+  GTlsDatabase *db;
+  GError *error = NULL;
+
+  {
+    g_autofree char *server_pem = path (fx, "server.pem");
+    g_autofree char *server_key = path (fx, "server.key");
+    g_autofree char *leaf_key = path (fx, "leaf.key");
+    g_autofree char *key = NULL;
+
+    g_assert_true (g_file_get_contents (leaf_key, &key, NULL, NULL));
+    g_assert_true (g_file_set_contents (server_pem, leaf_pem, -1, NULL));
+    g_assert_true (g_file_set_contents (server_key, key, -1, NULL));
+  }
+  soup_server_add_handler (server, NULL, server_cb, NULL, NULL);
+  url = ecsa_test_server_listen_tls (server, fx->dir);
+
+  g_assert_true (g_file_set_contents (file, root, -1, NULL));
+  trust = trust_for (fx, "only.pem", NULL);
+  db = G_TLS_DATABASE (trust);
+  session = soup_session_new_with_options ("tls-database", db, NULL);
+  g_assert_cmpint (verify (trust, c_leaf, SERVER_OID, "127.0.0.1"), ==, 0);
+  g_assert_no_error (get (session, url));
+
+  g_assert_cmpint (g_unlink (file), ==, 0);
+  expected = g_strdup_printf ("Trusted certificate files changed: 1 of the 1 certificates read at start-up from "
+                              "SSL_CERT_FILE '%s' * are no longer found, no longer trusted",
+                              file);
+  g_test_expect_message ("ecsa", G_LOG_LEVEL_WARNING, expected);
+  error = get (session, url); /* the warning comes from the handshake's thread */
+  g_test_assert_expected_messages ();
+  g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
+  g_clear_error (&error);
+  g_assert_cmpint (g_tls_database_verify_chain (db, c_leaf, SERVER_OID, NULL, NULL, G_TLS_DATABASE_VERIFY_NONE, NULL,
+                                                &error),
+                   !=, 0);
+  g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_MISC);
+  g_assert_nonnull (strstr (error->message, "no trusted certificate: none of the 1 read at start-up"));
+  g_assert_nonnull (strstr (error->message, file));
+  g_clear_error (&error);
+  /* the same again (nothing changed since: no warning), and from the lookups */
+  g_assert_cmpint (g_tls_database_verify_chain (db, c_leaf, SERVER_OID, NULL, NULL, G_TLS_DATABASE_VERIFY_NONE, NULL,
+                                                &error),
+                   !=, 0);
+  g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_MISC);
+  g_clear_error (&error);
+  found = g_tls_database_lookup_certificate_issuer (db, c_leaf, NULL, G_TLS_DATABASE_LOOKUP_NONE, NULL, &error);
+  g_assert_null (found);
+  g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_MISC);
+  g_clear_error (&error);
+  g_assert_cmpuint (ecsa_tls_trust_get_n_certificates (trust), ==, 1);
+  error = get (session, url);
+  g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
+  g_clear_error (&error);
+
+  /* back */
+  g_assert_true (g_file_set_contents (file, root, -1, NULL));
+  g_assert_cmpint (verify (trust, c_leaf, SERVER_OID, "127.0.0.1"), ==, 0);
+  g_assert_no_error (get (session, url));
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifdef UNDER_ASAN
+size_t __sanitizer_get_current_allocated_bytes (void);
+#endif
+
+/* What a loaded store may hold. The index takes 48 bytes per certificate, one record per file that
+ * holds some, and the object: about 7 KiB for Debian's bundle of 140 certificates (the DERs it
+ * kept before took about 205 KiB). 32 KiB leaves room for a bundle several times larger, while
+ * keeping even 20 of its DERs would not fit. */
+#define MAX_STORE_HEAP (32 * 1024)
+
+/* Bytes of heap in use: ASan's own count under ASan, else glibc's (see test_memory). */
+static gint64
+heap_in_use (void)
+{
+#ifdef UNDER_ASAN
+  return (gint64) __sanitizer_get_current_allocated_bytes ();
+#else
+  return (gint64) mallinfo2 ().uordblks;
+#endif
+}
+
+/* `n` self-signed CA certificates in PEM, each with a name of its own. */
+static char *
+generated_bundle (guint n)
+{
+  GString *text = g_string_new (NULL);
+  gnutls_x509_privkey_t key;
+  time_t now = time (NULL);
+
+  g_assert_cmpint (gnutls_x509_privkey_init (&key), ==, 0);
+  g_assert_cmpint (gnutls_x509_privkey_generate (key, GNUTLS_PK_ECDSA,
+                                                 GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0),
+                   ==, 0);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *cn = g_strdup_printf ("ecsa trust memory test CA %u", i);
+      guint8 serial[4] = { 0x01, (guint8) (i >> 16), (guint8) (i >> 8), (guint8) i };
+      gnutls_datum_t pem = { NULL, 0 };
+      gnutls_x509_crt_t crt;
+
+      g_assert_cmpint (gnutls_x509_crt_init (&crt), ==, 0);
+      g_assert_cmpint (gnutls_x509_crt_set_version (crt, 3), ==, 0);
+      g_assert_cmpint (gnutls_x509_crt_set_serial (crt, serial, sizeof serial), ==, 0);
+      g_assert_cmpint (gnutls_x509_crt_set_activation_time (crt, now - 3600), ==, 0);
+      g_assert_cmpint (gnutls_x509_crt_set_expiration_time (crt, now + 86400), ==, 0);
+      g_assert_cmpint (gnutls_x509_crt_set_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen (cn)), ==, 0);
+      g_assert_cmpint (gnutls_x509_crt_set_key (crt, key), ==, 0);
+      g_assert_cmpint (gnutls_x509_crt_set_basic_constraints (crt, 1, -1), ==, 0);
+      g_assert_cmpint (gnutls_x509_crt_sign2 (crt, crt, key, GNUTLS_DIG_SHA256, 0), ==, 0);
+      g_assert_cmpint (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_PEM, &pem), ==, 0);
+      g_string_append_len (text, (const char *) pem.data, pem.size);
+      gnutls_free (pem.data);
+      gnutls_x509_crt_deinit (crt);
+    }
+  gnutls_x509_privkey_deinit (key);
+  return g_string_free (text, FALSE);
+}
+
+/* Loads a store from `file` alone and checks the heap it holds, then after a lookup that reads one
+ * of its certificates back. The store is returned: kept alive while others are measured. */
+static EcsaTlsTrust *
+check_store_heap (const char *file)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GTlsCertificate) first = g_tls_certificate_new_from_file (file, &error);
+  g_autoptr(GTlsCertificate) issuer = NULL;
+  g_autofree char *issuer_name = NULL;
+  g_autofree char *subject_name = NULL;
+  EcsaTlsTrust *trust;
+  gint64 before, loaded, after_lookup;
+  guint n;
+
+  g_assert_no_error (error);
+  g_setenv ("SSL_CERT_FILE", file, TRUE);
+  g_setenv ("SSL_CERT_DIR", "/nonexistent", TRUE);
+  before = heap_in_use ();
+  trust = ecsa_tls_trust_get ();
+  g_assert_true (ecsa_tls_trust_load (trust, &error));
+  loaded = heap_in_use () - before;
+  g_assert_no_error (error);
+  n = ecsa_tls_trust_get_n_certificates (trust);
+  /* the file's first certificate is a root: its issuer is a certificate of the store */
+  issuer = g_tls_database_lookup_certificate_issuer (G_TLS_DATABASE (trust), first, NULL, G_TLS_DATABASE_LOOKUP_NONE,
+                                                     NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (issuer);
+  issuer_name = g_tls_certificate_get_issuer_name (first);
+  subject_name = g_tls_certificate_get_subject_name (issuer);
+  g_assert_cmpstr (subject_name, ==, issuer_name);
+  g_clear_object (&issuer);
+  after_lookup = heap_in_use () - before;
+  g_printerr ("%s: %u certificates, the loaded store holds %" G_GINT64_FORMAT " bytes of heap (%" G_GINT64_FORMAT
+              " after a lookup)\n",
+              file, n, loaded, after_lookup);
+  g_assert_cmpuint (n, >=, 100);
+  g_assert_cmpint (loaded, <, MAX_STORE_HEAP);
+  g_assert_cmpint (after_lookup, <, MAX_STORE_HEAP);
+  return trust;
+}
+
+/* The heap a loaded store holds, for Debian's bundle (when there, as setup.sh installs it) and a
+ * generated one of 150 certificates. Measured in a subprocess without glibc's per-thread cache
+ * (whose chunks mallinfo2() counts as in use, freed or not) and with GLib's slices off (2.74 keeps
+ * them), so that what is counted is what is held. */
+static void
+test_memory (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *generated = path (fx, "generated.pem");
+  g_autofree char *bundle = NULL;
+  g_autoptr(EcsaTlsTrust) warm = NULL;
+  g_autoptr(EcsaTlsTrust) first = NULL;
+  g_autoptr(EcsaTlsTrust) second = NULL;
+
+  if (!g_test_subprocess ())
+    {
+      g_setenv ("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0", TRUE);
+      g_setenv ("G_SLICE", "always-malloc", TRUE);
+      g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+      g_unsetenv ("GLIBC_TUNABLES");
+      g_unsetenv ("G_SLICE");
+      g_test_trap_assert_passed ();
+      return;
+    }
+  bundle = generated_bundle (150);
+  g_assert_true (g_file_set_contents (generated, bundle, -1, NULL));
+  /* the first store pays for what is made once per process (types, GnuTLS's digests) */
+  warm = trust_for (fx, "root.pem", NULL);
+  g_assert_true (ecsa_tls_trust_load (warm, NULL));
+  first = check_store_heap (generated);
+  if (g_file_test ("/etc/ssl/certs/ca-certificates.crt", G_FILE_TEST_EXISTS))
+    second = check_store_heap ("/etc/ssl/certs/ca-certificates.crt");
 }
 
 /* The subject found by walking the DER is GnuTLS's raw DN, for every certificate of the system's
@@ -621,6 +966,9 @@ main (int argc, char **argv)
   g_test_add ("/tls-trust/der-subject", Fixture, NULL, fixture_setup, test_der_subject, fixture_teardown);
   g_test_add ("/tls-trust/lookups", Fixture, NULL, fixture_setup, test_lookups, fixture_teardown);
   g_test_add ("/tls-trust/loading", Fixture, NULL, fixture_setup, test_loading, fixture_teardown);
+  g_test_add ("/tls-trust/index/memory", Fixture, NULL, fixture_setup, test_memory, fixture_teardown);
+  g_test_add ("/tls-trust/index/rewritten", Fixture, NULL, fixture_setup, test_rewritten, fixture_teardown);
+  g_test_add ("/tls-trust/index/removed", Fixture, NULL, fixture_setup, test_removed, fixture_teardown);
   g_test_add ("/tls-trust/https", Fixture, NULL, fixture_setup, test_https, fixture_teardown);
   return g_test_run ();
 }
