@@ -1054,9 +1054,9 @@ ecsa_agent_new(EcsaConfig *config)
   self = g_object_new(ECSA_TYPE_AGENT, NULL);
   self->config = config;
   {
-    g_autoptr(GProxyResolver) proxy = ecsa_proxy_resolver_get_default(config->docker_endpoint);
+    g_autoptr(GProxyResolver) proxy = ecsa_proxy_resolver_get_for_connections(config->docker_endpoint);
 
-    /* lent to plugins (ECR, log drivers): the agent's proxy (ecsa-proxy.h) */
+    /* lent to plugins (ECR, log drivers): the agent's proxy (ecsa-proxy.h), or none at all */
     self->http_session
       = soup_session_new_with_options("user-agent", "Amazon ECS Agent - v" ECSA_COMPAT_VERSION " (ecs-agent " PACKAGE_VERSION ")",
                                       "timeout", 60, "proxy-resolver", proxy, NULL);

@@ -235,7 +235,7 @@ ecsa_ecs_client_new (const EcsaConfig *config, EcsaAwsCredentialsProvider *crede
   self->cluster = g_strdup (self->cluster_configured ? config->cluster : ECSA_ECS_DEFAULT_CLUSTER);
   /* the reporter submits for up to 3 tasks at once, beside registration and discovery */
   self->tls_database = G_TLS_DATABASE (ecsa_tls_trust_get ());
-  self->proxy_resolver = ecsa_proxy_resolver_get_default (config->docker_endpoint);
+  self->proxy_resolver = ecsa_proxy_resolver_get_for_connections (config->docker_endpoint);
   self->session = soup_session_new_with_options ("user-agent", ecsa_ecs_client_user_agent (), "timeout", 0,
                                                  "idle-timeout", 60, "max-conns-per-host", 8, "max-conns", 16,
                                                  "tls-database", self->tls_database, "proxy-resolver",

@@ -102,7 +102,8 @@ const char *ecsa_ecs_client_get_ec2_instance_id (EcsaEcsClient *self);
  * SSL_CERT_FILE/SSL_CERT_DIR, ecsa-tls-trust.h; never NULL). */
 gboolean ecsa_ecs_client_get_accept_insecure_cert (EcsaEcsClient *self);
 GTlsDatabase *ecsa_ecs_client_get_tls_database (EcsaEcsClient *self);
-/* The proxy of its connections, and of ACS and TCS (ecsa-proxy.h). */
+/* The proxy of its connections, and of ACS and TCS (ecsa-proxy.h), or NULL: direct connections,
+ * without any proxy lookup (ecsa_proxy_resolver_get_for_connections). */
 GProxyResolver *ecsa_ecs_client_get_proxy_resolver (EcsaEcsClient *self);
 /* Reads the trusted certificates in a worker thread, once (so that no handshake has to). */
 void ecsa_ecs_client_prepare_tls_async (EcsaEcsClient *self, GCancellable *cancellable, GAsyncReadyCallback callback,

@@ -251,6 +251,15 @@ ecsa_proxy_resolver_get_default (const char *docker_endpoint)
   return g_object_ref (resolver);
 }
 
+GProxyResolver *
+ecsa_proxy_resolver_get_for_connections (const char *docker_endpoint)
+{
+  g_autoptr(GProxyResolver) resolver = ecsa_proxy_resolver_get_default (docker_endpoint);
+  EcsaProxyResolver *self = ECSA_PROXY_RESOLVER (resolver);
+
+  return self->http_proxy != NULL || self->https_proxy != NULL ? g_steal_pointer (&resolver) : NULL;
+}
+
 void
 ecsa_proxy_use_inert_system_resolver (void)
 {

@@ -38,6 +38,14 @@ EcsaProxyResolver *ecsa_proxy_resolver_new (const char *http_proxy, const char *
  * unset). A new reference. */
 GProxyResolver *ecsa_proxy_resolver_get_default (const char *docker_endpoint);
 
+/* What the agent's connections use: the default resolver above when HTTP_PROXY or HTTPS_PROXY
+ * (or their lower-case forms) is set, else NULL (a new reference, or NULL). A SoupSession whose
+ * "proxy-resolver" is NULL, or a GSocketClient with proxies disabled, connects directly without any
+ * proxy lookup: with a resolver, GIO builds a GProxyAddressEnumerator for every connection, and that
+ * instantiates GIO's own default resolver first, loading every proxy module installed
+ * (glib-networking's libproxy and GNOME ones: libproxy brings libstdc++), even to pick the inert
+ * one. So a host without a proxy loads none of it. */
+GProxyResolver *ecsa_proxy_resolver_get_for_connections (const char *docker_endpoint);
 /* The proxy URI for `uri` ("http://proxy:3128"), or NULL for a direct connection. */
 char *ecsa_proxy_resolver_lookup_uri (EcsaProxyResolver *self, const char *uri);
 

@@ -1093,7 +1093,10 @@ credentials_ready_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   tls = g_strcmp0 (g_uri_get_scheme (priv->uri), "https") == 0;
   client = g_socket_client_new ();
   g_socket_client_set_tls (client, tls);
-  g_socket_client_set_proxy_resolver (client, ecsa_ecs_client_get_proxy_resolver (priv->ecs_client));
+  if (ecsa_ecs_client_get_proxy_resolver (priv->ecs_client) != NULL)
+    g_socket_client_set_proxy_resolver (client, ecsa_ecs_client_get_proxy_resolver (priv->ecs_client));
+  else
+    g_socket_client_set_enable_proxy (client, FALSE); /* no proxy lookup at all (ecsa-proxy.h) */
   g_socket_client_set_timeout (client, (guint) MAX (connect_timeout (ref->self) / G_USEC_PER_SEC, 1));
   g_signal_connect (client, "event", G_CALLBACK (socket_event_cb), ref->self);
   data = g_new0 (ConnectData, 1);

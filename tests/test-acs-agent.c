@@ -243,6 +243,9 @@ die_with_parent (gpointer user_data)
   prctl (PR_SET_PDEATHSIG, SIGKILL); /* a test that aborts leaves no agent behind */
 }
 
+static const char *const proxy_variables[]
+  = { "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "GIO_USE_PROXY_RESOLVER" };
+
 static void
 start_agent_with (Fixture *fx, const char *flag)
 {
@@ -283,6 +286,8 @@ start_agent_with (Fixture *fx, const char *flag)
   else
     g_subprocess_launcher_unsetenv (launcher, "SSL_CERT_FILE");
   g_subprocess_launcher_unsetenv (launcher, "SSL_CERT_DIR");
+  for (guint i = 0; i < G_N_ELEMENTS (proxy_variables); i++)
+    g_subprocess_launcher_unsetenv (launcher, proxy_variables[i]);
   if (fx->introspection_port != 0)
     {
       g_autofree char *port = g_strdup_printf ("%u", fx->introspection_port);
@@ -291,6 +296,22 @@ start_agent_with (Fixture *fx, const char *flag)
   fx->agent = g_subprocess_launcher_spawn (launcher, &error, agent, flag, NULL);
   g_assert_no_error (error);
   fx->agent_runs++;
+}
+
+/* No proxy configured: the agent's connections do no proxy lookup, so GIO never loads the proxy
+ * modules installed (glib-networking's libgiolibproxy keeps libproxy and libstdc++ mapped for
+ * good). Meaningful where that module is installed (CI installs glib-networking). */
+static void
+assert_no_proxy_modules (Fixture *fx)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%s/maps", g_subprocess_get_identifier (fx->agent));
+  g_autofree char *maps = NULL;
+
+  g_assert_true (g_file_get_contents (path, &maps, NULL, NULL));
+  g_assert_nonnull (strstr (maps, "libgio-2.0.so"));
+  g_assert_null (strstr (maps, "/libproxy.so"));
+  g_assert_null (strstr (maps, "libgiolibproxy"));
+  g_assert_null (strstr (maps, "libgiognomeproxy"));
 }
 
 static void
@@ -810,6 +831,7 @@ test_tls_insecure (Fixture *fx, gconstpointer data)
   g_assert_true (g_str_has_prefix (g_hash_table_lookup (q, "dockerVersion"), "DockerVersion: "));
   frame = ecsa_test_ws_wait_frame (fx->tcs, "PublishMetricsRequest", 0, GUARD_MS);
   g_assert_true (frame->signature_ok);
+  assert_no_proxy_modules (fx);
   q = g_ptr_array_index (fx->tcs->queries, 0);
   g_assert_cmpstr (g_hash_table_lookup (q, "cluster"), ==, fx->cluster);
   g_assert_true (g_str_has_prefix (g_hash_table_lookup (q, "containerInstance"), "arn:aws:ecs:"));

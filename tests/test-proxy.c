@@ -497,6 +497,43 @@ test_inert_system_resolver (void)
   g_test_trap_assert_passed ();
 }
 
+/* The agent's connections get a resolver only when a proxy is set: without one they do no proxy
+ * lookup at all (ecsa-proxy.h). The environment is read once per process: one subprocess each. */
+static void
+test_for_connections (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autoptr(GProxyResolver) r = NULL;
+      static const char *const names[] = { "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy" };
+
+      for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+        g_unsetenv (names[i]);
+      g_setenv ("NO_PROXY", "skip.me", TRUE);
+      if (g_strcmp0 (g_getenv ("ECSA_TEST_CASE"), "proxy") == 0)
+        g_setenv ("https_proxy", "proxy.example:3128", TRUE);
+      r = ecsa_proxy_resolver_get_for_connections ("unix:///var/run/docker.sock");
+      if (g_getenv ("https_proxy") == NULL)
+        g_assert_null (r);
+      else
+        {
+          g_auto(GStrv) proxies = NULL;
+
+          g_assert_nonnull (r);
+          proxies = g_proxy_resolver_lookup (r, "https://ecs.example/", NULL, NULL);
+          g_assert_cmpstr (proxies[0], ==, "http://proxy.example:3128");
+        }
+      return;
+    }
+  g_unsetenv ("ECSA_TEST_CASE");
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+  g_setenv ("ECSA_TEST_CASE", "proxy", TRUE);
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+  g_unsetenv ("ECSA_TEST_CASE");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -505,6 +542,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/proxy/choice", test_choice);
   g_test_add_func ("/proxy/inert-system-resolver", test_inert_system_resolver);
+  g_test_add_func ("/proxy/for-connections", test_for_connections);
   g_test_add_func ("/proxy/no-proxy", test_no_proxy);
   g_test_add_func ("/proxy/environment", test_environment);
   g_test_add_func ("/proxy/real", test_real_proxy);
