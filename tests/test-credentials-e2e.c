@@ -149,24 +149,38 @@ task_clear(E2eTask *t)
 
 /* Under the lock nothing else may hold the fixed ports: a leftover agent would answer in our
  * agent's place (it keeps retrying a taken port), so say so plainly instead. */
+/* The fixed port is ours once the lock is held, unless something outside the tests holds it; a
+ * socket that just closed, or an outgoing connection that got it as its local port, goes away in a
+ * moment (tools/setup.sh reserves 51678-51679 from the ephemeral range). */
 static void
 require_port_free(guint16 port)
 {
-  g_autoptr(GSocket) sock = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
   g_autoptr(GInetAddress) any = g_inet_address_new_any(G_SOCKET_FAMILY_IPV4);
   g_autoptr(GSocketAddress) address = g_inet_socket_address_new(any, port);
   g_autoptr(GError) error = NULL;
+  gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
 
-  g_assert_nonnull(sock);
-  if (!g_socket_bind(sock, address, TRUE, &error) || !g_socket_listen(sock, &error))
+  for (;;)
     {
-      const char *argv[] = { "ss", "-ltnp", NULL };
-      g_autofree char *holders = NULL;
+      g_autoptr(GSocket) sock = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
 
-      ecsa_test_spawn(argv, NULL, GUARD_MS, &holders, NULL);
-      g_error("port %u is taken by a process outside this test (a leftover agent?): %s\n%s", port, error->message,
-              holders != NULL ? holders : "");
+      g_assert_nonnull(sock);
+      g_clear_error(&error);
+      if (g_socket_bind(sock, address, TRUE, &error) && g_socket_listen(sock, &error))
+        return;
+      if (g_get_monotonic_time() > deadline)
+        break;
+      g_usleep(200 * 1000);
     }
+  {
+    g_autofree char *filter = g_strdup_printf("sport = :%u", port);
+    const char *argv[] = { "ss", "-tanp", filter, NULL };
+    g_autofree char *holders = NULL;
+
+    ecsa_test_spawn(argv, NULL, GUARD_MS, &holders, NULL);
+    g_error("port %u is taken by a process outside this test (a leftover agent?): %s\n%s", port, error->message,
+            holders != NULL ? holders : "");
+  }
 }
 
 static void

@@ -41,6 +41,15 @@ if [ ! -e /sys/fs/cgroup/cgroup.controllers ] && [ ! -d /sys/fs/cgroup/memory ];
   done
 fi
 
+# The agent's fixed ports (introspection 51678, credentials 51679) lie in Linux's ephemeral range
+# (32768-60999): any outgoing connection may get one as its local port, and then nothing can listen
+# there (the agent, or a test that needs the real ports). Reserve them, keeping what is reserved.
+reserved_file=/proc/sys/net/ipv4/ip_local_reserved_ports
+if [ -w "$reserved_file" ] && ! grep -q '51678' "$reserved_file"; then
+  reserved=$(cat "$reserved_file")
+  echo "${reserved:+$reserved,}51678-51679" >"$reserved_file" || log "could not reserve ports 51678-51679"
+fi
+
 docker_ping() { curl -sf --max-time 2 --unix-socket /var/run/docker.sock http://docker/_ping 2>/dev/null | grep -q OK; }
 if ! docker_ping; then
   log "starting dockerd (log: /var/log/ecsa-dockerd.log)"
