@@ -16,15 +16,14 @@
  * dockerd is saturated long before this (about 0.45 s of wall time per create+start here, with 32
  * requests in flight as with 256), and each call in flight holds a connection, libsoup's buffers
  * and a goroutine in dockerd: a launch of hundreds of tasks used to keep them all in flight, and
- * glibc kept the peak. When a slot frees, the waiting call whose time limit comes first goes
- * (slot_waiting_pop): what finishes work already begun passes what begins new work, so an inspect
- * never waits behind a queue of creations (with one queue for all, inspects timed out after 30 s in
- * it during a churn of short tasks), and no call waits past its limit while younger ones pass it.
- * Stops, pulls and the version take no slot: they may take minutes, or everything else waits for
- * them. */
+ * glibc kept the peak. When a slot frees, the waiting call of the most urgent class goes first
+ * (SlotClass): what finishes work already begun passes what begins new work, so an inspect never
+ * waits behind a queue of creations (with one queue for all, inspects timed out after 30 s in it
+ * during a churn of short tasks). Stops, pulls and the version take no slot: they may take
+ * minutes, or everything else waits for them. */
 #define MAX_IN_FLIGHT 32
 
-/* The queues of calls waiting for a slot, the most urgent first (for ties). */
+/* The queues of calls waiting for a slot, the most urgent first. */
 typedef enum
 {
   SLOT_NONE = -1, /* takes no slot */
@@ -759,40 +758,14 @@ call_slot_class(const CallData *cd)
     }
 }
 
-static gint64
-call_deadline(const CallData *cd)
-{
-  return cd->started + (gint64)cd->timeout_ms * 1000;
-}
-
-/* The next call waiting for a slot, or NULL: of the queues' heads, the one whose time limit comes
- * first (ties: the more urgent class). Each queue is in order of deadline (one time limit per
- * class, except plugins' requests). The classes' limits already rank them (an inspect has 30 s, a
- * start 3 min, a creation 4 min, a removal 5 min), so work already begun goes first, yet a call
- * that has waited long enough passes younger, more urgent ones: no class starves. (Strict classes
- * did: during a churn of 2,000 short tasks, with removals and starts always waiting, 207 creations
- * timed out in the queue after 4 min.) */
+/* The next call waiting for a slot, the most urgent class first, or NULL. */
 static GTask *
 slot_waiting_pop(EcsaDockerClient *self)
 {
-  GQueue *best = NULL;
-  gint64 best_deadline = 0;
-
   for (guint i = 0; i < N_SLOT_CLASSES; i++)
-    {
-      GTask *head = g_queue_peek_head(&self->slot_waiting[i]);
-      gint64 deadline;
-
-      if (head == NULL)
-        continue;
-      deadline = call_deadline(g_task_get_task_data(head));
-      if (best == NULL || deadline < best_deadline)
-        {
-          best = &self->slot_waiting[i];
-          best_deadline = deadline;
-        }
-    }
-  return best != NULL ? g_queue_pop_head(best) : NULL;
+    if (!g_queue_is_empty(&self->slot_waiting[i]))
+      return g_queue_pop_head(&self->slot_waiting[i]);
+  return NULL;
 }
 
 static gboolean
