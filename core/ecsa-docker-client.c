@@ -12,27 +12,15 @@
 /* Connections to dockerd: enough that a quick call never queues behind slow ones (v1.16.2's Go
  * client has no limit at all); libsoup queues beyond it. Each is one unix socket. */
 #define MAX_CONNECTIONS 256
-/* Calls in flight to dockerd at once; more wait in the client's own queue, their timers running.
- * dockerd is saturated long before this (about 0.45 s of wall time per create+start here, with 32
- * requests in flight as with 256), and each call in flight holds a connection, libsoup's buffers
- * and a goroutine in dockerd: a launch of hundreds of tasks used to keep them all in flight, and
- * glibc kept the peak. When a slot frees, the waiting call of the most urgent class goes first
- * (SlotClass): what finishes work already begun passes what begins new work, so an inspect never
- * waits behind a queue of creations (with one queue for all, inspects timed out after 30 s in it
- * during a churn of short tasks). Stops, pulls and the version take no slot: they may take
- * minutes, or everything else waits for them. */
-#define MAX_IN_FLIGHT 32
-
-/* The queues of calls waiting for a slot, the most urgent first. */
-typedef enum
-{
-  SLOT_NONE = -1, /* takes no slot */
-  SLOT_READ,      /* inspections, lists, plugins' requests: short, and someone waits for them */
-  SLOT_START,     /* a created container's start: its task is waiting for RUNNING */
-  SLOT_CLEANUP,   /* removals, volumes */
-  SLOT_CREATE,    /* a container's creation: new work */
-  N_SLOT_CLASSES,
-} SlotClass;
+/* Container creations in flight at once; more wait in the client's own queue, their timers
+ * running. A creation begins new work in dockerd, so this bounds what a launch of hundreds of
+ * tasks keeps in flight (each call holds a connection, libsoup's buffers and a goroutine in
+ * dockerd) while dockerd stays saturated (it takes about 0.45 s per create+start with 256
+ * requests in flight, the same with 32). Every other call (start, inspect, stop, remove, pulls)
+ * goes at once: work already begun is finished first, and a quick inspect never waits behind a
+ * queue of creations (when all calls were limited, inspects timed out after 30 s in the queue
+ * during a churn of 500 tasks). */
+#define MAX_CREATES_IN_FLIGHT 32
 /* The connections to dockerd are closed once no call has been in flight for this long (ms):
  * a burst keeps reusing them, and none is left open for good after it (v1.16.2 kept none). */
 #define IDLE_CLOSE_MS 2000
@@ -73,9 +61,9 @@ struct _EcsaDockerClient
 
   char *api_version;
   char *server_version;
-  guint n_in_flight;                     /* calls sent on `session`, not finished */
-  guint n_slots;                         /* ... of which holding a slot (MAX_IN_FLIGHT) */
-  GQueue slot_waiting[N_SLOT_CLASSES];   /* GTask*: calls waiting for a slot (a reference each) */
+  guint n_in_flight;      /* calls sent on `session`, not finished */
+  guint n_limited;        /* ... of which creations (MAX_CREATES_IN_FLIGHT) */
+  GQueue limited_waiting; /* GTask*: creations waiting for a slot (a reference each) */
   GSource *idle_close;   /* closes the idle connections once nothing is in flight */
   gboolean negotiating;
   GPtrArray *negotiate_waiters; /* GTask* waiting for the version */
@@ -323,9 +311,9 @@ typedef struct
   gboolean streamed;         /* pull: read progress lines */
   char *image;               /* pull: for the log */
 
-  gboolean counted;          /* sent: counts in n_in_flight (and n_slots unless SLOT_NONE) */
-  SlotClass slot_class;      /* which queue it waits in for one of MAX_IN_FLIGHT, or none */
-  GList *slot_wait;          /* its link in slot_waiting[slot_class], while it waits for a slot */
+  gboolean counted;          /* sent: counts in n_in_flight (and n_limited when limited) */
+  gboolean limited;          /* a creation: takes one of MAX_CREATES_IN_FLIGHT */
+  GList *slot_wait;          /* its link in limited_waiting, while it waits for a slot */
   GCancellable *cancellable; /* the call's own, cancelled by the parent or the timer */
   GCancellable *parent_cancellable;
   gulong parent_handler;
@@ -413,7 +401,7 @@ call_timeout_cb(gpointer user_data)
           g_autoptr(GTask) task = cd->slot_wait->data;
           g_autoptr(GError) cancelled = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
 
-          g_queue_delete_link(&cd->self->slot_waiting[cd->slot_class], g_steal_pointer(&cd->slot_wait));
+          g_queue_delete_link(&cd->self->limited_waiting, g_steal_pointer(&cd->slot_wait));
           g_task_return_error(task, call_error(cd->self, cd, cancelled));
         }
     }
@@ -730,42 +718,12 @@ call_stream_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
   pull_read_line(g_steal_pointer(&task));
 }
 
-/* --- calls in flight: the slots, and closing idle connections --- */
+/* --- calls in flight: the creations' limit, and closing idle connections --- */
 
-static SlotClass
-call_slot_class(const CallData *cd)
+static gboolean
+call_is_limited(const CallData *cd)
 {
-  if (cd->streamed)
-    return SLOT_NONE;
-  switch (cd->call)
-    {
-    case ECSA_DOCKER_CALL_INSPECT:
-    case ECSA_DOCKER_CALL_LIST:
-    case ECSA_DOCKER_CALL_INSPECT_IMAGE:
-      return SLOT_READ;
-    case ECSA_DOCKER_CALL_OTHER: /* a plugin's request: none when it asked for a longer time */
-      return cd->timeout_override_ms <= default_timeouts[ECSA_DOCKER_CALL_OTHER] ? SLOT_READ : SLOT_NONE;
-    case ECSA_DOCKER_CALL_START:
-      return SLOT_START;
-    case ECSA_DOCKER_CALL_REMOVE:
-    case ECSA_DOCKER_CALL_REMOVE_IMAGE:
-    case ECSA_DOCKER_CALL_VOLUME:
-      return SLOT_CLEANUP;
-    case ECSA_DOCKER_CALL_CREATE:
-      return SLOT_CREATE;
-    default: /* the version, stops, pulls */
-      return SLOT_NONE;
-    }
-}
-
-/* The next call waiting for a slot, the most urgent class first, or NULL. */
-static GTask *
-slot_waiting_pop(EcsaDockerClient *self)
-{
-  for (guint i = 0; i < N_SLOT_CLASSES; i++)
-    if (!g_queue_is_empty(&self->slot_waiting[i]))
-      return g_queue_pop_head(&self->slot_waiting[i]);
-  return NULL;
+  return cd->call == ECSA_DOCKER_CALL_CREATE;
 }
 
 static gboolean
@@ -782,7 +740,7 @@ idle_close_cb(gpointer user_data)
 
 static void call_send(GTask *task);
 
-/* A call finished (its callback ran): its slot goes to the most urgent waiting call. */
+/* A call finished (its callback ran): a creation's slot goes to the next waiting one. */
 static void
 call_completed_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
 {
@@ -794,16 +752,13 @@ call_completed_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
   g_assert(cd->counted && self->n_in_flight > 0);
   cd->counted = FALSE;
   self->n_in_flight--;
-  if (cd->slot_class != SLOT_NONE)
-    self->n_slots--;
-  while (self->n_slots < MAX_IN_FLIGHT)
+  if (cd->limited)
+    self->n_limited--;
+  while (self->n_limited < MAX_CREATES_IN_FLIGHT && !g_queue_is_empty(&self->limited_waiting))
     {
-      GTask *next = slot_waiting_pop(self);
-      CallData *ncd;
+      GTask *next = g_queue_pop_head(&self->limited_waiting);
+      CallData *ncd = g_task_get_task_data(next);
 
-      if (next == NULL)
-        break;
-      ncd = g_task_get_task_data(next);
       ncd->slot_wait = NULL;
       if (g_cancellable_is_cancelled(ncd->cancellable))
         {
@@ -827,19 +782,17 @@ call_completed_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
 static gboolean
 call_take_slot(EcsaDockerClient *self, CallData *cd, GTask *task)
 {
-  cd->slot_class = call_slot_class(cd);
-  if (cd->slot_class != SLOT_NONE && self->n_slots >= MAX_IN_FLIGHT)
+  cd->limited = call_is_limited(cd);
+  if (cd->limited && self->n_limited >= MAX_CREATES_IN_FLIGHT)
     {
-      GQueue *queue = &self->slot_waiting[cd->slot_class];
-
-      g_queue_push_tail(queue, task);
-      cd->slot_wait = g_queue_peek_tail_link(queue);
+      g_queue_push_tail(&self->limited_waiting, task);
+      cd->slot_wait = g_queue_peek_tail_link(&self->limited_waiting);
       return FALSE;
     }
   cd->counted = TRUE;
   self->n_in_flight++;
-  if (cd->slot_class != SLOT_NONE)
-    self->n_slots++;
+  if (cd->limited)
+    self->n_limited++;
   if (self->idle_close != NULL)
     {
       g_source_destroy(self->idle_close);

@@ -50,8 +50,6 @@ void ecsa_test_docker_proxy_resume(EcsaTestDockerProxy *proxy);
 /* Accept connections but never answer (a hung daemon). */
 void ecsa_test_docker_proxy_set_blackhole(EcsaTestDockerProxy *proxy, gboolean blackhole);
 guint ecsa_test_docker_proxy_get_n_accepted(EcsaTestDockerProxy *proxy);
-/* The first line of each request the blackhole took, in order ("POST /v1.41/containers/create..."). */
-GPtrArray *ecsa_test_docker_proxy_get_blackholed(EcsaTestDockerProxy *proxy);
 void ecsa_test_docker_proxy_free(EcsaTestDockerProxy *proxy);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(EcsaTestDockerProxy, ecsa_test_docker_proxy_free)
 
