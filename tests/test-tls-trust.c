@@ -714,13 +714,7 @@ test_removed (Fixture *fx, gconstpointer data)
   g_assert_no_error (get (session, url));
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
+#include "ecsa-test-asan.h"
 #ifdef UNDER_ASAN
 size_t __sanitizer_get_current_allocated_bytes (void);
 #endif
