@@ -39,8 +39,9 @@ ecsa_capabilities_build (const EcsaCapabilitiesInputs *inputs, GError **error)
 
   if (!config->privileged_disabled)
     add (attrs, seen, ECSA_CAPABILITY_PREFIX "privileged-container", NULL);
+  /* v1.16.2: each known version its ping succeeded with, from the daemon's oldest to its newest */
   for (guint i = 0; known_api_versions[i] != NULL; i++)
-    if (api_at_least (api, known_api_versions[i]))
+    if (ecsa_docker_api_version_range_contains (inputs->docker_min_api_version, api, known_api_versions[i]))
       {
         g_autofree char *name = g_strconcat (ECSA_CAPABILITY_PREFIX "docker-remote-api.", known_api_versions[i], NULL);
         add (attrs, seen, name, NULL);

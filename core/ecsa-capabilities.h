@@ -26,6 +26,7 @@ typedef struct
   const EcsaConfig *config;
   EcsaPluginRegistry *plugins;          /* may be NULL */
   const char *docker_api_version;       /* the negotiated Engine API version ("1.41") */
+  const char *docker_min_api_version;   /* the daemon's oldest, or NULL: 1.17 or older */
   const char *const *docker_log_drivers; /* Docker's /info Plugins.Log, or NULL */
   gboolean cgroups_enabled;             /* the engine set '/ecs' up (task CPU/memory limits usable) */
   gboolean task_eni_usable;             /* ECS_ENABLE_TASK_ENI and its checks passed (awsvpc step) */

@@ -401,6 +401,7 @@ register_with_capabilities (GTask *task)
     .config = self->config,
     .plugins = self->plugins,
     .docker_api_version = ecsa_docker_client_get_api_version (data->docker),
+    .docker_min_api_version = ecsa_docker_client_get_min_api_version (data->docker),
     .docker_log_drivers = (const char *const *) data->docker_log_drivers,
     .cgroups_enabled = ecsa_task_engine_get_cgroups_enabled (self->engine),
     .task_eni_usable = self->task_network != NULL && ecsa_task_network_is_enabled (self->task_network),
@@ -460,6 +461,26 @@ prefetch_info_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     info_ready (g_steal_pointer (&self->info_waiter), g_strdupv (drivers));
 }
 
+/* What every dockerd lists in /info's Plugins.Log: json-file is its default log driver, built in
+ * since Docker 1.6. ("none" is built in too, but never listed: its plugin does not ask.) */
+static const char *const always_listed_log_drivers[] = { "json-file", NULL };
+
+/* GET /info takes dockerd 50 to 80 ms (it runs runc and docker-init to print their versions), and
+ * the registration waits for it. It is asked only when ECS_AVAILABLE_LOGGING_DRIVERS names a driver
+ * that a dockerd may lack (v1.16.2 never asked, and offered whatever the variable named). */
+static gboolean
+log_drivers_need_docker_info (const EcsaConfig *config)
+{
+  for (guint i = 0; config->available_logging_drivers != NULL && config->available_logging_drivers[i] != NULL; i++)
+    {
+      const char *driver = config->available_logging_drivers[i];
+
+      if (strcmp (driver, "none") != 0 && !g_strv_contains (always_listed_log_drivers, driver))
+        return TRUE;
+    }
+  return FALSE;
+}
+
 static void
 identity_prefetched_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -499,9 +520,18 @@ ecsa_control_plane_prefetch (EcsaControlPlane *self, EcsaDockerClient *docker, G
   if (self->info_requested)
     return;
   self->info_requested = TRUE;
-  /* its Plugins.Log reads the same in every API version: asked beside the version negotiation */
-  ecsa_docker_client_request_unversioned_async (docker, "GET", "/info", 0, cancellable, prefetch_info_cb,
-                                                g_object_ref (self));
+  if (log_drivers_need_docker_info (self->config))
+    {
+      /* its Plugins.Log reads the same in every API version: asked beside the version negotiation */
+      ecsa_docker_client_request_unversioned_async (docker, "GET", "/info", 0, cancellable, prefetch_info_cb,
+                                                    g_object_ref (self));
+    }
+  else
+    {
+      ecsa_log_debug ("ECS_AVAILABLE_LOGGING_DRIVERS names only drivers built into every dockerd: not asking GET /info");
+      self->info_done = TRUE;
+      self->info_log_drivers = g_strdupv ((char **) always_listed_log_drivers);
+    }
   /* the connection to ECS is opened now (a TLS handshake off the registration's path); a bad
    * endpoint is the registration's to report */
   if (self->ecs_client == NULL)

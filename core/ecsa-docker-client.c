@@ -61,6 +61,7 @@ struct _EcsaDockerClient
 
   char *api_version;
   char *server_version;
+  char *min_api_version; /* the daemon's oldest API, or NULL: ECSA_DOCKER_API_VERSION_PROBED or older */
   guint n_in_flight;      /* calls sent on `session`, not finished */
   guint n_limited;        /* ... of which creations (MAX_CREATES_IN_FLIGHT) */
   GQueue limited_waiting; /* GTask*: creations waiting for a slot (a reference each) */
@@ -129,6 +130,15 @@ ecsa_docker_api_version_compare(const char *a, const char *b)
   if (amin != bmin)
     return amin < bmin ? -1 : 1;
   return 0;
+}
+
+static gboolean api_version_valid(const char *v);
+
+gboolean
+ecsa_docker_api_version_range_contains(const char *oldest, const char *newest, const char *version)
+{
+  return api_version_valid(version) && api_version_valid(newest) && ecsa_docker_api_version_compare(version, newest) <= 0
+         && (!api_version_valid(oldest) || ecsa_docker_api_version_compare(version, oldest) >= 0);
 }
 
 static gboolean
@@ -886,29 +896,15 @@ negotiate_done(EcsaDockerClient *self, const GError *error)
     }
 }
 
+/* The daemon's API (api), version and oldest API (min_api, NULL when not reported) are known:
+ * pick the API version to speak. */
 static void
-negotiate_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+negotiate_settle(EcsaDockerClient *self, const char *api, const char *version, const char *min_api, const char *how)
 {
-  g_autoptr(EcsaDockerClient) self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(JsonNode) root = g_task_propagate_pointer(G_TASK(result), &error);
-  JsonObject *o;
-  const char *api, *version, *min_api;
-
-  if (root == NULL)
-    {
-      negotiate_done(self, error);
-      return;
-    }
-  o = JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
-  api = o != NULL ? json_object_get_string_member_with_default(o, "ApiVersion", NULL) : NULL;
-  version = o != NULL ? json_object_get_string_member_with_default(o, "Version", "") : "";
-  min_api = o != NULL ? json_object_get_string_member_with_default(o, "MinAPIVersion", NULL) : NULL;
   if (!api_version_valid(api))
     {
-      g_autoptr(GError) e
-        = g_error_new(ECSA_ERROR, ECSA_ERROR_INVALID_DATA,
-                      "dockerd at '%s' reports no usable ApiVersion in GET /version", self->docker_host);
+      g_autoptr(GError) e = g_error_new(ECSA_ERROR, ECSA_ERROR_INVALID_DATA,
+                                        "dockerd at '%s' reports no usable ApiVersion in %s", self->docker_host, how);
       negotiate_done(self, e);
       return;
     }
@@ -925,9 +921,111 @@ negotiate_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
     ecsa_docker_api_version_compare(api, ECSA_DOCKER_API_VERSION_MAX) > 0 ? ECSA_DOCKER_API_VERSION_MAX : api);
   g_free(self->server_version);
   self->server_version = g_strdup(version);
+  g_free(self->min_api_version);
+  self->min_api_version = api_version_valid(min_api) ? g_strdup(min_api) : NULL;
   ecsa_log_info("Docker %s at '%s' (Engine API %s, minimum %s): using API %s", version, self->docker_host, api,
-                min_api != NULL ? min_api : "?", self->api_version);
+                self->min_api_version != NULL ? self->min_api_version : ECSA_DOCKER_API_VERSION_PROBED " or older",
+                self->api_version);
   negotiate_done(self, NULL);
+}
+
+/* The answer to GET /version (the fallback): ApiVersion, Version and MinAPIVersion. */
+static void
+negotiate_version_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(EcsaDockerClient) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) root = g_task_propagate_pointer(G_TASK(result), &error);
+  JsonObject *o;
+
+  if (root == NULL)
+    {
+      negotiate_done(self, error);
+      return;
+    }
+  o = JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
+  negotiate_settle(self, o != NULL ? json_object_get_string_member_with_default(o, "ApiVersion", NULL) : NULL,
+                   o != NULL ? json_object_get_string_member_with_default(o, "Version", "") : "",
+                   o != NULL ? json_object_get_string_member_with_default(o, "MinAPIVersion", NULL) : NULL,
+                   "GET /version");
+}
+
+static void
+negotiate_by_version(EcsaDockerClient *self)
+{
+  CallData *cd = call_data_new(self, ECSA_DOCKER_CALL_VERSION, RESULT_JSON, "GET", g_strdup("/version"),
+                               g_strdup("get version"), NULL);
+
+  cd->versioned = FALSE;
+  call_start(self, cd, negotiate_version_ready_cb, g_object_ref(self), negotiate_start);
+}
+
+/* "Docker/20.10.24+dfsg1 (linux)" -> "20.10.24+dfsg1"; NULL for any other server. */
+static char *
+ping_server_version(const char *server)
+{
+  const char *v, *end;
+
+  if (server == NULL || !g_str_has_prefix(server, "Docker/"))
+    return NULL;
+  v = server + strlen("Docker/");
+  end = v + strcspn(v, " ");
+  return end > v ? g_strndup(v, end - v) : NULL;
+}
+
+/* "client version 1.17 is too old. Minimum supported API version is 1.24, please ..." -> "1.24" */
+static char *
+ping_minimum(GBytes *body)
+{
+  static const char marker[] = "Minimum supported API version is ";
+  g_autofree char *message = docker_error_message(body, 400);
+  const char *at = strstr(message, marker);
+  g_autofree char *version = NULL;
+
+  if (at == NULL)
+    return NULL;
+  at += strlen(marker);
+  version = g_strndup(at, strspn(at, "0123456789."));
+  while (version[0] != '\0' && version[strlen(version) - 1] == '.')
+    version[strlen(version) - 1] = '\0';
+  return api_version_valid(version) ? g_steal_pointer(&version) : NULL;
+}
+
+/* The answer to GET /v<PROBED>/_ping. dockerd answers a ping without running anything (GET
+ * /version runs runc and docker-init to print their versions: 50 to 80 ms), and its headers say
+ * what the negotiation needs: Api-Version, and the daemon's version in Server. A version older
+ * than the daemon's oldest is refused with 400 and a message that names that oldest one. Any other
+ * answer (another server, an old daemon without the headers): GET /version instead. */
+static void
+negotiate_ping_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(EcsaDockerClient) self = user_data;
+  CallData *cd = g_task_get_task_data(G_TASK(result));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = g_task_propagate_pointer(G_TASK(result), &error);
+  SoupMessageHeaders *headers;
+  const char *api;
+  g_autofree char *version = NULL;
+  g_autofree char *minimum = NULL;
+
+  if (body == NULL)
+    {
+      negotiate_done(self, error);
+      return;
+    }
+  headers = soup_message_get_response_headers(cd->msg);
+  api = soup_message_headers_get_one(headers, "Api-Version");
+  version = ping_server_version(soup_message_headers_get_one(headers, "Server"));
+  if (cd->status == 400)
+    minimum = ping_minimum(body);
+  if (!api_version_valid(api) || version == NULL || (cd->status != 200 && minimum == NULL))
+    {
+      ecsa_log_debug("docker get version: ping answered HTTP %u without the answers the negotiation needs: asking GET /version",
+                     cd->status);
+      negotiate_by_version(self);
+      return;
+    }
+  negotiate_settle(self, api, version, minimum, "GET /_ping");
 }
 
 static void
@@ -938,10 +1036,10 @@ negotiate_start(EcsaDockerClient *self)
   if (self->negotiating)
     return;
   self->negotiating = TRUE;
-  cd = call_data_new(self, ECSA_DOCKER_CALL_VERSION, RESULT_JSON, "GET", g_strdup("/version"), g_strdup("get version"),
-                     NULL);
+  cd = call_data_new(self, ECSA_DOCKER_CALL_VERSION, RESULT_BYTES, "GET",
+                     g_strdup("/v" ECSA_DOCKER_API_VERSION_PROBED "/_ping"), g_strdup("get version"), NULL);
   cd->versioned = FALSE;
-  call_start(self, cd, negotiate_ready_cb, g_object_ref(self), negotiate_start);
+  call_start(self, cd, negotiate_ping_ready_cb, g_object_ref(self), negotiate_start);
 }
 
 void
@@ -1710,6 +1808,13 @@ ecsa_docker_client_get_server_version(EcsaDockerClient *self)
   return self->server_version;
 }
 
+const char *
+ecsa_docker_client_get_min_api_version(EcsaDockerClient *self)
+{
+  g_return_val_if_fail(ECSA_IS_DOCKER_CLIENT(self), NULL);
+  return self->min_api_version;
+}
+
 static void
 ecsa_docker_client_dispose(GObject *object)
 {
@@ -1741,6 +1846,7 @@ ecsa_docker_client_finalize(GObject *object)
   g_free(self->events_filter);
   g_free(self->api_version);
   g_free(self->server_version);
+  g_free(self->min_api_version);
   g_clear_pointer(&self->negotiate_waiters, g_ptr_array_unref);
   g_clear_pointer(&self->image_inspects, g_hash_table_unref);
   g_clear_pointer(&self->context, g_main_context_unref);

@@ -34,6 +34,9 @@ G_BEGIN_DECLS
 #define ECSA_DOCKER_API_VERSION_MAX "1.44"
 /* The oldest daemon API this client accepts (Docker 1.12). */
 #define ECSA_DOCKER_API_VERSION_MIN "1.24"
+/* The negotiation pings dockerd at this version (the oldest of v1.16.2's known versions): the
+ * answer says whether the daemon still speaks it, and if not, which version is its oldest. */
+#define ECSA_DOCKER_API_VERSION_PROBED "1.17"
 
 typedef enum
 {
@@ -68,8 +71,12 @@ guint ecsa_docker_client_get_timeout(EcsaDockerClient *self, EcsaDockerCall call
  * first successful negotiation. */
 const char *ecsa_docker_client_get_api_version(EcsaDockerClient *self);
 const char *ecsa_docker_client_get_server_version(EcsaDockerClient *self);
+/* The daemon's oldest API version ("1.24"), or NULL when it is ECSA_DOCKER_API_VERSION_PROBED or
+ * older (the ping does not say more) or was not reported. */
+const char *ecsa_docker_client_get_min_api_version(EcsaDockerClient *self);
 
-/* GET /version and pick the API version. Done implicitly before the first versioned call. */
+/* Ask dockerd its API versions (GET /v1.17/_ping; GET /version when the ping's answer does not
+ * tell) and pick the one to speak. Done implicitly before the first versioned call. */
 void ecsa_docker_client_negotiate_async(EcsaDockerClient *self, GCancellable *cancellable, GAsyncReadyCallback callback,
                                         gpointer user_data);
 gboolean ecsa_docker_client_negotiate_finish(EcsaDockerClient *self, GAsyncResult *result, GError **error);
@@ -179,5 +186,8 @@ char *ecsa_docker_image_registry(const char *image);
 
 /* Compare "1.41" and "1.24"-style versions: <0, 0, >0. */
 int ecsa_docker_api_version_compare(const char *a, const char *b);
+/* oldest <= version <= newest ("1.24", "1.41", "1.30"); oldest NULL: no lower bound. FALSE when
+ * version or newest is not like "1.41". */
+gboolean ecsa_docker_api_version_range_contains(const char *oldest, const char *newest, const char *version);
 
 G_END_DECLS

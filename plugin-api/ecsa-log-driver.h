@@ -31,7 +31,8 @@ typedef struct
   /* since 1: is the driver usable here? docker_log_drivers is Docker's /info Plugins.Log list
    * (NULL-terminated). Return FALSE with ECSA_ERROR_NOT_SUPPORTED and the reason when it is not.
    * May be NULL: then the driver is usable exactly when Docker lists it. A driver Docker never
-   * lists ("none") must provide probe(). */
+   * lists ("none") must provide probe(). When ECS_AVAILABLE_LOGGING_DRIVERS names only json-file and
+   * none (built into every dockerd), the agent does not ask /info and the list is "json-file" alone. */
   gboolean (*probe) (gpointer state, const char *const *docker_log_drivers, GError **error);
 
   /* since 1: add the options users expect but did not write (awslogs-credentials-endpoint when

@@ -64,6 +64,7 @@ typedef struct
   guint ecr_bad_signatures;
   char *ssl_cert_file; /* SSL_CERT_FILE for the agent (NULL: unset) */
   guint16 introspection_port; /* 0: none (ECSA_TEST_INTROSPECTION_PORT=0) */
+  const char *logging_drivers; /* ECS_AVAILABLE_LOGGING_DRIVERS, or NULL: unset */
 } Fixture;
 
 #define ECR_PASSWORD "ecrFakeRegistryPassword0000000001"
@@ -288,6 +289,10 @@ start_agent_with (Fixture *fx, const char *flag)
   g_subprocess_launcher_unsetenv (launcher, "SSL_CERT_DIR");
   for (guint i = 0; i < G_N_ELEMENTS (proxy_variables); i++)
     g_subprocess_launcher_unsetenv (launcher, proxy_variables[i]);
+  if (fx->logging_drivers != NULL)
+    g_subprocess_launcher_setenv (launcher, "ECS_AVAILABLE_LOGGING_DRIVERS", fx->logging_drivers, TRUE);
+  else
+    g_subprocess_launcher_unsetenv (launcher, "ECS_AVAILABLE_LOGGING_DRIVERS");
   if (fx->introspection_port != 0)
     {
       g_autofree char *port = g_strdup_printf ("%u", fx->introspection_port);
@@ -437,7 +442,17 @@ test_restart_same_instance (Fixture *fx, gconstpointer data)
   g_assert_nonnull (attribute (req, "com.amazonaws.ecs.capability.docker-remote-api.1.17"));
   g_assert_nonnull (attribute (req, "com.amazonaws.ecs.capability.privileged-container"));
   g_assert_nonnull (attribute (req, "com.amazonaws.ecs.capability.logging-driver.json-file"));
+  g_assert_nonnull (attribute (req, "com.amazonaws.ecs.capability.logging-driver.none"));
+  g_assert_null (attribute (req, "com.amazonaws.ecs.capability.logging-driver.awslogs"));
   g_assert_null (attribute (req, "com.amazonaws.ecs.capability.task-iam-role")); /* ECS_ENABLE_TASK_IAM_ROLE unset */
+  /* the default drivers (json-file, none) are in every dockerd: no GET /info (50 to 80 ms), and the
+   * version negotiated by a ping, not GET /version */
+  g_assert_true (g_file_get_contents (fx->log_path, &text, NULL, NULL));
+  g_assert_nonnull (strstr (text, "not asking GET /info"));
+  g_assert_null (strstr (text, "docker GET /info"));
+  g_assert_nonnull (strstr (text, "docker get version: GET http://docker/v1.17/_ping"));
+  g_assert_null (strstr (text, "GET http://docker/version"));
+  g_clear_pointer (&text, g_free);
   {
     JsonArray *resources = json_object_get_array_member (req, "totalResources");
     g_autoptr(GString) names = g_string_new (NULL);
@@ -681,10 +696,19 @@ test_restart_other_instance (Fixture *fx, gconstpointer data)
   guint registrations;
   guint submissions;
 
-  /* 1. the first instance: registration, a task RUNNING */
+  /* 1. the first instance: registration, a task RUNNING. awslogs is not in every dockerd: the
+   * agent asks GET /info, which lists it here */
   fx->introspection_port = ecsa_test_free_port ();
+  fx->logging_drivers = "[\"json-file\",\"awslogs\"]";
   start_agent (fx);
   ECSA_TEST_WAIT (ecsa_test_ecs_count (fx->ecs, "RegisterContainerInstance") >= 1, GUARD_MS);
+  req = json_node_get_object (ecsa_test_ecs_call (fx->ecs, "RegisterContainerInstance", 0)->body);
+  g_assert_nonnull (attribute (req, "com.amazonaws.ecs.capability.logging-driver.awslogs"));
+  g_assert_nonnull (attribute (req, "com.amazonaws.ecs.capability.logging-driver.json-file"));
+  g_assert_null (attribute (req, "com.amazonaws.ecs.capability.logging-driver.none"));
+  g_assert_true (g_file_get_contents (fx->log_path, &text, NULL, NULL));
+  g_assert_nonnull (strstr (text, "docker GET /info: HTTP 200"));
+  g_clear_pointer (&text, g_free);
   ecsa_test_ws_wait_connections (fx->acs, 1, GUARD_MS);
   first_arn = g_strdup (g_hash_table_lookup (g_ptr_array_index (fx->acs->queries, 0), "containerInstanceArn"));
   message = payload (fx, "other-payload-1", "RUNNING");

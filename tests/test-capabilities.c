@@ -19,7 +19,7 @@ static void
 test_defaults (void)
 {
   g_autoptr(EcsaConfig) config = ecsa_config_new ();
-  EcsaCapabilitiesInputs in = { config, NULL, "1.41", NULL, TRUE };
+  EcsaCapabilitiesInputs in = { .config = config, .docker_api_version = "1.41", .cgroups_enabled = TRUE };
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) attrs = ecsa_capabilities_build (&in, &error);
 
@@ -43,7 +43,7 @@ static void
 test_config_switches (void)
 {
   g_autoptr(EcsaConfig) config = ecsa_config_new ();
-  EcsaCapabilitiesInputs in = { config, NULL, "1.41", NULL, FALSE };
+  EcsaCapabilitiesInputs in = { .config = config, .docker_api_version = "1.41" };
   g_autoptr(GPtrArray) attrs = NULL;
 
   config->privileged_disabled = TRUE;
@@ -65,7 +65,7 @@ static void
 test_old_docker (void)
 {
   g_autoptr(EcsaConfig) config = ecsa_config_new ();
-  EcsaCapabilitiesInputs in = { config, NULL, "1.18", NULL, TRUE };
+  EcsaCapabilitiesInputs in = { .config = config, .docker_api_version = "1.18", .cgroups_enabled = TRUE };
   g_autoptr(GPtrArray) attrs = NULL;
   g_autoptr(GError) error = NULL;
 
@@ -89,6 +89,26 @@ test_old_docker (void)
   g_assert_error (error, ECSA_ERROR, ECSA_ERROR_NOT_SUPPORTED);
 }
 
+/* A daemon whose oldest API is 1.24 (Docker 25 and newer): no docker-remote-api.1.17 to 1.23, as
+ * v1.16.2, whose pings at those versions failed */
+static void
+test_daemon_oldest_api (void)
+{
+  g_autoptr(EcsaConfig) config = ecsa_config_new ();
+  EcsaCapabilitiesInputs in
+    = { .config = config, .docker_api_version = "1.44", .docker_min_api_version = "1.24", .cgroups_enabled = TRUE };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) attrs = ecsa_capabilities_build (&in, &error);
+
+  g_assert_no_error (error);
+  for (guint v = 17; v <= 30; v++)
+    {
+      g_autofree char *name = g_strdup_printf ("com.amazonaws.ecs.capability.docker-remote-api.1.%u", v);
+      g_assert_cmpint (has (attrs, name), ==, v >= 24);
+    }
+  g_assert_false (has (attrs, "com.amazonaws.ecs.capability.docker-remote-api.1.31"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -96,5 +116,6 @@ main (int argc, char **argv)
   g_test_add_func ("/capabilities/defaults", test_defaults);
   g_test_add_func ("/capabilities/config-switches", test_config_switches);
   g_test_add_func ("/capabilities/old-docker", test_old_docker);
+  g_test_add_func ("/capabilities/daemon-oldest-api", test_daemon_oldest_api);
   return g_test_run ();
 }

@@ -5,6 +5,9 @@
 #include "ecsa-test-docker.h"
 #include "ecsa-test-utils.h"
 
+#include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
+#include <libsoup/soup.h>
 #include <string.h>
 
 #define GUARD_MS 60000
@@ -160,6 +163,158 @@ test_negotiate(Fixture *fx, gconstpointer data)
                                                                                           : daemon_api;
   g_assert_cmpstr(ecsa_docker_client_get_api_version(fx->client), ==, expected);
   g_assert_cmpstr(ecsa_docker_client_get_server_version(fx->client), ==, daemon_version);
+  /* dockerd 20.10's oldest is 1.12: the ping at 1.17 succeeds, which is all the capabilities need */
+  g_assert_null(ecsa_docker_client_get_min_api_version(fx->client));
+}
+
+/* A daemon on a unix socket that answers the negotiation as told, and records the paths asked. */
+typedef struct
+{
+  guint ping_status;
+  const char *ping_body;
+  const char *api_version_header; /* or NULL */
+  const char *server_header;      /* or NULL */
+  const char *version_json;       /* GET /version's answer, or NULL: 500 */
+  GPtrArray *paths;
+} FakeDaemon;
+
+static void
+fake_daemon_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user_data)
+{
+  FakeDaemon *fake = user_data;
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers(msg);
+
+  g_ptr_array_add(fake->paths, g_strdup(path));
+  if (fake->api_version_header != NULL)
+    soup_message_headers_replace(headers, "Api-Version", fake->api_version_header);
+  if (fake->server_header != NULL)
+    soup_message_headers_replace(headers, "Server", fake->server_header);
+  if (g_str_has_suffix(path, "/_ping"))
+    {
+      soup_server_message_set_status(msg, fake->ping_status, NULL);
+      soup_server_message_set_response(msg, "text/plain", SOUP_MEMORY_STATIC, fake->ping_body,
+                                       strlen(fake->ping_body));
+    }
+  else if (strcmp(path, "/version") == 0 && fake->version_json != NULL)
+    {
+      soup_server_message_set_status(msg, 200, NULL);
+      soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_STATIC, fake->version_json,
+                                       strlen(fake->version_json));
+    }
+  else
+    soup_server_message_set_status(msg, 500, NULL);
+}
+
+/* Negotiate with `fake`; returns the client, negotiated. */
+static EcsaDockerClient *
+negotiate_with_fake(Fixture *fx, FakeDaemon *fake, SoupServer **out_server, char **out_dir)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp("ecsa-fake-docker-XXXXXX", &error);
+  g_autofree char *sock_path = g_build_filename(dir, "docker.sock", NULL);
+  g_autofree char *host = g_strconcat("unix://", sock_path, NULL);
+  g_autoptr(GSocket) sock = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
+  g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(sock_path);
+  SoupServer *server = soup_server_new(NULL, NULL);
+  EcsaDockerClient *client;
+  g_autoptr(GAsyncResult) res = NULL;
+
+  g_assert_no_error(error);
+  g_assert_true(g_socket_bind(sock, addr, TRUE, &error));
+  g_assert_no_error(error);
+  g_assert_true(g_socket_listen(sock, &error));
+  soup_server_add_handler(server, NULL, fake_daemon_cb, fake, NULL);
+  g_assert_true(soup_server_listen_socket(server, sock, 0, &error));
+  g_assert_no_error(error);
+  client = ecsa_docker_client_new(host, &error);
+  g_assert_no_error(error);
+  ecsa_docker_client_negotiate_async(client, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_true(ecsa_docker_client_negotiate_finish(client, res, &error));
+  g_assert_no_error(error);
+  *out_server = server;
+  *out_dir = g_steal_pointer(&dir);
+  return client;
+}
+
+static void
+fake_daemon_done(SoupServer *server, char *dir)
+{
+  g_autofree char *sock_path = g_build_filename(dir, "docker.sock", NULL);
+
+  soup_server_disconnect(server);
+  g_object_unref(server);
+  g_unlink(sock_path);
+  g_rmdir(dir);
+  g_free(dir);
+}
+
+/* The ping says it all, also when the daemon no longer speaks 1.17 (Docker 25 and newer): its 400
+ * names the oldest version. GET /version (which runs runc and docker-init) is not asked. */
+static void
+test_negotiate_ping(Fixture *fx, gconstpointer data)
+{
+  FakeDaemon fake = {
+    .ping_status = 400,
+    .ping_body = "client version 1.17 is too old. Minimum supported API version is 1.24, please upgrade your client to "
+                 "a newer version\n",
+    .api_version_header = "1.45",
+    .server_header = "Docker/26.1.4 (linux)",
+    .paths = g_ptr_array_new_with_free_func(g_free),
+  };
+  SoupServer *server = NULL;
+  char *dir = NULL;
+  g_autoptr(EcsaDockerClient) client = negotiate_with_fake(fx, &fake, &server, &dir);
+
+  g_assert_cmpstr(ecsa_docker_client_get_api_version(client), ==, ECSA_DOCKER_API_VERSION_MAX);
+  g_assert_cmpstr(ecsa_docker_client_get_server_version(client), ==, "26.1.4");
+  g_assert_cmpstr(ecsa_docker_client_get_min_api_version(client), ==, "1.24");
+  g_assert_cmpuint(fake.paths->len, ==, 1);
+  g_assert_cmpstr(fake.paths->pdata[0], ==, "/v" ECSA_DOCKER_API_VERSION_PROBED "/_ping");
+  g_clear_object(&client);
+  fake_daemon_done(server, dir);
+  g_ptr_array_unref(fake.paths);
+}
+
+/* A ping whose answer does not tell (no headers; another server): GET /version, as before */
+static void
+test_negotiate_fallback(Fixture *fx, gconstpointer data)
+{
+  const struct
+  {
+    guint status;
+    const char *api, *server;
+  } cases[] = {
+    { 404, NULL, NULL },                      /* no ping at all */
+    { 200, NULL, "Docker/1.12.6 (linux)" },   /* no Api-Version */
+    { 200, "1.41", "Libpod/4.3.1 (linux)" },  /* another server */
+    { 400, "1.41", "Docker/26.1.4 (linux)" }, /* a 400 that does not name the oldest version */
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++)
+    {
+      FakeDaemon fake = {
+        .ping_status = cases[i].status,
+        .ping_body = "page not found",
+        .api_version_header = cases[i].api,
+        .server_header = cases[i].server,
+        .version_json = "{\"ApiVersion\":\"1.40\",\"Version\":\"19.03.15\",\"MinAPIVersion\":\"1.12\"}",
+        .paths = g_ptr_array_new_with_free_func(g_free),
+      };
+      SoupServer *server = NULL;
+      char *dir = NULL;
+      g_autoptr(EcsaDockerClient) client = negotiate_with_fake(fx, &fake, &server, &dir);
+
+      g_test_message("case %u", i);
+      g_assert_cmpstr(ecsa_docker_client_get_api_version(client), ==, "1.40");
+      g_assert_cmpstr(ecsa_docker_client_get_server_version(client), ==, "19.03.15");
+      g_assert_cmpstr(ecsa_docker_client_get_min_api_version(client), ==, "1.12");
+      g_assert_cmpuint(fake.paths->len, ==, 2);
+      g_assert_cmpstr(fake.paths->pdata[1], ==, "/version");
+      g_clear_object(&client);
+      fake_daemon_done(server, dir);
+      g_ptr_array_unref(fake.paths);
+    }
 }
 
 static void
@@ -1021,6 +1176,8 @@ main(int argc, char **argv)
   g_test_add_func("/docker-client/image-reference", test_image_reference);
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD("/docker-client/negotiate", test_negotiate);
+  ADD("/docker-client/negotiate/ping", test_negotiate_ping);
+  ADD("/docker-client/negotiate/fallback", test_negotiate_fallback);
   ADD("/docker-client/lifecycle", test_lifecycle);
   ADD("/docker-client/errors/not-found", test_not_found);
   ADD("/docker-client/errors/conflict-and-bad-request", test_conflict_and_bad_request);
