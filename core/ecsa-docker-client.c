@@ -30,6 +30,9 @@
 #define PULL_STATUS_SUPPRESS_US (2 * G_USEC_PER_SEC)
 #define EVENTS_BACKOFF_MIN_MS 100
 #define EVENTS_BACKOFF_MAX_MS 5000
+/* Events remembered to recognize a replay after a reconnect: far more than dockerd emits in the
+ * moments a reconnect takes. */
+#define EVENTS_SEEN_MAX 256
 
 /* v1.16.2's timeouts (agent/engine/docker_container_engine.go), milliseconds. */
 static const guint default_timeouts[ECSA_DOCKER_CALL_LAST_] = {
@@ -79,7 +82,9 @@ struct _EcsaDockerClient
   GSource *events_retry;
   char *events_filter; /* the URL-escaped filters document */
   guint events_backoff_ms;
-  gint64 events_last_nano;
+  gint64 events_last_nano;   /* the newest event's time: where a reconnected stream starts */
+  GHashTable *events_seen;   /* "<timeNano> <id> <action>" of the last EVENTS_SEEN_MAX events (owns) */
+  GQueue events_seen_order;  /* the same keys, oldest first (borrowed from events_seen) */
 };
 
 G_DEFINE_TYPE(EcsaDockerClient, ecsa_docker_client, G_TYPE_OBJECT)
@@ -1588,10 +1593,26 @@ events_handle_line(EcsaDockerClient *self, const char *line, gsize len)
   nano = json_object_get_int_member_with_default(o, "timeNano", 0);
   if (action == NULL || id == NULL)
     return;
-  if (nano != 0 && nano < self->events_last_nano)
-    return; /* replayed after a reconnect, already seen */
+  /* dockerd stamps an event before it takes the lock that orders its stream, so the events of two
+   * containers can arrive out of timestamp order: an event is dropped only when this very event
+   * (time, container, action) was seen already, as after a reconnect (since = the newest seen). An
+   * event published late across a reconnect is covered by the inspection of every live container
+   * that follows a reconnect. */
   if (nano != 0)
-    self->events_last_nano = nano;
+    {
+      char *key = g_strdup_printf("%" G_GINT64_FORMAT " %s %s", nano, id, action);
+
+      if (g_hash_table_contains(self->events_seen, key))
+        {
+          g_free(key);
+          return;
+        }
+      g_hash_table_add(self->events_seen, key);
+      g_queue_push_tail(&self->events_seen_order, key);
+      if (g_queue_get_length(&self->events_seen_order) > EVENTS_SEEN_MAX)
+        g_hash_table_remove(self->events_seen, g_queue_pop_head(&self->events_seen_order));
+      self->events_last_nano = MAX(self->events_last_nano, nano);
+    }
   /* "exec_start: sh -c ..." and the like carry a suffix; keep the verb */
   {
     g_autofree char *verb = g_strdup(action);
@@ -1849,6 +1870,8 @@ ecsa_docker_client_finalize(GObject *object)
   g_free(self->min_api_version);
   g_clear_pointer(&self->negotiate_waiters, g_ptr_array_unref);
   g_clear_pointer(&self->image_inspects, g_hash_table_unref);
+  g_queue_clear(&self->events_seen_order);
+  g_clear_pointer(&self->events_seen, g_hash_table_unref);
   g_clear_pointer(&self->context, g_main_context_unref);
   G_OBJECT_CLASS(ecsa_docker_client_parent_class)->finalize(object);
 }
@@ -1874,6 +1897,8 @@ ecsa_docker_client_init(EcsaDockerClient *self)
   memcpy(self->timeouts, default_timeouts, sizeof(self->timeouts));
   self->negotiate_waiters = g_ptr_array_new();
   self->image_inspects = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  self->events_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  g_queue_init(&self->events_seen_order);
   self->context = g_main_context_ref_thread_default();
 }
 

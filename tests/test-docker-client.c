@@ -175,7 +175,9 @@ typedef struct
   const char *api_version_header; /* or NULL */
   const char *server_header;      /* or NULL */
   const char *version_json;       /* GET /version's answer, or NULL: 500 */
+  const char *events_body;        /* GET /v<api>/events's answer (the stream then ends), or NULL: 500 */
   GPtrArray *paths;
+  GPtrArray *events_since; /* the "since" of each GET /events ("" when none) */
 } FakeDaemon;
 
 static void
@@ -195,6 +197,15 @@ fake_daemon_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHa
       soup_server_message_set_response(msg, "text/plain", SOUP_MEMORY_STATIC, fake->ping_body,
                                        strlen(fake->ping_body));
     }
+  else if (g_str_has_suffix(path, "/events") && fake->events_body != NULL)
+    {
+      const char *since = query != NULL ? g_hash_table_lookup(query, "since") : NULL;
+
+      g_ptr_array_add(fake->events_since, g_strdup(since != NULL ? since : ""));
+      soup_server_message_set_status(msg, 200, NULL);
+      soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_STATIC, fake->events_body,
+                                       strlen(fake->events_body));
+    }
   else if (strcmp(path, "/version") == 0 && fake->version_json != NULL)
     {
       soup_server_message_set_status(msg, 200, NULL);
@@ -205,19 +216,16 @@ fake_daemon_cb(SoupServer *server, SoupServerMessage *msg, const char *path, GHa
     soup_server_message_set_status(msg, 500, NULL);
 }
 
-/* Negotiate with `fake`; returns the client, negotiated. */
-static EcsaDockerClient *
-negotiate_with_fake(Fixture *fx, FakeDaemon *fake, SoupServer **out_server, char **out_dir)
+/* Serve `fake` on a unix socket in a new directory; returns the client's DOCKER_HOST. */
+static char *
+fake_daemon_start(FakeDaemon *fake, SoupServer **out_server, char **out_dir)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *dir = g_dir_make_tmp("ecsa-fake-docker-XXXXXX", &error);
   g_autofree char *sock_path = g_build_filename(dir, "docker.sock", NULL);
-  g_autofree char *host = g_strconcat("unix://", sock_path, NULL);
   g_autoptr(GSocket) sock = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
   g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(sock_path);
   SoupServer *server = soup_server_new(NULL, NULL);
-  EcsaDockerClient *client;
-  g_autoptr(GAsyncResult) res = NULL;
 
   g_assert_no_error(error);
   g_assert_true(g_socket_bind(sock, addr, TRUE, &error));
@@ -226,14 +234,26 @@ negotiate_with_fake(Fixture *fx, FakeDaemon *fake, SoupServer **out_server, char
   soup_server_add_handler(server, NULL, fake_daemon_cb, fake, NULL);
   g_assert_true(soup_server_listen_socket(server, sock, 0, &error));
   g_assert_no_error(error);
+  *out_server = server;
+  *out_dir = g_steal_pointer(&dir);
+  return g_strconcat("unix://", sock_path, NULL);
+}
+
+/* Negotiate with `fake`; returns the client, negotiated. */
+static EcsaDockerClient *
+negotiate_with_fake(Fixture *fx, FakeDaemon *fake, SoupServer **out_server, char **out_dir)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *host = fake_daemon_start(fake, out_server, out_dir);
+  EcsaDockerClient *client;
+  g_autoptr(GAsyncResult) res = NULL;
+
   client = ecsa_docker_client_new(host, &error);
   g_assert_no_error(error);
   ecsa_docker_client_negotiate_async(client, NULL, store_result_cb, &fx->result);
   res = wait_result(fx);
   g_assert_true(ecsa_docker_client_negotiate_finish(client, res, &error));
   g_assert_no_error(error);
-  *out_server = server;
-  *out_dir = g_steal_pointer(&dir);
   return client;
 }
 
@@ -724,6 +744,66 @@ test_inspect_image_shared(Fixture *fx, gconstpointer data)
 /* An unversioned request goes out at once: no GET /version before it (the start-up asks for
  * /info beside the negotiation) */
 static void
+collect_event_cb(EcsaDockerClient *client, const char *id, const char *action, JsonObject *attributes, gint64 nano,
+                 gpointer user_data)
+{
+  g_ptr_array_add(user_data, g_strdup_printf("%s %s %" G_GINT64_FORMAT, id, action, nano));
+}
+
+static gboolean
+events_replayed(gpointer user_data)
+{
+  FakeDaemon *fake = user_data;
+
+  return fake->events_since->len >= 3;
+}
+
+/* dockerd stamps events before it orders its stream: an event older than one already received is
+ * still delivered (the "die" of a container must never be lost), and only the very same event
+ * (time, container, action) is dropped, as when the stream is replayed after a reconnect. */
+static void
+test_events_out_of_order(Fixture *fx, gconstpointer data)
+{
+  FakeDaemon fake = {
+    .ping_status = 200,
+    .ping_body = "OK",
+    .api_version_header = "1.41",
+    .server_header = "Docker/20.10.24+dfsg1 (linux)",
+    .events_body = "{\"Type\":\"container\",\"Action\":\"start\",\"Actor\":{\"ID\":\"aaa\",\"Attributes\":{}},"
+                   "\"timeNano\":2000000000}\n"
+                   "{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"bbb\",\"Attributes\":"
+                   "{\"exitCode\":\"3\"}},\"timeNano\":1000000000}\n"
+                   "{\"Type\":\"container\",\"Action\":\"start\",\"Actor\":{\"ID\":\"aaa\",\"Attributes\":{}},"
+                   "\"timeNano\":2000000000}\n",
+    .paths = g_ptr_array_new_with_free_func(g_free),
+    .events_since = g_ptr_array_new_with_free_func(g_free),
+  };
+  g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func(g_free);
+  SoupServer *server = NULL;
+  char *dir = NULL;
+  g_autofree char *host = fake_daemon_start(&fake, &server, &dir);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EcsaDockerClient) client = ecsa_docker_client_new(host, &error);
+
+  g_assert_no_error(error);
+  g_signal_connect(client, "container-event", G_CALLBACK(collect_event_cb), events);
+  ecsa_docker_client_watch_events(client, NULL);
+  /* each stream ends after its three lines: the client reconnects, and the same lines come again */
+  ecsa_test_wait_until(NULL, events_replayed, &fake, GUARD_MS, "three event streams");
+  ecsa_docker_client_unwatch_events(client);
+  g_assert_cmpuint(events->len, ==, 2);
+  g_assert_cmpstr(events->pdata[0], ==, "aaa start 2000000000");
+  g_assert_cmpstr(events->pdata[1], ==, "bbb die 1000000000");
+  /* a reconnected stream starts at the newest event seen */
+  g_assert_cmpstr(fake.events_since->pdata[0], ==, "");
+  g_assert_cmpstr(fake.events_since->pdata[1], ==, "2.000000000");
+  g_clear_object(&client);
+  fake_daemon_done(server, dir);
+  g_ptr_array_unref(fake.paths);
+  g_ptr_array_unref(fake.events_since);
+}
+
+static void
 test_unversioned_request(Fixture *fx, gconstpointer data)
 {
   g_autoptr(EcsaDockerClient) client = NULL;
@@ -1197,6 +1277,7 @@ main(int argc, char **argv)
   ADD("/docker-client/events/follow", test_events);
   ADD("/docker-client/events/reconnect", test_events_reconnect);
   ADD("/docker-client/events/label-filter", test_events_label_filter);
+  ADD("/docker-client/events/out-of-order", test_events_out_of_order);
 #undef ADD
   return g_test_run();
 }
