@@ -6,7 +6,6 @@
 #include "ecsa-test-utils.h"
 
 #include <gio/gunixsocketaddress.h>
-#include <glib/gstdio.h>
 #include <libsoup/soup.h>
 #include <string.h>
 
@@ -221,7 +220,7 @@ static char *
 fake_daemon_start(FakeDaemon *fake, SoupServer **out_server, char **out_dir)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *dir = g_dir_make_tmp("ecsa-fake-docker-XXXXXX", &error);
+  g_autofree char *dir = ecsa_test_mkdtemp();
   g_autofree char *sock_path = g_build_filename(dir, "docker.sock", NULL);
   g_autoptr(GSocket) sock = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &error);
   g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(sock_path);
@@ -260,12 +259,9 @@ negotiate_with_fake(Fixture *fx, FakeDaemon *fake, SoupServer **out_server, char
 static void
 fake_daemon_done(SoupServer *server, char *dir)
 {
-  g_autofree char *sock_path = g_build_filename(dir, "docker.sock", NULL);
-
   soup_server_disconnect(server);
   g_object_unref(server);
-  g_unlink(sock_path);
-  g_rmdir(dir);
+  ecsa_test_rmdir_recursive(dir);
   g_free(dir);
 }
 
