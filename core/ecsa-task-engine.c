@@ -37,6 +37,7 @@
 #define ZERO_TIME "0001-01-01T00:00:00Z"
 #define EXECUTION_CREDENTIALS_WAIT_US (60 * G_USEC_PER_SEC) /* v1.16.2: waitForPullCredentialsTimeout */
 #define EXECUTION_CREDENTIALS_RECHECK_US (2 * G_USEC_PER_SEC)
+#define ABANDONED_CREATE_KEEP_S 3600 /* a saturated dockerd was seen finishing a create 5 min late */
 
 typedef struct
 {
@@ -91,6 +92,8 @@ struct _EcsaTaskEngine
   GHashTable *images;       /* image id -> ImageState* */
   GHashTable *disowned;     /* task ARN -> NULL: another EC2 instance's tasks, never recovered */
   gboolean disown_unlisted; /* after a reset: every labelled container found at start is disowned */
+  GHashTable *unclaimed;    /* docker name -> docker id: created (its event came) while our create was pending */
+  GHashTable *abandoned;    /* docker name -> expiry (monotonic s): a create that failed, Docker may still do it */
   guint64 next_serial;
 
   GCancellable *cancellable;
@@ -127,6 +130,7 @@ static void container_change(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer
 static void start_stop(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer *c);
 static void continue_cleanup(EcsaTaskEngine *self, EcsaTask *task);
 static void reconcile_done(EcsaTaskEngine *self);
+static void remove_orphan(EcsaTaskEngine *self, const char *id, const char *name, const char *why);
 
 /* ------------------------------------------------------------------------------------------- */
 /* small helpers */
@@ -1332,14 +1336,41 @@ create_data_free(CreateData *cd)
   g_free(cd);
 }
 
+/* Docker may still make a container whose create failed on our side (a timeout, a lost
+ * connection): its name is kept for a while, and a container made under it is removed. */
+static void
+abandon_create(EcsaTaskEngine *self, const char *docker_name)
+{
+  gint64 now = g_get_monotonic_time() / G_USEC_PER_SEC;
+  GHashTableIter it;
+  gpointer v;
+
+  g_hash_table_iter_init(&it, self->abandoned);
+  while (g_hash_table_iter_next(&it, NULL, &v))
+    if (GPOINTER_TO_SIZE(v) < (gsize)now)
+      g_hash_table_iter_remove(&it);
+  g_hash_table_replace(self->abandoned, g_strdup(docker_name),
+                       GSIZE_TO_POINTER((gsize)(now + ABANDONED_CREATE_KEEP_S)));
+}
+
 /* The create failed: v1.16.2 stops the container (its essential flag then decides for the task). */
 static void
 create_failed(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer *c, const GError *error)
 {
+  const char *unclaimed = g_hash_table_lookup(self->unclaimed, c->docker_name);
+
   c->applying = ECSA_CONTAINER_NONE;
+  if (unclaimed != NULL)
+    {
+      /* Docker made it after all, after our create gave up and our look found nothing */
+      remove_orphan(self, unclaimed, c->docker_name, "its create had failed");
+      g_hash_table_remove(self->unclaimed, c->docker_name);
+    }
   if (is_cancelled(error))
     return;
-  ecsa_log_warn("creating container '%s' of task '%s' failed: %s", c->name, task->arn, error->message);
+  abandon_create(self, c->docker_name);
+  ecsa_log_warn("creating container '%s' of task '%s' as '%s' failed: %s", c->name, task->arn, c->docker_name,
+                error->message);
   set_reason(c, error->domain == ECSA_ERROR && g_str_has_prefix(error->message, "HostConfigError")
                   ? g_strdup(error->message)
                   : reason_from_error("CannotCreateContainerError", error));
@@ -1379,6 +1410,7 @@ create_adopt_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
       ecsa_log_info("container '%s' of task '%s' exists already as '%s'; adopting it", c->name, task->arn,
                     c->docker_name);
       c->applying = ECSA_CONTAINER_NONE;
+      g_hash_table_remove(cd->op->engine->unclaimed, c->docker_name);
       index_docker_id(cd->op->engine, c, json_object_get_string_member(inspect, "Id"));
       container_change(cd->op->engine, task, c, ECSA_CONTAINER_CREATED, NULL);
       container_change(cd->op->engine, task, c, status_from_inspect(inspect), inspect);
@@ -1418,6 +1450,7 @@ create_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   c->applying = ECSA_CONTAINER_NONE;
+  g_hash_table_remove(self->unclaimed, c->docker_name);
   index_docker_id(self, c, id);
   ecsa_log_info("created container '%s' of task '%s': %s (%.12s)", c->name, task->arn, c->docker_name, id);
   container_change(self, task, c, ECSA_CONTAINER_CREATED, NULL);
@@ -2165,6 +2198,8 @@ cleanup_step_done(EcsaTaskEngine *self, EcsaTask *task)
       EcsaContainer *c = task->containers->pdata[i];
       if (c->docker_id != NULL && g_hash_table_lookup(self->by_docker_id, c->docker_id) == c)
         g_hash_table_remove(self->by_docker_id, c->docker_id);
+      if (c->docker_name != NULL)
+        g_hash_table_remove(self->unclaimed, c->docker_name);
       record_image_use(self, task, c, FALSE);
     }
   g_hash_table_remove(self->tasks, arn); /* frees the task */
@@ -2684,6 +2719,57 @@ inspect_container(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer *c)
 }
 
 static void
+remove_orphan_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autofree char *name = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (ecsa_docker_client_remove_container_finish(ECSA_DOCKER_CLIENT(source), result, &error))
+    ecsa_log_info("removed container '%s', which no task owns", name);
+  else if (!is_cancelled(error) && !g_error_matches(error, ECSA_ERROR, ECSA_ERROR_NOT_FOUND))
+    ecsa_log_warn("removing container '%s', which no task owns: %s", name, error->message);
+}
+
+/* Remove a container Docker made for a create the agent had given up on. */
+static void
+remove_orphan(EcsaTaskEngine *self, const char *id, const char *name, const char *why)
+{
+  ecsa_log_warn("Docker created container '%s' (%.12s) after the agent gave up on it (%s); removing it", name, id, why);
+  ecsa_docker_client_remove_container_async(self->docker, id, TRUE, TRUE, self->cancellable, remove_orphan_ready_cb,
+                                            g_strdup(name));
+}
+
+/* A container of ours that Docker reports created under an ID we do not know. Docker finishes a
+ * create even when the agent's call timed out (a saturated daemon): when our look by name found
+ * nothing, the task went on without it, and once the task was forgotten nothing would remove it.
+ * Only names of our own creates are touched: another agent's containers are not ours to judge. */
+static void
+unknown_container_created(EcsaTaskEngine *self, const char *id, JsonObject *attributes)
+{
+  const char *arn = json_object_get_string_member_with_default(attributes, ECSA_LABEL_TASK_ARN, NULL);
+  const char *cname = json_object_get_string_member_with_default(attributes, ECSA_LABEL_CONTAINER_NAME, NULL);
+  const char *name = json_object_get_string_member_with_default(attributes, "name", NULL);
+  EcsaTask *task;
+  EcsaContainer *c;
+
+  if (name == NULL)
+    return;
+  if (g_hash_table_contains(self->abandoned, name))
+    {
+      /* kept until it expires: a name is used by one container of one task only */
+      remove_orphan(self, id, name, "its create had failed");
+      return;
+    }
+  if (arn == NULL || cname == NULL || (task = g_hash_table_lookup(self->tasks, arn)) == NULL)
+    return;
+  c = ecsa_task_get_container(task, cname);
+  if (c != NULL && c->docker_id == NULL && c->applying == ECSA_CONTAINER_CREATED
+      && g_strcmp0(c->docker_name, name) == 0)
+    /* our create (or its look by name) is pending: its answer claims it, or its failure removes it */
+    g_hash_table_replace(self->unclaimed, g_strdup(name), g_strdup(id));
+}
+
+static void
 container_event_cb(EcsaDockerClient *docker, const char *id, const char *action, JsonObject *attributes,
                    gint64 time_nano, gpointer user_data)
 {
@@ -2691,8 +2777,14 @@ container_event_cb(EcsaDockerClient *docker, const char *id, const char *action,
   EcsaContainer *c = g_hash_table_lookup(self->by_docker_id, id);
   EcsaTask *task;
 
-  if (c == NULL || self->stopping)
+  if (self->stopping)
     return;
+  if (c == NULL)
+    {
+      if (strcmp(action, "create") == 0)
+        unknown_container_created(self, id, attributes);
+      return;
+    }
   task = c->task;
   if (run_of(task)->cleaning)
     return;
@@ -3802,6 +3894,8 @@ ecsa_task_engine_finalize(GObject *object)
   g_hash_table_unref(self->tasks);
   g_hash_table_unref(self->images);
   g_hash_table_unref(self->disowned);
+  g_hash_table_unref(self->unclaimed);
+  g_hash_table_unref(self->abandoned);
   g_clear_pointer(&self->cgroup, ecsa_cgroup_free);
   g_clear_pointer(&self->metadata, ecsa_container_metadata_free);
   g_free(self->container_instance_arn);
@@ -3836,6 +3930,8 @@ ecsa_task_engine_init(EcsaTaskEngine *self)
   self->by_docker_id = g_hash_table_new(g_str_hash, g_str_equal);
   self->images = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)image_state_free);
   self->disowned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  self->unclaimed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  self->abandoned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   self->cancellable = g_cancellable_new();
   self->context = g_main_context_ref_thread_default();
 }

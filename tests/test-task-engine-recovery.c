@@ -2,6 +2,7 @@
  * from Docker labels; the event stream comes back after dockerd "restarts"; ECS's stop sequence
  * numbers hold new tasks back.
  * SPDX-License-Identifier: Apache-2.0 */
+#include "ecsa-log.h"
 #include "ecsa-task-engine.h"
 #include "ecsa-task-view.h"
 #include "ecsa-test-engine.h"
@@ -185,6 +186,97 @@ test_stop_sequence(void)
   g_assert_cmpuint(i_a_stopped, <, i_b_running);
 }
 
+static void
+capture_cb(EcsaLogLevel level, const char *line, gpointer user_data)
+{
+  g_string_append_printf(user_data, "%s\n", line);
+}
+
+/* The docker name a failed create used, from the agent's warning. */
+static char *
+failed_create_name(const char *logs, const char *arn)
+{
+  g_autofree char *needle = g_strdup_printf("of task '%s' as '", arn);
+  const char *p = strstr(logs, needle);
+  const char *end;
+
+  if (p == NULL)
+    return NULL;
+  p += strlen(needle);
+  end = strchr(p, '\'');
+  return end != NULL ? g_strndup(p, end - p) : NULL;
+}
+
+/* A create the agent gave up on (timed out, and its look by name found nothing) that dockerd
+ * finishes later is removed when its event comes, even once the task is STOPPED: a saturated
+ * dockerd finished creates minutes late and left them "Created" forever. A labelled container
+ * the agent never asked for is left alone. */
+static void
+test_late_create_removed(void)
+{
+  g_autoptr(EcsaTestEngine) te = ecsa_test_engine_new("rcv");
+  g_autofree char *arn = ecsa_test_engine_arn(te, "late");
+  g_autofree char *other_arn = ecsa_test_engine_arn(te, "never");
+  g_autofree char *c1 = container_json("c", TRUE, SLEEPER);
+  g_autofree char *cs = g_strdup_printf("[%s]", c1);
+  g_autofree char *t = ecsa_test_engine_task_json(te, "late", "RUNNING", cs);
+  g_autofree char *payload = g_strdup_printf("[%s]", t);
+  g_autofree char *label_arn = g_strdup_printf("%s=%s", ECSA_LABEL_TASK_ARN, arn);
+  g_autofree char *label_other = g_strdup_printf("%s=%s", ECSA_LABEL_TASK_ARN, other_arn);
+  g_autofree char *label_name = g_strdup_printf("%s=c", ECSA_LABEL_CONTAINER_NAME);
+  g_autofree char *foreign_name = g_strdup_printf("%snever-c", te->prefix);
+  g_autoptr(GString) logs = g_string_new(NULL);
+  g_autoptr(GPtrArray) rejected = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *out2 = NULL;
+  const EcsaStateChange *stopped;
+  gint64 deadline;
+
+  ecsa_test_engine_start(te, NULL);
+  /* every create and inspect times out at once: Docker may or may not have received the create */
+  ecsa_docker_client_set_timeout(te->docker, ECSA_DOCKER_CALL_CREATE, 1);
+  ecsa_docker_client_set_timeout(te->docker, ECSA_DOCKER_CALL_INSPECT, 1);
+  ecsa_log_set_capture(capture_cb, logs);
+  rejected = ecsa_test_engine_apply(te, payload, 1, &error);
+  g_assert_no_error(error);
+  stopped = ecsa_test_engine_wait(te, arn, "c", "STOPPED", GUARD_MS);
+  g_assert_nonnull(strstr(stopped->reason, "CannotCreateContainerError"));
+  ecsa_test_engine_wait(te, arn, NULL, "STOPPED", GUARD_MS);
+  ecsa_docker_client_set_timeout(te->docker, ECSA_DOCKER_CALL_CREATE, 0);
+  ecsa_docker_client_set_timeout(te->docker, ECSA_DOCKER_CALL_INSPECT, 0);
+  name = failed_create_name(logs->str, arn);
+  g_assert_nonnull(name);
+
+  /* dockerd finishes the create now (if it had the request, the name is taken and this fails) */
+  g_free(ecsa_test_docker_cli(NULL, "create", "--name", name, "--label", label_arn, "--label", label_name, image,
+                              "true", NULL));
+  /* a labelled container the agent never asked for */
+  out = ecsa_test_docker_cli(NULL, "create", "--name", foreign_name, "--label", label_other, "--label", label_name,
+                             image, "true", NULL);
+  g_assert_nonnull(out);
+
+  deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+  for (;;)
+    {
+      g_autoptr(GPtrArray) ids = ecsa_test_engine_docker_ids(arn, NULL);
+      if (ids->len == 0)
+        break;
+      g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+      ecsa_test_run_for(100);
+    }
+  g_assert_nonnull(strstr(logs->str, "after the agent gave up on it"));
+  ecsa_test_run_for(500);
+  {
+    g_autoptr(GPtrArray) ids = ecsa_test_engine_docker_ids(other_arn, NULL);
+    g_assert_cmpuint(ids->len, ==, 1);
+  }
+  ecsa_log_set_capture(NULL, NULL);
+  out2 = ecsa_test_docker_cli(NULL, "rm", "-f", foreign_name, NULL);
+  ecsa_test_engine_stop(te);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -202,6 +294,7 @@ main(int argc, char **argv)
   g_test_add_func("/task-engine-recovery/newer-checkpoint", test_newer_checkpoint);
   g_test_add_func("/task-engine-recovery/events-reconnect", test_events_reconnect);
   g_test_add_func("/task-engine-recovery/stop-sequence", test_stop_sequence);
+  g_test_add_func("/task-engine-recovery/late-create-removed", test_late_create_removed);
   rc = g_test_run();
   ecsa_test_registry_stop(registry);
   return rc;
