@@ -158,6 +158,8 @@ for agent in $agents; do
     not_ok "$what holds $descriptors plugin descriptors, expected $expected"
   fi
 
+  # the log exists before the agent starts: `tail -f` below must not race its creation
+  : >"$tmp/agent.log"
   # no instance metadata, the loopback ECS; Docker through its socket
   env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     ${ASAN_OPTIONS+ASAN_OPTIONS="$ASAN_OPTIONS"} ${UBSAN_OPTIONS+UBSAN_OPTIONS="$UBSAN_OPTIONS"} \
@@ -169,7 +171,7 @@ for agent in $agents; do
     ECS_LOGLEVEL=info \
     unshare --net sh -c 'ip link set lo up && rm -f "$1" && { python3 "$2" "$1" & } &&
       for i in $(seq 100); do [ -e "$1" ] && break; sleep 0.1; done && exec "$0" -blackhole-ec2-metadata' \
-      "$agent" "$tmp/ecs-ready" "$tmp/fake-ecs.py" >"$tmp/agent.log" 2>&1 &
+      "$agent" "$tmp/ecs-ready" "$tmp/fake-ecs.py" >>"$tmp/agent.log" 2>&1 &
   agent_pid=$!
   # until the start-up line (the plugin step comes before it), at most 60 s
   if timeout 60 grep -q -m1 'ecs-agent .* started' <(tail -n +1 -f --pid="$agent_pid" "$tmp/agent.log"); then
