@@ -9,6 +9,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -404,17 +405,32 @@ scan_file (Scan *scan, const char *path, gboolean *readable)
     }
 }
 
+/* TRUE the first time the file `st` describes is seen, whatever its name. */
+static gboolean
+first_read (GHashTable *files_read, const struct stat *st)
+{
+  return g_hash_table_add (files_read, g_strdup_printf ("%ju:%ju", (uintmax_t) st->st_dev, (uintmax_t) st->st_ino));
+}
+
 /* Reads `file` and `dir` (NULL: Go's defaults); returns how many certificates were new (load) or
  * found (re-index). */
 static guint
 scan_sources (Scan *scan, const char *file, const char *dir)
 {
   g_auto(GStrv) dirs = dir != NULL ? g_strsplit (dir, ":", -1) : g_strdupv ((char **) go_cert_dirs);
+  /* "dev:ino" of each file read: the hashed directory links every certificate twice (name.pem and
+   * its subject hash's link), and holds the bundle too. A file is read once, whatever its names. */
+  g_autoptr(GHashTable) files_read = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   gboolean readable;
   guint before = scan->count;
+  struct stat st;
 
   if (file != NULL)
-    scan_file (scan, file, &readable);
+    {
+      scan_file (scan, file, &readable);
+      if (readable && stat (file, &st) == 0)
+        first_read (files_read, &st);
+    }
   else
     for (guint i = 0; go_cert_files[i] != NULL; i++)
       {
@@ -422,6 +438,8 @@ scan_sources (Scan *scan, const char *file, const char *dir)
         if (readable)
           {
             scan->system_file = go_cert_files[i];
+            if (stat (go_cert_files[i], &st) == 0)
+              first_read (files_read, &st);
             break;
           }
       }
@@ -436,8 +454,9 @@ scan_sources (Scan *scan, const char *file, const char *dir)
         {
           g_autofree char *path = g_build_filename (dirs[i], name, NULL);
 
-          if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
-            scan_file (scan, path, &readable);
+          if (stat (path, &st) != 0 || !S_ISREG (st.st_mode) || !first_read (files_read, &st))
+            continue;
+          scan_file (scan, path, &readable);
         }
     }
   return scan->count - before;
