@@ -12,15 +12,17 @@
 /* Connections to dockerd: enough that a quick call never queues behind slow ones (v1.16.2's Go
  * client has no limit at all); libsoup queues beyond it. Each is one unix socket. */
 #define MAX_CONNECTIONS 256
-/* Container creations in flight at once; more wait in the client's own queue, their timers
- * running. A creation begins new work in dockerd, so this bounds what a launch of hundreds of
- * tasks keeps in flight (each call holds a connection, libsoup's buffers and a goroutine in
- * dockerd) while dockerd stays saturated (it takes about 0.45 s per create+start with 256
- * requests in flight, the same with 32). Every other call (start, inspect, stop, remove, pulls)
- * goes at once: work already begun is finished first, and a quick inspect never waits behind a
- * queue of creations (when all calls were limited, inspects timed out after 30 s in the queue
- * during a churn of 500 tasks). */
-#define MAX_CREATES_IN_FLIGHT 32
+/* A creation waits in the client's own queue (its timer running) while this many quick calls are
+ * in flight: creations, starts, inspections, removals, lists... (not pulls, which stream at the
+ * registry's pace, nor stops, which last as long as the container takes to exit). A creation
+ * begins new work in dockerd, so new work enters only while dockerd keeps up with the work begun;
+ * that work itself never waits, so a quick inspect never queues behind creations (when all calls
+ * were limited, inspects timed out after 30 s in the queue during a churn of 500 tasks, and
+ * priority orderings starved one class or another under a churn's overload). It bounds what a
+ * launch of hundreds of tasks keeps in flight (each call holds a connection, libsoup's buffers and
+ * a goroutine in dockerd) while dockerd stays saturated (about 0.45 s per create+start with 256
+ * requests in flight, the same with 32). */
+#define MAX_BUSY_BEFORE_CREATES 32
 /* The connections to dockerd are closed once no call has been in flight for this long (ms):
  * a burst keeps reusing them, and none is left open for good after it (v1.16.2 kept none). */
 #define IDLE_CLOSE_MS 2000
@@ -66,7 +68,7 @@ struct _EcsaDockerClient
   char *server_version;
   char *min_api_version; /* the daemon's oldest API, or NULL: ECSA_DOCKER_API_VERSION_PROBED or older */
   guint n_in_flight;      /* calls sent on `session`, not finished */
-  guint n_limited;        /* ... of which creations (MAX_CREATES_IN_FLIGHT) */
+  guint n_busy;           /* ... of which quick calls (MAX_BUSY_BEFORE_CREATES) */
   GQueue limited_waiting; /* GTask*: creations waiting for a slot (a reference each) */
   GSource *idle_close;   /* closes the idle connections once nothing is in flight */
   gboolean negotiating;
@@ -326,8 +328,9 @@ typedef struct
   gboolean streamed;         /* pull: read progress lines */
   char *image;               /* pull: for the log */
 
-  gboolean counted;          /* sent: counts in n_in_flight (and n_limited when limited) */
-  gboolean limited;          /* a creation: takes one of MAX_CREATES_IN_FLIGHT */
+  gboolean counted;          /* sent: counts in n_in_flight (and n_busy when busy) */
+  gboolean limited;          /* a creation: waits while MAX_BUSY_BEFORE_CREATES calls are busy */
+  gboolean busy;             /* a quick call (not a pull nor a stop): counts in n_busy */
   GList *slot_wait;          /* its link in limited_waiting, while it waits for a slot */
   GCancellable *cancellable; /* the call's own, cancelled by the parent or the timer */
   GCancellable *parent_cancellable;
@@ -742,6 +745,13 @@ call_is_limited(const CallData *cd)
 }
 
 static gboolean
+call_is_busy(const CallData *cd)
+{
+  return cd->call != ECSA_DOCKER_CALL_PULL && cd->call != ECSA_DOCKER_CALL_PULL_BEGIN
+         && cd->call != ECSA_DOCKER_CALL_STOP;
+}
+
+static gboolean
 idle_close_cb(gpointer user_data)
 {
   EcsaDockerClient *self = user_data;
@@ -755,7 +765,7 @@ idle_close_cb(gpointer user_data)
 
 static void call_send(GTask *task);
 
-/* A call finished (its callback ran): a creation's slot goes to the next waiting one. */
+/* A call finished (its callback ran): waiting creations go while fewer than MAX_BUSY_BEFORE_CREATES are busy. */
 static void
 call_completed_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
 {
@@ -767,9 +777,9 @@ call_completed_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
   g_assert(cd->counted && self->n_in_flight > 0);
   cd->counted = FALSE;
   self->n_in_flight--;
-  if (cd->limited)
-    self->n_limited--;
-  while (self->n_limited < MAX_CREATES_IN_FLIGHT && !g_queue_is_empty(&self->limited_waiting))
+  if (cd->busy)
+    self->n_busy--;
+  while (self->n_busy < MAX_BUSY_BEFORE_CREATES && !g_queue_is_empty(&self->limited_waiting))
     {
       GTask *next = g_queue_pop_head(&self->limited_waiting);
       CallData *ncd = g_task_get_task_data(next);
@@ -798,7 +808,8 @@ static gboolean
 call_take_slot(EcsaDockerClient *self, CallData *cd, GTask *task)
 {
   cd->limited = call_is_limited(cd);
-  if (cd->limited && self->n_limited >= MAX_CREATES_IN_FLIGHT)
+  cd->busy = call_is_busy(cd);
+  if (cd->limited && self->n_busy >= MAX_BUSY_BEFORE_CREATES)
     {
       g_queue_push_tail(&self->limited_waiting, task);
       cd->slot_wait = g_queue_peek_tail_link(&self->limited_waiting);
@@ -806,8 +817,8 @@ call_take_slot(EcsaDockerClient *self, CallData *cd, GTask *task)
     }
   cd->counted = TRUE;
   self->n_in_flight++;
-  if (cd->limited)
-    self->n_limited++;
+  if (cd->busy)
+    self->n_busy++;
   if (self->idle_close != NULL)
     {
       g_source_destroy(self->idle_close);

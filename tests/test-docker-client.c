@@ -677,6 +677,80 @@ test_create_limit(Fixture *fx, gconstpointer data)
     }
 }
 
+/* Creations wait while 32 quick calls of any kind are in flight (new work enters only while
+ * dockerd keeps up with the work begun), and that work never waits; stops, which last as long as
+ * the container takes to exit, do not hold creations back. */
+static void
+run_for(guint ms)
+{
+  gboolean over = FALSE;
+
+  g_timeout_add(ms, flag_cb, &over);
+  ecsa_test_wait_until(NULL, flag_set, &over, GUARD_MS, "a pause");
+}
+
+static void
+test_create_admission(Fixture *fx, gconstpointer data)
+{
+  g_autoptr(EcsaTestDockerProxy) proxy = ecsa_test_docker_proxy_new();
+  g_autoptr(EcsaDockerClient) client = NULL;
+  g_autoptr(GPtrArray) hung = g_ptr_array_new_with_free_func(g_object_unref);
+  g_autoptr(GCancellable) hang_up = g_cancellable_new();
+  g_autoptr(JsonNode) body = create_body("true");
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(GError) error = NULL;
+  guint n;
+
+  client = negotiated_client(fx, proxy);
+  ecsa_test_docker_proxy_set_blackhole(proxy, TRUE);
+  n = ecsa_test_docker_proxy_get_n_accepted(proxy);
+
+  /* 32 hung inspections all go out */
+  ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_INSPECT, 60000);
+  for (guint i = 0; i < 32; i++)
+    ecsa_docker_client_inspect_container_async(client, "hung", hang_up, collect_result_cb, hung);
+  run_for(300);
+  g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, ==, 32);
+  /* a creation waits for them, and fails at its own limit without having gone out */
+  ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_CREATE, 200);
+  ecsa_docker_client_create_container_async(client, "waiting", body, NULL, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_null(ecsa_docker_client_create_container_finish(client, res, &error));
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
+  g_clear_error(&error);
+  g_clear_object(&res);
+  g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, ==, 32);
+  /* work already begun never waits: one more inspection goes out */
+  ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_INSPECT, 200);
+  ecsa_docker_client_inspect_container_async(client, "other", NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_null(ecsa_docker_client_inspect_container_finish(client, res, &error));
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
+  g_clear_error(&error);
+  g_clear_object(&res);
+  g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, ==, 33);
+  g_cancellable_cancel(hang_up);
+  wait_results(hung, 32);
+  g_ptr_array_set_size(hung, 0);
+
+  /* 40 hung stops hold nothing back: a creation goes out at once */
+  g_clear_object(&hang_up);
+  hang_up = g_cancellable_new();
+  n = ecsa_test_docker_proxy_get_n_accepted(proxy);
+  for (guint i = 0; i < 40; i++)
+    ecsa_docker_client_stop_container_async(client, "hung", 30, hang_up, collect_result_cb, hung);
+  run_for(300);
+  g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, ==, 40);
+  ecsa_docker_client_create_container_async(client, "not-waiting", body, NULL, NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_null(ecsa_docker_client_create_container_finish(client, res, &error));
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
+  g_clear_error(&error);
+  g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, ==, 41);
+  g_cancellable_cancel(hang_up);
+  wait_results(hung, 40);
+}
+
 /* Inspections of one image in flight together share one call: one answer (or error) for all. */
 static void
 test_inspect_image_shared(Fixture *fx, gconstpointer data)
@@ -1263,6 +1337,7 @@ main(int argc, char **argv)
   ADD("/docker-client/timeout/hung-daemon", test_hung_daemon);
   ADD("/docker-client/unversioned-request", test_unversioned_request);
   ADD("/docker-client/create-limit", test_create_limit);
+  ADD("/docker-client/create-admission", test_create_admission);
   ADD("/docker-client/unreachable", test_unreachable);
   ADD("/docker-client/cancel", test_cancel);
   ADD("/docker-client/inspect-image/shared", test_inspect_image_shared);
