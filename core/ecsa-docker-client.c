@@ -12,8 +12,9 @@
 /* Connections to dockerd: enough that a quick call never queues behind slow ones (v1.16.2's Go
  * client has no limit at all); libsoup queues beyond it. Each is one unix socket. */
 #define MAX_CONNECTIONS 256
-/* A creation waits in the client's own queue (its timer running) while this many quick calls are
- * in flight: creations, starts, inspections, removals, lists... (not pulls, which stream at the
+/* A creation waits in the client's own queue while this many quick calls are in flight (its
+ * time limit runs from when it goes out: a task is not failed because the agent held its creation
+ * back; cancelling it still ends the wait): creations, starts, inspections, removals, lists... (not pulls, which stream at the
  * registry's pace, nor stops, which last as long as the container takes to exit). A creation
  * begins new work in dockerd, so new work enters only while dockerd keeps up with the work begun;
  * that work itself never waits, so a quick inspect never queues behind creations (when all calls
@@ -332,6 +333,7 @@ typedef struct
   gboolean limited;          /* a creation: waits while MAX_BUSY_BEFORE_CREATES calls are busy */
   gboolean busy;             /* a quick call (not a pull nor a stop): counts in n_busy */
   GList *slot_wait;          /* its link in limited_waiting, while it waits for a slot */
+  gulong slot_cancel_handler; /* on `cancellable` while it waits */
   GCancellable *cancellable; /* the call's own, cancelled by the parent or the timer */
   GCancellable *parent_cancellable;
   gulong parent_handler;
@@ -364,6 +366,8 @@ call_data_free(CallData *cd)
       g_source_destroy(cd->begin_timer);
       g_source_unref(cd->begin_timer);
     }
+  if (cd->slot_cancel_handler != 0)
+    g_clear_signal_handler(&cd->slot_cancel_handler, cd->cancellable);
   if (cd->parent_handler != 0)
     g_cancellable_disconnect(cd->parent_cancellable, cd->parent_handler);
   g_clear_object(&cd->parent_cancellable);
@@ -411,15 +415,6 @@ call_timeout_cb(gpointer user_data)
           /* still queued behind the version negotiation: fail now, not when it ends */
           g_autoptr(GTask) task = g_steal_pointer(&cd->waiting);
           g_autoptr(GError) cancelled = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
-          g_task_return_error(task, call_error(cd->self, cd, cancelled));
-        }
-      else if (cd->slot_wait != NULL)
-        {
-          /* still waiting for a slot: likewise */
-          g_autoptr(GTask) task = cd->slot_wait->data;
-          g_autoptr(GError) cancelled = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
-
-          g_queue_delete_link(&cd->self->limited_waiting, g_steal_pointer(&cd->slot_wait));
           g_task_return_error(task, call_error(cd->self, cd, cancelled));
         }
     }
@@ -785,6 +780,7 @@ call_completed_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
       CallData *ncd = g_task_get_task_data(next);
 
       ncd->slot_wait = NULL;
+      g_clear_signal_handler(&ncd->slot_cancel_handler, ncd->cancellable);
       if (g_cancellable_is_cancelled(ncd->cancellable))
         {
           g_autoptr(GError) cancelled = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
@@ -792,6 +788,8 @@ call_completed_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
           g_object_unref(next);
           continue;
         }
+      /* its time limit starts now */
+      ncd->timer = attach_timer(self, ncd->timeout_ms, call_timeout_cb, ncd);
       call_send(next);
     }
   if (self->n_in_flight == 0 && self->idle_close == NULL && self->session != NULL)
@@ -803,7 +801,48 @@ call_completed_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
     }
 }
 
-/* Counts the call in, or makes it wait for a slot (FALSE: it waits, the queue holds `task`). */
+/* Creations cancelled while they wait leave the queue (on the client's context). */
+static gboolean
+slot_sweep_cb(gpointer user_data)
+{
+  EcsaDockerClient *self = user_data;
+  GList *l = self->limited_waiting.head;
+
+  while (l != NULL)
+    {
+      GList *next_link = l->next;
+      GTask *task = l->data;
+      CallData *cd = g_task_get_task_data(task);
+
+      if (g_cancellable_is_cancelled(cd->cancellable))
+        {
+          g_autoptr(GError) cancelled = g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
+
+          g_queue_delete_link(&self->limited_waiting, l);
+          cd->slot_wait = NULL;
+          g_clear_signal_handler(&cd->slot_cancel_handler, cd->cancellable);
+          g_task_return_error(task, call_error(self, cd, cancelled));
+          g_object_unref(task);
+        }
+      l = next_link;
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* may run in another thread: the queue is swept on the client's context */
+static void
+slot_wait_cancelled_cb(GCancellable *cancellable, gpointer user_data)
+{
+  EcsaDockerClient *self = user_data;
+  g_autoptr(GSource) idle = g_idle_source_new();
+
+  g_source_set_callback(idle, slot_sweep_cb, g_object_ref(self), g_object_unref);
+  g_source_set_name(idle, "ecsa-docker-slot-sweep");
+  g_source_attach(idle, self->context);
+}
+
+/* Counts the call in, or makes it wait for a slot (FALSE: it waits, the queue holds `task`; its
+ * timer is stopped until it goes out). */
 static gboolean
 call_take_slot(EcsaDockerClient *self, CallData *cd, GTask *task)
 {
@@ -811,8 +850,17 @@ call_take_slot(EcsaDockerClient *self, CallData *cd, GTask *task)
   cd->busy = call_is_busy(cd);
   if (cd->limited && self->n_busy >= MAX_BUSY_BEFORE_CREATES)
     {
+      if (cd->timer != NULL)
+        {
+          g_source_destroy(cd->timer);
+          g_clear_pointer(&cd->timer, g_source_unref);
+        }
       g_queue_push_tail(&self->limited_waiting, task);
       cd->slot_wait = g_queue_peek_tail_link(&self->limited_waiting);
+      cd->slot_cancel_handler
+        = g_signal_connect(cd->cancellable, "cancelled", G_CALLBACK(slot_wait_cancelled_cb), self);
+      if (g_cancellable_is_cancelled(cd->cancellable))
+        slot_wait_cancelled_cb(cd->cancellable, self);
       return FALSE;
     }
   cd->counted = TRUE;

@@ -591,10 +591,20 @@ wait_results(GPtrArray *results, guint n)
   ecsa_test_wait_until(NULL, have_results, wanted, GUARD_MS, "image inspections");
 }
 
+static void
+run_for(guint ms)
+{
+  gboolean over = FALSE;
+
+  g_timeout_add(ms, flag_cb, &over);
+  ecsa_test_wait_until(NULL, flag_set, &over, GUARD_MS, "a pause");
+}
+
 /* At most 32 container creations are in flight: 80 at once all get their answer (dockerd refuses
  * their names at once); once nothing is in flight for 2 s the connections are closed (the next
  * call opens a new one); 40 creations on a hung daemon use at most 32 connections, a waiting one
- * fails at its own time limit while the slots stay taken, and other calls do not wait. */
+ * does not time out while it waits (its limit runs from when it goes out), a cancelled one leaves
+ * the queue, and other calls do not wait. */
 static void
 test_create_limit(Fixture *fx, gconstpointer data)
 {
@@ -640,24 +650,18 @@ test_create_limit(Fixture *fx, gconstpointer data)
   g_clear_object(&res);
   g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy), ==, n + 1);
 
-  /* 40 hung creations: 32 hold every slot (and at most 32 connections), 8 wait; one more fails
-   * at its own limit */
+  /* 40 hung creations: 32 hold every slot (and at most 32 connections), 8 wait */
   n = ecsa_test_docker_proxy_get_n_accepted(proxy);
   ecsa_test_docker_proxy_set_blackhole(proxy, TRUE);
   ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_CREATE, 60000);
   for (guint i = 0; i < 40; i++)
     ecsa_docker_client_create_container_async(client, "hung", body, NULL, hang_up, collect_result_cb, hung);
+  /* one more waits too, and its time limit does not run while it waits */
   ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_CREATE, 200);
-  started = g_get_monotonic_time();
   ecsa_docker_client_create_container_async(client, "waiting", body, NULL, NULL, store_result_cb, &fx->result);
-  res = wait_result(fx);
-  g_assert_null(ecsa_docker_client_create_container_finish(client, res, &error));
-  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
-  g_assert_cmpstr(error->message, ==, "docker create container 'waiting': timed out after 0.2s");
-  g_assert_cmpint(g_get_monotonic_time() - started, <, 10 * G_USEC_PER_SEC);
+  run_for(600);
+  g_assert_null(fx->result);
   g_assert_cmpuint(hung->len, ==, 0);
-  g_clear_error(&error);
-  g_clear_object(&res);
   g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, <=, 32);
   /* an inspect takes no slot: it goes out (and hangs too) while the creations wait */
   ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_INSPECT, 200);
@@ -666,7 +670,9 @@ test_create_limit(Fixture *fx, gconstpointer data)
   g_assert_null(ecsa_docker_client_inspect_container_finish(client, res, &error));
   g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
   g_clear_error(&error);
+  g_clear_object(&res);
   g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, ==, 33);
+  /* cancelled, the hung ones end, the 8 waiting ones too (without going out) */
   g_cancellable_cancel(hang_up);
   wait_results(hung, 40);
   for (guint i = 0; i < hung->len; i++)
@@ -675,20 +681,20 @@ test_create_limit(Fixture *fx, gconstpointer data)
       g_assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
       g_clear_error(&error);
     }
+  /* then the waiting one goes out, and fails at its own limit from there */
+  started = g_get_monotonic_time();
+  res = wait_result(fx);
+  g_assert_null(ecsa_docker_client_create_container_finish(client, res, &error));
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
+  g_assert_cmpstr(error->message, ==, "docker create container 'waiting': timed out after 0.2s");
+  g_assert_cmpint(g_get_monotonic_time() - started, <, 10 * G_USEC_PER_SEC);
+  g_clear_error(&error);
+  g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, ==, 34);
 }
 
 /* Creations wait while 32 quick calls of any kind are in flight (new work enters only while
- * dockerd keeps up with the work begun), and that work never waits; stops, which last as long as
- * the container takes to exit, do not hold creations back. */
-static void
-run_for(guint ms)
-{
-  gboolean over = FALSE;
-
-  g_timeout_add(ms, flag_cb, &over);
-  ecsa_test_wait_until(NULL, flag_set, &over, GUARD_MS, "a pause");
-}
-
+ * dockerd keeps up with the work begun), with their time limit stopped, and that work never
+ * waits; stops, which last as long as the container takes to exit, do not hold creations back. */
 static void
 test_create_admission(Fixture *fx, gconstpointer data)
 {
@@ -698,6 +704,7 @@ test_create_admission(Fixture *fx, gconstpointer data)
   g_autoptr(GCancellable) hang_up = g_cancellable_new();
   g_autoptr(JsonNode) body = create_body("true");
   g_autoptr(GAsyncResult) res = NULL;
+  GAsyncResult *waiting = NULL;
   g_autoptr(GError) error = NULL;
   guint n;
 
@@ -711,14 +718,11 @@ test_create_admission(Fixture *fx, gconstpointer data)
     ecsa_docker_client_inspect_container_async(client, "hung", hang_up, collect_result_cb, hung);
   run_for(300);
   g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, ==, 32);
-  /* a creation waits for them, and fails at its own limit without having gone out */
+  /* a creation waits for them (past its own limit: that runs from when it goes out) */
   ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_CREATE, 200);
-  ecsa_docker_client_create_container_async(client, "waiting", body, NULL, NULL, store_result_cb, &fx->result);
-  res = wait_result(fx);
-  g_assert_null(ecsa_docker_client_create_container_finish(client, res, &error));
-  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
-  g_clear_error(&error);
-  g_clear_object(&res);
+  ecsa_docker_client_create_container_async(client, "waiting", body, NULL, NULL, store_result_cb, &waiting);
+  run_for(600);
+  g_assert_null(waiting);
   g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, ==, 32);
   /* work already begun never waits: one more inspection goes out */
   ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_INSPECT, 200);
@@ -729,9 +733,16 @@ test_create_admission(Fixture *fx, gconstpointer data)
   g_clear_error(&error);
   g_clear_object(&res);
   g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, ==, 33);
+  /* the inspections end: the creation goes out, and times out 0.2 s later */
   g_cancellable_cancel(hang_up);
   wait_results(hung, 32);
   g_ptr_array_set_size(hung, 0);
+  ecsa_test_wait_until(NULL, have_result, &waiting, GUARD_MS, "the waiting creation");
+  g_assert_null(ecsa_docker_client_create_container_finish(client, waiting, &error));
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
+  g_clear_error(&error);
+  g_clear_object(&waiting);
+  g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, ==, 34);
 
   /* 40 hung stops hold nothing back: a creation goes out at once */
   g_clear_object(&hang_up);
