@@ -1700,6 +1700,7 @@ start_inspect_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data
   EcsaTask *task;
   EcsaContainer *c;
   JsonObject *inspect;
+  gboolean exited;
 
   if (!op_resolve(op, &task, &c) || c == NULL)
     {
@@ -1717,19 +1718,24 @@ start_inspect_ready_cb(GObject *source, GAsyncResult *result, gpointer user_data
     }
   c->applying = ECSA_CONTAINER_NONE;
   schedule_progress(op->engine, task); /* an event may have moved it already */
+  /* Its exit may be known already: under load, the die event's inspection can answer before the
+   * start's own. It did not run again then: no RUNNING after STOPPED (which stops it once more). */
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
     {
       if (!is_cancelled(error))
         {
           ecsa_log_warn("started container '%s' of task '%s', but %s", c->name, task->arn, error->message);
-          container_change(op->engine, task, c, ECSA_CONTAINER_RUNNING, NULL);
+          if (c->known_status < ECSA_CONTAINER_STOPPED)
+            container_change(op->engine, task, c, ECSA_CONTAINER_RUNNING, NULL);
         }
       op_free(op);
       return;
     }
   inspect = json_node_get_object(node);
-  container_change(op->engine, task, c, ECSA_CONTAINER_RUNNING, inspect);
-  if (status_from_inspect(inspect) == ECSA_CONTAINER_STOPPED)
+  exited = status_from_inspect(inspect) == ECSA_CONTAINER_STOPPED;
+  if (!exited || c->known_status < ECSA_CONTAINER_STOPPED)
+    container_change(op->engine, task, c, ECSA_CONTAINER_RUNNING, inspect);
+  if (exited)
     container_change(op->engine, task, c, ECSA_CONTAINER_STOPPED, inspect);
   else
     update_metadata(op->engine, task, c, inspect);
