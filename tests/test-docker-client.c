@@ -600,6 +600,22 @@ run_for(guint ms)
   ecsa_test_wait_until(NULL, flag_set, &over, GUARD_MS, "a pause");
 }
 
+/* An inspection goes out at once, and times out after 0.2 s on the blackholed proxy, which has
+ * then accepted `n_accepted` connections in all. */
+static void
+assert_inspect_goes_out(Fixture *fx, EcsaDockerClient *client, EcsaTestDockerProxy *proxy, guint n_accepted)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(GError) error = NULL;
+
+  ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_INSPECT, 200);
+  ecsa_docker_client_inspect_container_async(client, "other", NULL, store_result_cb, &fx->result);
+  res = wait_result(fx);
+  g_assert_null(ecsa_docker_client_inspect_container_finish(client, res, &error));
+  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
+  g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy), ==, n_accepted);
+}
+
 /* At most 32 container creations are in flight: 80 at once all get their answer (dockerd refuses
  * their names at once); once nothing is in flight for 2 s the connections are closed (the next
  * call opens a new one); 40 creations on a hung daemon use at most 32 connections, a waiting one
@@ -664,14 +680,7 @@ test_create_limit(Fixture *fx, gconstpointer data)
   g_assert_cmpuint(hung->len, ==, 0);
   g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, <=, 32);
   /* an inspect takes no slot: it goes out (and hangs too) while the creations wait */
-  ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_INSPECT, 200);
-  ecsa_docker_client_inspect_container_async(client, "other", NULL, store_result_cb, &fx->result);
-  res = wait_result(fx);
-  g_assert_null(ecsa_docker_client_inspect_container_finish(client, res, &error));
-  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
-  g_clear_error(&error);
-  g_clear_object(&res);
-  g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, ==, 33);
+  assert_inspect_goes_out(fx, client, proxy, n + 33);
   /* cancelled, the hung ones end, the 8 waiting ones too (without going out) */
   g_cancellable_cancel(hang_up);
   wait_results(hung, 40);
@@ -725,14 +734,7 @@ test_create_admission(Fixture *fx, gconstpointer data)
   g_assert_null(waiting);
   g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, ==, 32);
   /* work already begun never waits: one more inspection goes out */
-  ecsa_docker_client_set_timeout(client, ECSA_DOCKER_CALL_INSPECT, 200);
-  ecsa_docker_client_inspect_container_async(client, "other", NULL, store_result_cb, &fx->result);
-  res = wait_result(fx);
-  g_assert_null(ecsa_docker_client_inspect_container_finish(client, res, &error));
-  g_assert_error(error, ECSA_ERROR, ECSA_ERROR_TIMEOUT);
-  g_clear_error(&error);
-  g_clear_object(&res);
-  g_assert_cmpuint(ecsa_test_docker_proxy_get_n_accepted(proxy) - n, ==, 33);
+  assert_inspect_goes_out(fx, client, proxy, n + 33);
   /* the inspections end: the creation goes out, and times out 0.2 s later */
   g_cancellable_cancel(hang_up);
   wait_results(hung, 32);
