@@ -12,17 +12,17 @@
 /* Connections to dockerd: enough that a quick call never queues behind slow ones (v1.16.2's Go
  * client has no limit at all); libsoup queues beyond it. Each is one unix socket. */
 #define MAX_CONNECTIONS 256
-/* A creation waits in the client's own queue while this many quick calls are in flight (its
- * time limit runs from when it goes out: a task is not failed because the agent held its creation
- * back; cancelling it still ends the wait): creations, starts, inspections, removals, lists... (not pulls, which stream at the
- * registry's pace, nor stops, which last as long as the container takes to exit). A creation
- * begins new work in dockerd, so new work enters only while dockerd keeps up with the work begun;
- * that work itself never waits, so a quick inspect never queues behind creations (when all calls
- * were limited, inspects timed out after 30 s in the queue during a churn of 500 tasks, and
- * priority orderings starved one class or another under a churn's overload). It bounds what a
- * launch of hundreds of tasks keeps in flight (each call holds a connection, libsoup's buffers and
- * a goroutine in dockerd) while dockerd stays saturated (about 0.45 s per create+start with 256
- * requests in flight, the same with 32). */
+/* A creation waits in the client's own queue while this many quick calls are in flight:
+ * creations, starts, inspections, removals, lists... (not pulls, which stream at the registry's
+ * pace, nor stops, which last as long as the container takes to exit). Its time limit runs from
+ * when it goes out (a task is not failed because the agent held its creation back); cancelling
+ * it still ends the wait. A creation begins new work in dockerd, so new work enters only while
+ * dockerd keeps up with the work begun; that work itself never waits, so a quick inspect never
+ * queues behind creations (when all calls were limited, inspects timed out after 30 s in the
+ * queue during a churn of 500 tasks, and priority orderings starved one class or another under a
+ * churn's overload). It bounds what a launch of hundreds of tasks keeps in flight (each call
+ * holds a connection, libsoup's buffers and a goroutine in dockerd) while dockerd stays saturated
+ * (about 0.45 s per create+start with 256 requests in flight, the same with 32). */
 #define MAX_BUSY_BEFORE_CREATES 32
 /* The connections to dockerd are closed once no call has been in flight for this long (ms):
  * a burst keeps reusing them, and none is left open for good after it (v1.16.2 kept none). */
@@ -760,7 +760,8 @@ idle_close_cb(gpointer user_data)
 
 static void call_send(GTask *task);
 
-/* A call finished (its callback ran): waiting creations go while fewer than MAX_BUSY_BEFORE_CREATES are busy. */
+/* A call finished (its callback ran): waiting creations go out while fewer than
+ * MAX_BUSY_BEFORE_CREATES calls are busy. */
 static void
 call_completed_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
 {
