@@ -417,6 +417,13 @@ task_metrics_frame (Fixture *fx)
   return NULL;
 }
 
+/* For g_ptr_array_sort() of strings. */
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const char *const *) a, *(const char *const *) b);
+}
+
 static void
 test_restart_same_instance (Fixture *fx, gconstpointer data)
 {
@@ -526,14 +533,18 @@ test_restart_same_instance (Fixture *fx, gconstpointer data)
   q = g_ptr_array_index (fx->acs->queries, 1);
   g_assert_cmpstr (g_hash_table_lookup (q, "containerInstanceArn"), ==, first_arn);
   g_assert_cmpstr (g_hash_table_lookup (q, "sendCredentials"), ==, "true"); /* a new process */
-  /* ECS accepts it now: the restarted agent submits what it owed, with the dynamic host port Docker
-   * chose, on both wildcard addresses (dockerd 20.10 lists 0.0.0.0 and ::) */
+  /* ECS accepts it now: the restarted agent submits what it owed, with the dynamic host ports Docker
+   * chose, on both wildcard addresses (dockerd 20.10 lists 0.0.0.0 and ::, and may choose a
+   * different port for each: moby/moby#43246) */
   ECSA_TEST_WAIT (count_submissions (fx, "RUNNING") > running_refused, GUARD_MS);
   {
     JsonObject *running = NULL;
     JsonArray *bindings;
     g_autoptr(GString) ips = g_string_new (NULL);
-    gint64 host_port = 0;
+    g_autoptr(JsonObject) inspect = ecsa_test_docker_inspect (container_id);
+    JsonArray *docker_ports;
+    g_autoptr(GPtrArray) reported = g_ptr_array_new_with_free_func (g_free);
+    g_autoptr(GPtrArray) dockers = g_ptr_array_new_with_free_func (g_free);
 
     for (guint i = 0; i < ecsa_test_ecs_count (fx->ecs, "SubmitTaskStateChange"); i++)
       {
@@ -552,12 +563,26 @@ test_restart_same_instance (Fixture *fx, gconstpointer data)
         g_assert_cmpint (json_object_get_int_member (b, "containerPort"), ==, 80);
         g_assert_cmpstr (json_object_get_string_member (b, "protocol"), ==, "tcp");
         g_assert_cmpint (json_object_get_int_member (b, "hostPort"), >, 0);
-        if (host_port != 0)
-          g_assert_cmpint (json_object_get_int_member (b, "hostPort"), ==, host_port);
-        host_port = json_object_get_int_member (b, "hostPort");
         g_string_append_printf (ips, "%s,", json_object_get_string_member (b, "bindIP"));
+        g_ptr_array_add (reported, g_strdup_printf ("%s:%" G_GINT64_FORMAT, json_object_get_string_member (b, "bindIP"),
+                                                    json_object_get_int_member (b, "hostPort")));
       }
     g_assert_true (g_str_equal (ips->str, "0.0.0.0,::,") || g_str_equal (ips->str, "::,0.0.0.0,"));
+    /* the ports are those Docker chose */
+    g_assert_nonnull (inspect);
+    docker_ports = json_object_get_array_member (
+      json_object_get_object_member (json_object_get_object_member (inspect, "NetworkSettings"), "Ports"), "80/tcp");
+    g_assert_cmpuint (json_array_get_length (docker_ports), ==, 2);
+    for (guint i = 0; i < 2; i++)
+      {
+        JsonObject *p = json_array_get_object_element (docker_ports, i);
+        g_ptr_array_add (dockers, g_strdup_printf ("%s:%s", json_object_get_string_member (p, "HostIp"),
+                                                   json_object_get_string_member (p, "HostPort")));
+      }
+    g_ptr_array_sort (reported, compare_strings);
+    g_ptr_array_sort (dockers, compare_strings);
+    for (guint i = 0; i < 2; i++)
+      g_assert_cmpstr (reported->pdata[i], ==, dockers->pdata[i]);
   }
   ecsa_test_acs_run_for (500);
   g_assert_cmpuint (containers_of_task (fx), ==, 1);
