@@ -4,10 +4,10 @@
  * Modules register named sections ("tasks": engine, "agent": ECS client, "images": image state)
  * with a function that snapshots their state as a JSON tree.
  *
- * Saving: ecsa_state_store_save_async() snapshots every section on the main context (a tree, or
- * the JSON text of a section registered with ecsa_state_store_register_text_section()), then a
- * worker thread serializes the trees, writes a temporary file, fsyncs it, renames it over the
- * checkpoint and fsyncs the directory. Requests made while a write is running coalesce into the
+ * Saving: ecsa_state_store_save_async() snapshots every section on the main context (a tree, the
+ * JSON text of a section registered with ecsa_state_store_register_text_section(), or the parts of
+ * a composed section), then a worker thread serializes the trees, writes a temporary file, fsyncs
+ * it, renames it over the checkpoint and fsyncs the directory. Requests made while a write is running coalesce into the
  * next write; a request completes once a write that began after it is durable. Nothing blocks
  * the main context.
  *
@@ -38,6 +38,26 @@ typedef JsonNode *(*EcsaStateStoreSerializeFunc)(gpointer user_data);
  * than its tree). Called on the main context. Must never include a secret. */
 typedef GBytes *(*EcsaStateStoreSerializeTextFunc)(gpointer user_data);
 
+/* A composed section: literal text and keyed fragments (one task's JSON each, say). A fragment's
+ * text is handed to the store when it changes; once a checkpoint holding it is durable, the store
+ * forgets the text and only remembers where it lies in that file, from which the next write copies
+ * it. The section's unchanged parts then cost no memory between saves and nothing on the main
+ * context but their keys. Composers live for one call of an EcsaStateStoreComposeFunc. */
+typedef struct _EcsaStateStoreComposer EcsaStateStoreComposer;
+
+/* Appends the section's parts, in order, on the main context; together they must make one
+ * complete, valid JSON value. Must never include a secret. */
+typedef void (*EcsaStateStoreComposeFunc)(EcsaStateStoreComposer *composer, gpointer user_data);
+
+/* Literal text (len -1: NUL-terminated). */
+void ecsa_state_store_composer_append(EcsaStateStoreComposer *composer, const char *text, gssize len);
+/* The fragment `key` of this section as the store last got it. FALSE when the store has no copy
+ * (first save, or the last checkpoint file was replaced behind the store's back): then give its
+ * text with ecsa_state_store_composer_append_fragment(). Keys unused by a save are forgotten. */
+gboolean ecsa_state_store_composer_append_kept(EcsaStateStoreComposer *composer, const char *key);
+/* The fragment `key`'s new text (JSON, transfer none: the store takes a reference). */
+void ecsa_state_store_composer_append_fragment(EcsaStateStoreComposer *composer, const char *key, GBytes *text);
+
 #define ECSA_TYPE_STATE_STORE (ecsa_state_store_get_type())
 G_DECLARE_FINAL_TYPE(EcsaStateStore, ecsa_state_store, ECSA, STATE_STORE, GObject)
 
@@ -63,6 +83,8 @@ void ecsa_state_store_register_section(EcsaStateStore *self, const char *name, E
                                        gpointer user_data);
 void ecsa_state_store_register_text_section(EcsaStateStore *self, const char *name,
                                             EcsaStateStoreSerializeTextFunc func, gpointer user_data);
+void ecsa_state_store_register_composed_section(EcsaStateStore *self, const char *name, EcsaStateStoreComposeFunc func,
+                                                gpointer user_data);
 void ecsa_state_store_unregister_section(EcsaStateStore *self, const char *name);
 
 void ecsa_state_store_save_async(EcsaStateStore *self, GCancellable *cancellable, GAsyncReadyCallback callback,
@@ -74,5 +96,8 @@ gboolean ecsa_state_store_save_finish(EcsaStateStore *self, GAsyncResult *result
  * thread that created the store (always 0 by construction; the benchmark checks it). */
 void ecsa_state_store_get_stats(EcsaStateStore *self, guint64 *out_writes, gint64 *out_last_us, gint64 *out_max_us,
                                 guint64 *out_on_main_thread);
+/* The fragments of composed sections the store knows, and the bytes of their text it holds in
+ * memory (those not yet in a durable checkpoint). */
+void ecsa_state_store_get_fragment_stats(EcsaStateStore *self, guint *out_fragments, gsize *out_bytes_in_memory);
 
 G_END_DECLS

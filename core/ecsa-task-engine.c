@@ -55,9 +55,9 @@ typedef struct
   gboolean stopped_handled;
   gboolean cleaning;
   guint cleanup_pending;
-  gboolean net_torn_down; /* awsvpc: teardown done (this run) */
-  gboolean net_released;  /* awsvpc: release started (this run) */
-  GBytes *checkpoint;     /* cached checkpoint form as JSON text (a tenth of its tree), NULL when it changed */
+  gboolean net_torn_down;   /* awsvpc: teardown done (this run) */
+  gboolean net_released;    /* awsvpc: release started (this run) */
+  gboolean checkpoint_kept; /* the store holds the task's current checkpoint form */
 } TaskRun;
 
 typedef struct
@@ -157,7 +157,6 @@ run_free(TaskRun *run)
 {
   clear_source(&run->progress_source);
   clear_source(&run->timer);
-  g_clear_pointer(&run->checkpoint, g_bytes_unref);
   g_free(run);
 }
 
@@ -233,7 +232,7 @@ static void
 touch(EcsaTaskEngine *self, EcsaTask *task)
 {
   if (task != NULL)
-    g_clear_pointer(&run_of(task)->checkpoint, g_bytes_unref);
+    run_of(task)->checkpoint_kept = FALSE;
   request_save(self, FALSE);
 }
 
@@ -555,67 +554,63 @@ ecsa_task_engine_mark_sent(EcsaTaskEngine *self, const EcsaStateChange *change)
 /* checkpoint */
 
 static void
-append_json_string(GString *out, const char *s)
+append_json_string(EcsaStateStoreComposer *c, const char *s)
 {
   g_autoptr(JsonNode) n = json_node_init_string(json_node_alloc(), s);
   g_autofree char *quoted = json_to_string(n, FALSE);
 
-  g_string_append(out, quoted);
+  ecsa_state_store_composer_append(c, quoted, -1);
 }
 
-/* The section as text: each task's checkpoint form is kept serialized between saves (about 1 KiB
- * a task, where its JSON tree takes ten) and rebuilt only when the task changed. */
-static GBytes *
-tasks_section(gpointer user_data)
+/* The section, composed: each task's checkpoint form is a fragment, serialized only when the task
+ * changed. The store keeps it in the checkpoint file, not in memory, once it is durable there. */
+static void
+tasks_section(EcsaStateStoreComposer *c, gpointer user_data)
 {
   EcsaTaskEngine *self = user_data;
-  GString *out = g_string_sized_new(256 + 1280 * g_hash_table_size(self->tasks));
   GHashTableIter it;
   gpointer v;
   gboolean first = TRUE;
 
-  g_string_append(out, "{\"tasks\":[");
+  ecsa_state_store_composer_append(c, "{\"tasks\":[", -1);
   g_hash_table_iter_init(&it, self->tasks);
   while (g_hash_table_iter_next(&it, NULL, &v))
     {
       EcsaTask *task = v;
       TaskRun *run = run_of(task);
-      gsize len = 0;
-      const char *data;
 
-      if (run->checkpoint == NULL)
+      if (!first)
+        ecsa_state_store_composer_append(c, ",", 1);
+      first = FALSE;
+      if (!run->checkpoint_kept || !ecsa_state_store_composer_append_kept(c, task->arn))
         {
           g_autoptr(JsonNode) node = ecsa_task_to_checkpoint(task);
           char *text = json_to_string(node, FALSE);
           gsize text_len = strlen(text);
-          /* the generator's buffer is up to twice the text: keep only the text */
-          run->checkpoint = g_bytes_new_take(g_realloc(text, text_len + 1), text_len);
+          g_autoptr(GBytes) bytes = g_bytes_new_take(text, text_len);
+
+          ecsa_state_store_composer_append_fragment(c, task->arn, bytes);
+          run->checkpoint_kept = TRUE;
         }
-      data = g_bytes_get_data(run->checkpoint, &len);
-      if (!first)
-        g_string_append_c(out, ',');
-      first = FALSE;
-      g_string_append_len(out, data, (gssize)len);
     }
-  g_string_append_c(out, ']');
+  ecsa_state_store_composer_append(c, "]", 1);
   if (g_hash_table_size(self->disowned) > 0)
     {
       first = TRUE;
-      g_string_append(out, ",\"disowned\":[");
+      ecsa_state_store_composer_append(c, ",\"disowned\":[", -1);
       g_hash_table_iter_init(&it, self->disowned);
       while (g_hash_table_iter_next(&it, &v, NULL))
         {
           if (!first)
-            g_string_append_c(out, ',');
+            ecsa_state_store_composer_append(c, ",", 1);
           first = FALSE;
-          append_json_string(out, v);
+          append_json_string(c, v);
         }
-      g_string_append_c(out, ']');
+      ecsa_state_store_composer_append(c, "]", 1);
     }
   if (self->disown_unlisted)
-    g_string_append(out, ",\"disownUnlisted\":true");
-  g_string_append_c(out, '}');
-  return g_string_free_to_bytes(out);
+    ecsa_state_store_composer_append(c, ",\"disownUnlisted\":true", -1);
+  ecsa_state_store_composer_append(c, "}", 1);
 }
 
 static JsonNode *
@@ -848,7 +843,7 @@ ecsa_task_engine_restore(EcsaTaskEngine *self)
                   SECTION_TASKS);
   restore_disowned(self, section);
   restore_images(self, ecsa_state_store_get_section(self->store, SECTION_IMAGES));
-  ecsa_state_store_register_text_section(self->store, SECTION_TASKS, tasks_section, self);
+  ecsa_state_store_register_composed_section(self->store, SECTION_TASKS, tasks_section, self);
   ecsa_state_store_register_section(self->store, SECTION_IMAGES, images_section, self);
   if (g_hash_table_size(self->tasks) > 0)
     ecsa_log_info("restored %u tasks from the checkpoint", g_hash_table_size(self->tasks));

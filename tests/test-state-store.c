@@ -394,6 +394,210 @@ test_write_error(Fixture *fx, gconstpointer data)
   g_assert_nonnull(strstr(fx->error->message, file));
 }
 
+/* A composed section: three fragments ("a", "b", "c") and the text each should have. */
+typedef struct
+{
+  Fixture *fx;
+  const char *keys[4];
+  const char *texts[4];
+  gboolean changed[4]; /* give the text even when the store keeps it */
+  guint kept_answers;  /* append_kept() that returned TRUE */
+  guint given;         /* texts given */
+} Composed;
+
+static void
+compose_cb(EcsaStateStoreComposer *c, gpointer user_data)
+{
+  Composed *cs = user_data;
+
+  cs->fx->serialize_calls++;
+  ecsa_state_store_composer_append(c, "{\"items\":[", -1);
+  for (guint i = 0; cs->keys[i] != NULL; i++)
+    {
+      if (i > 0)
+        ecsa_state_store_composer_append(c, ",", 1);
+      if (!cs->changed[i] && ecsa_state_store_composer_append_kept(c, cs->keys[i]))
+        cs->kept_answers++;
+      else
+        {
+          g_autoptr(GBytes) b = g_bytes_new_static(cs->texts[i], strlen(cs->texts[i]));
+          ecsa_state_store_composer_append_fragment(c, cs->keys[i], b);
+          cs->given++;
+          cs->changed[i] = FALSE;
+        }
+    }
+  ecsa_state_store_composer_append(c, "]}", 2);
+}
+
+static void
+save_and_wait(Fixture *fx)
+{
+  guint before = fx->done;
+
+  ecsa_state_store_save_async(fx->store, NULL, save_done_cb, fx);
+  wait_done(fx, before + 1);
+  g_assert_no_error(fx->error);
+}
+
+/* The section as the file holds it now, as compact JSON text. */
+static char *
+saved_section_text(Fixture *fx, const char *name)
+{
+  g_autoptr(EcsaStateStore) again = ecsa_state_store_new(fx->dir, TRUE);
+  g_autoptr(GError) error = NULL;
+  JsonNode *n;
+
+  g_assert_true(ecsa_state_store_load(again, &error));
+  g_assert_no_error(error);
+  n = ecsa_state_store_get_section(again, name);
+  g_assert_nonnull(n);
+  return json_to_string(n, FALSE);
+}
+
+static void
+assert_fragments(Fixture *fx, guint n, gsize bytes_in_memory)
+{
+  guint got_n = 0;
+  gsize got_bytes = 0;
+
+  ecsa_state_store_get_fragment_stats(fx->store, &got_n, &got_bytes);
+  g_assert_cmpuint(got_n, ==, n);
+  g_assert_cmpuint(got_bytes, ==, bytes_in_memory);
+}
+
+static void
+composed_setup(Fixture *fx, Composed *cs)
+{
+  *cs = (Composed){ .fx = fx,
+                    .keys = { "a", "b", "c", NULL },
+                    .texts = { "{\"n\":\"a1\"}", "{\"n\":\"b1\",\"q\":\"\\\"\\u00e9\"}", "{\"n\":\"c1\"}", NULL } };
+  ecsa_state_store_register_composed_section(fx->store, "items", compose_cb, cs);
+  ecsa_state_store_register_section(fx->store, "agent", agent_section, NULL);
+}
+
+/* Once durable, a fragment's text is not kept in memory: the next write copies it from the file.
+ * A changed fragment is written anew beside the copied ones; an unused key is forgotten. */
+static void
+test_composed_fragments(Fixture *fx, gconstpointer data)
+{
+  Composed cs;
+  g_autofree char *first = NULL, *second = NULL, *third = NULL;
+
+  composed_setup(fx, &cs);
+  save_and_wait(fx);
+  g_assert_cmpuint(cs.given, ==, 3);
+  assert_fragments(fx, 3, 0);
+  first = saved_section_text(fx, "items");
+  g_assert_cmpstr(first, ==, "{\"items\":[{\"n\":\"a1\"},{\"n\":\"b1\",\"q\":\"\\\"\u00e9\"},{\"n\":\"c1\"}]}");
+
+  /* b changes; a and c come from the file */
+  cs.texts[1] = "{\"n\":\"b2\"}";
+  cs.changed[1] = TRUE;
+  save_and_wait(fx);
+  g_assert_cmpuint(cs.kept_answers, ==, 2);
+  g_assert_cmpuint(cs.given, ==, 4);
+  assert_fragments(fx, 3, 0);
+  second = saved_section_text(fx, "items");
+  g_assert_cmpstr(second, ==, "{\"items\":[{\"n\":\"a1\"},{\"n\":\"b2\"},{\"n\":\"c1\"}]}");
+
+  /* a is gone, c moves first: copied from where the last write put them */
+  cs.keys[0] = "c";
+  cs.texts[0] = "{\"n\":\"c-not-given\"}";
+  cs.keys[2] = NULL;
+  save_and_wait(fx);
+  g_assert_cmpuint(cs.kept_answers, ==, 4);
+  g_assert_cmpuint(cs.given, ==, 4);
+  assert_fragments(fx, 2, 0);
+  third = saved_section_text(fx, "items");
+  g_assert_cmpstr(third, ==, "{\"items\":[{\"n\":\"c1\"},{\"n\":\"b2\"}]}");
+  g_free(saved_section_text(fx, "agent"));
+}
+
+/* The checkpoint replaced or edited behind the store's back: nothing is copied from it, the
+ * section is composed again with every text, and the save succeeds. */
+static void
+check_file_changed(Fixture *fx, gboolean in_place)
+{
+  Composed cs;
+  g_autofree char *path = g_build_filename(fx->dir, ECSA_STATE_STORE_FILE, NULL);
+  g_autofree char *contents = NULL;
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  char *at;
+
+  composed_setup(fx, &cs);
+  save_and_wait(fx);
+  g_assert_true(g_file_get_contents(path, &contents, &len, NULL));
+  at = strstr(contents, "\"a1\"");
+  g_assert_nonnull(at);
+  at[2] = '9'; /* "a9": same size */
+  if (in_place)
+    {
+      FILE *f = fopen(path, "r+");
+      g_assert_nonnull(f);
+      g_assert_cmpint(fseek(f, at + 2 - contents, SEEK_SET), ==, 0);
+      g_assert_cmpint(fputc('9', f), ==, '9');
+      g_assert_cmpint(fclose(f), ==, 0);
+    }
+  else
+    g_assert_true(g_file_set_contents(path, contents, (gssize)len, NULL));
+
+  g_test_expect_message("ecsa", G_LOG_LEVEL_WARNING,
+                        in_place ? "*does not hold what the agent wrote*" : "*not the file the agent wrote last*");
+  save_and_wait(fx);
+  g_test_assert_expected_messages();
+  g_assert_cmpuint(fx->serialize_calls, ==, 3);
+  g_assert_cmpuint(cs.given, ==, 6);
+  assert_fragments(fx, 3, 0);
+  text = saved_section_text(fx, "items");
+  g_assert_cmpstr(text, ==, "{\"items\":[{\"n\":\"a1\"},{\"n\":\"b1\",\"q\":\"\\\"\u00e9\"},{\"n\":\"c1\"}]}");
+}
+
+static void
+test_composed_file_replaced(Fixture *fx, gconstpointer data)
+{
+  check_file_changed(fx, FALSE);
+}
+
+static void
+test_composed_file_edited(Fixture *fx, gconstpointer data)
+{
+  check_file_changed(fx, TRUE);
+}
+
+/* A failed write keeps the new texts until one succeeds; the file is untouched meanwhile. */
+static void
+test_composed_write_failed(Fixture *fx, gconstpointer data)
+{
+  Composed cs;
+  g_autofree char *aside = g_strconcat(fx->dir, ".aside", NULL);
+  g_autofree char *text = NULL;
+  guint before;
+
+  composed_setup(fx, &cs);
+  save_and_wait(fx);
+  cs.texts[2] = "{\"n\":\"c2\"}";
+  cs.changed[2] = TRUE;
+
+  /* the data directory is a file for one save */
+  g_assert_cmpint(g_rename(fx->dir, aside), ==, 0);
+  g_assert_true(g_file_set_contents(fx->dir, "x", -1, NULL));
+  before = fx->done;
+  ecsa_state_store_save_async(fx->store, NULL, save_done_cb, fx);
+  wait_done(fx, before + 1);
+  g_assert_error(fx->error, ECSA_ERROR, ECSA_ERROR_FAILED);
+  g_clear_error(&fx->error);
+  assert_fragments(fx, 3, strlen("{\"n\":\"c2\"}"));
+  g_assert_cmpint(g_unlink(fx->dir), ==, 0);
+  g_assert_cmpint(g_rename(aside, fx->dir), ==, 0);
+
+  save_and_wait(fx);
+  g_assert_cmpuint(cs.given, ==, 4); /* c2 was not asked for again */
+  assert_fragments(fx, 3, 0);
+  text = saved_section_text(fx, "items");
+  g_assert_cmpstr(text, ==, "{\"items\":[{\"n\":\"a1\"},{\"n\":\"b1\",\"q\":\"\\\"\u00e9\"},{\"n\":\"c2\"}]}");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -406,6 +610,10 @@ main(int argc, char **argv)
   ADD("/state-store/refused/newer-version", test_newer_version);
   ADD("/state-store/unknown-sections-kept", test_unknown_sections_kept);
   ADD("/state-store/text-section", test_text_section);
+  ADD("/state-store/composed/fragments", test_composed_fragments);
+  ADD("/state-store/composed/file-replaced", test_composed_file_replaced);
+  ADD("/state-store/composed/file-edited", test_composed_file_edited);
+  ADD("/state-store/composed/write-failed", test_composed_write_failed);
   ADD("/state-store/stale-temp-removed", test_stale_temp_removed);
   ADD("/state-store/disabled", test_disabled);
   ADD("/state-store/write-error", test_write_error);
