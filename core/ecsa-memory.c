@@ -2,6 +2,8 @@
  * SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-memory.h"
 
+#include <string.h>
+
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -23,7 +25,10 @@ void
 ecsa_memory_tune(void)
 {
 #ifdef __GLIBC__
-  if (g_getenv("MALLOC_ARENA_MAX") == NULL && g_getenv("GLIBC_TUNABLES") == NULL)
+  const char *tunables = g_getenv("GLIBC_TUNABLES");
+
+  /* the unit's GLIBC_TUNABLES turns the thread cache off; only an arena_max there overrides ours */
+  if (g_getenv("MALLOC_ARENA_MAX") == NULL && (tunables == NULL || strstr(tunables, "arena_max") == NULL))
     mallopt(M_ARENA_MAX, ARENA_MAX);
 #endif
 }

@@ -12,12 +12,16 @@
 G_BEGIN_DECLS
 
 /* First thing in main(), before any thread: at most two malloc arenas, unless the environment
- * (MALLOC_ARENA_MAX, GLIBC_TUNABLES) already says. A no-op without glibc.
+ * (MALLOC_ARENA_MAX, or glibc.malloc.arena_max in GLIBC_TUNABLES) already says. A no-op without
+ * glibc.
  *
- * GLib < 2.76 (Debian 12 has 2.74) also keeps GSlice's own slabs, which are never handed back;
- * G_SLICE=always-malloc turns them into malloc's, but GSlice reads it before main() runs, so it can
- * only come from the environment: the systemd unit sets it. (Executing the agent again with it
- * would cost about 20 ms of dynamic loading at every start.) */
+ * Two more settings can only come from the environment, read before main() runs; the systemd unit
+ * sets both (executing the agent again with them would redo the dynamic loading at every start):
+ *  - G_SLICE=always-malloc: GLib < 2.76 (Debian 12 has 2.74) keeps GSlice's own slabs for good;
+ *  - GLIBC_TUNABLES=glibc.malloc.tcache_count=0: malloc's per-thread cache holds up to 7 freed
+ *    chunks of each small size outside the heap's free lists, where neither coalescing nor
+ *    malloc_trim() reaches them; the pages they pin cost about 150 KiB idle (docs/PERFORMANCE.md).
+ *    There is no mallopt() for it. */
 void ecsa_memory_tune(void);
 
 /* A burst of work just ended (tasks stopped, were forgotten, a payload was applied): return the
