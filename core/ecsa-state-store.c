@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,7 +90,7 @@ struct _EcsaStateStoreComposer
 {
   EcsaStateStore *store;
   Piece *piece;
-  GString *key; /* "<section>/<key>" */
+  GString *key; /* the fragment's key in the store's table */
   gsize section_len;
   gboolean needs_file; /* a part is copied from the current file */
 };
@@ -105,9 +104,9 @@ struct _EcsaStateStore
   gboolean enabled;
   GHashTable *sections;  /* name -> Section* */
   GHashTable *restored;  /* name -> JsonNode* */
-  GHashTable *fragments; /* "<section>/<key>" -> Fragment* */
+  GHashTable *fragments; /* "<length of section>:<section><key>" -> Fragment* */
   guint64 generation;    /* of the snapshots */
-  gboolean have_file;    /* the fragments without text are in the file with this identity: */
+  /* the identity of the file the fragments without text are in */
   dev_t file_dev;
   ino_t file_ino;
   goffset file_size;
@@ -405,7 +404,7 @@ typedef struct
   goffset file_size;
   /* results */
   gboolean renamed; /* the new file is the checkpoint (even if a later step failed) */
-  gboolean stale;   /* the current file was not the one the store wrote last */
+  gboolean stale;   /* nothing can be copied from the current file: replaced, changed or unreadable */
   dev_t new_dev;
   ino_t new_ino;
   goffset new_size;
@@ -473,6 +472,15 @@ write_all(Out *out, const char *data, gsize len)
   return out_flush(out) && write_fd(out->fd, data, len);
 }
 
+static gboolean
+write_failed(GError **error)
+{
+  int errsv = errno;
+
+  g_set_error(error, ECSA_ERROR, ECSA_ERROR_FAILED, "%s", g_strerror(errsv));
+  return FALSE;
+}
+
 /* A check that a fragment in the file is still what was written there (not a defence against
  * anyone: the file is root's). Eight bytes a step: a tenth of the time of a byte-wise FNV-1a. */
 static guint64
@@ -493,58 +501,78 @@ fragment_hash(const char *data, gsize len)
   return h ^ (h >> 32);
 }
 
-/* The current checkpoint, mapped. */
-typedef struct
-{
-  const char *data;
-  gsize length;
-} Mapping;
-
-static void
-mapping_clear(Mapping *m)
-{
-  if (m->data != NULL)
-    munmap((void *)m->data, m->length);
-  m->data = NULL;
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Mapping, mapping_clear)
-
-/* Maps the current checkpoint when it is the file the store last wrote; otherwise FALSE, and
- * job->stale. */
-static gboolean
-map_current_file(WriteJob *job, Mapping *m, GError **error)
+/* The current checkpoint, opened, when it is the file the store wrote last; -1 (and job->stale)
+ * otherwise. Fragments are read back with pread(), not mapped: a file truncated behind the agent's
+ * back then reads short (stale) instead of raising SIGBUS. */
+static int
+open_current_file(WriteJob *job, GError **error)
 {
   struct stat st;
-  void *data;
-  int errsv, fd = open(job->path, O_RDONLY | O_CLOEXEC);
+  int fd = open(job->path, O_RDONLY | O_CLOEXEC);
 
   if (fd < 0 || fstat(fd, &st) != 0 || st.st_dev != job->file_dev || st.st_ino != job->file_ino
-      || st.st_size != job->file_size || st.st_size <= 0)
+      || st.st_size != job->file_size)
     {
       if (fd >= 0)
         close(fd);
       job->stale = TRUE;
       g_set_error(error, ECSA_ERROR, ECSA_ERROR_FAILED,
                   "'%s' is not the file the agent wrote last (replaced or changed by something else)", job->path);
-      return FALSE;
+      return -1;
     }
-  /* populated at once: the write reads all of it */
-  data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-  errsv = errno;
-  close(fd);
-  if (data == MAP_FAILED)
-    {
-      g_set_error(error, ECSA_ERROR, ECSA_ERROR_FAILED, "cannot map '%s': %s", job->path, g_strerror(errsv));
-      return FALSE;
-    }
-  m->data = data;
-  m->length = (gsize)st.st_size;
-  return TRUE;
+  return fd;
 }
 
 static gboolean
-write_parts(Out *out, Piece *p, const Mapping *current, WriteJob *job, GError **error)
+pread_all(int fd, char *buf, gsize len, goffset offset)
+{
+  while (len > 0)
+    {
+      ssize_t n = pread(fd, buf, len, (off_t)offset);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      buf += n;
+      len -= (gsize)n;
+      offset += n;
+    }
+  return TRUE;
+}
+
+/* A fragment from the current file (current_fd) to the new one, read into the write buffer. Any
+ * failure to read back what was written there makes the job stale: the next write copies nothing. */
+static gboolean
+copy_fragment(Out *out, int current_fd, Part *part, const char *section, WriteJob *job, GError **error)
+{
+  gsize len = part->length;
+  g_autofree char *big = NULL;
+  char *dst;
+
+  if (len > OUT_BUFFER_SIZE - out->used && !out_flush(out))
+    return write_failed(error);
+  dst = len <= OUT_BUFFER_SIZE ? out->buf + out->used : (big = g_malloc(len));
+  if (current_fd < 0 || part->offset < 0 || !pread_all(current_fd, dst, len, part->offset)
+      || fragment_hash(dst, len) != part->hash)
+    {
+      job->stale = TRUE;
+      g_set_error(error, ECSA_ERROR, ECSA_ERROR_FAILED,
+                  "section '%s' of '%s' does not hold what the agent wrote (changed by something else)", section,
+                  job->path);
+      return FALSE;
+    }
+  part->offset = out->written;
+  out->written += (goffset)len;
+  if (big == NULL)
+    {
+      out->used += len;
+      return TRUE;
+    }
+  return write_fd(out->fd, big, len) || write_failed(error);
+}
+
+static gboolean
+write_parts(Out *out, Piece *p, int current_fd, WriteJob *job, GError **error)
 {
   for (guint i = 0; i < p->parts->len; i++)
     {
@@ -554,41 +582,24 @@ write_parts(Out *out, Piece *p, const Mapping *current, WriteJob *job, GError **
 
       switch (part->kind)
         {
-        case PART_LITERAL:
-          data = p->literals->str + part->lit_offset;
-          len = part->lit_length;
-          break;
+        case PART_COPY:
+          if (!copy_fragment(out, current_fd, part, p->name, job, error))
+            return FALSE;
+          continue;
         case PART_NEW:
           data = g_bytes_get_data(part->text, &len);
           part->hash = fragment_hash(data, len);
-          break;
-        case PART_COPY:
-        default:
-          len = part->length;
-          if (current->data == NULL || part->offset < 0 || (gsize)part->offset > current->length
-              || len > current->length - (gsize)part->offset
-              || fragment_hash(current->data + part->offset, len) != part->hash)
-            {
-              job->stale = TRUE;
-              g_set_error(error, ECSA_ERROR, ECSA_ERROR_FAILED,
-                          "section '%s' of '%s' does not hold what the agent wrote (changed by something else)",
-                          p->name, job->path);
-              return FALSE;
-            }
-          data = current->data + part->offset;
-          break;
-        }
-      if (part->kind != PART_LITERAL)
-        {
           part->offset = out->written;
           part->length = len;
+          break;
+        case PART_LITERAL:
+        default:
+          data = p->literals->str + part->lit_offset;
+          len = part->lit_length;
+          break;
         }
       if (!write_all(out, data, len))
-        {
-          int errsv = errno;
-          g_set_error(error, ECSA_ERROR, ECSA_ERROR_FAILED, "%s", g_strerror(errsv));
-          return FALSE;
-        }
+        return write_failed(error);
     }
   return TRUE;
 }
@@ -601,31 +612,17 @@ json_string(const char *s)
   return json_to_string(n, FALSE);
 }
 
-static gboolean
-write_failed(GError **error)
-{
-  int errsv = errno;
-
-  g_set_error(error, ECSA_ERROR, ECSA_ERROR_FAILED, "%s", g_strerror(errsv));
-  return FALSE;
-}
-
 /* {"version":N,"writer":"...","savedAt":N,"sections":{"name":<section>,...}}, compact, written
  * section by section: the file is never assembled in memory. */
 static gboolean
-write_pieces(int fd, WriteJob *job, GError **error)
+write_sections(Out *out, WriteJob *job, int current, GError **error)
 {
   g_autofree char *writer = json_string("ecs-agent " PACKAGE_VERSION " (Amazon ECS agent " ECSA_COMPAT_VERSION ")");
   g_autofree char *head
     = g_strdup_printf("{\"version\":%d,\"writer\":%s,\"savedAt\":%" G_GINT64_FORMAT ",\"sections\":{",
                       ECSA_STATE_STORE_VERSION, writer, job->saved_at);
-  g_auto(Mapping) current = { 0 };
-  g_autofree char *buf = g_malloc(OUT_BUFFER_SIZE);
-  Out out = { .fd = fd, .written = 0, .buf = buf, .used = 0 };
 
-  if (job->needs_file && !map_current_file(job, &current, error))
-    return FALSE;
-  if (!write_all(&out, head, strlen(head)))
+  if (!write_all(out, head, strlen(head)))
     return write_failed(error);
   for (guint i = 0; i < job->pieces->len; i++)
     {
@@ -636,11 +633,11 @@ write_pieces(int fd, WriteJob *job, GError **error)
       const char *data;
       gsize len = 0;
 
-      if (!write_all(&out, key, strlen(key)))
+      if (!write_all(out, key, strlen(key)))
         return write_failed(error);
       if (p->parts != NULL)
         {
-          if (!write_parts(&out, p, &current, job, error))
+          if (!write_parts(out, p, current, job, error))
             return FALSE;
           continue;
         }
@@ -652,12 +649,28 @@ write_pieces(int fd, WriteJob *job, GError **error)
           data = tree;
           len = strlen(tree);
         }
-      if (!write_all(&out, data, len))
+      if (!write_all(out, data, len))
         return write_failed(error);
     }
-  if (!write_all(&out, "}}", 2) || !out_flush(&out))
+  if (!write_all(out, "}}", 2) || !out_flush(out))
     return write_failed(error);
   return TRUE;
+}
+
+static gboolean
+write_pieces(int fd, WriteJob *job, GError **error)
+{
+  g_autofree char *buf = g_malloc(OUT_BUFFER_SIZE);
+  Out out = { .fd = fd, .written = 0, .buf = buf, .used = 0 };
+  int current = -1;
+  gboolean ok;
+
+  if (job->needs_file && (current = open_current_file(job, error)) < 0)
+    return FALSE;
+  ok = write_sections(&out, job, current, error);
+  if (current >= 0)
+    close(current);
+  return ok;
 }
 
 /* In the worker thread: temp file, fsync, rename, directory fsync. */
@@ -763,11 +776,11 @@ schedule_kick(EcsaStateStore *self)
   g_source_attach(self->kick, self->context);
 }
 
-/* The new file is the checkpoint: its fragments are there now, and no longer need their text. */
+/* The new file is the checkpoint (renamed into place; its directory's fsync may still have
+ * failed): its fragments are read from there now, and no longer need their text. */
 static void
 record_fragments(EcsaStateStore *self, WriteJob *job)
 {
-  self->have_file = TRUE;
   self->file_dev = job->new_dev;
   self->file_ino = job->new_ino;
   self->file_size = job->new_size;
@@ -781,8 +794,8 @@ record_fragments(EcsaStateStore *self, WriteJob *job)
 
           if (part->kind == PART_LITERAL)
             continue;
-          if (part->kind == PART_NEW && f->text != part->text)
-            continue; /* not the text it has now (cannot happen: no snapshot while writing) */
+          if (f->text != part->text)
+            continue; /* not the fragment's text now: its key was used twice in one snapshot */
           g_clear_pointer(&f->text, g_bytes_unref);
           f->offset = part->offset;
           f->length = part->length;
@@ -810,7 +823,6 @@ write_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
        * served by that write (which copies nothing, so it cannot be stale) */
       g_warning("%s; writing every section again", error->message);
       g_hash_table_remove_all(self->fragments);
-      self->have_file = FALSE;
       g_ptr_array_extend_and_steal(self->pending, g_steal_pointer(&waiters));
       waiters = g_ptr_array_new();
       ok = FALSE;
@@ -943,8 +955,9 @@ add_composed_piece(EcsaStateStore *self, GPtrArray *pieces, const char *name, Se
   p->name = g_strdup(name);
   p->literals = g_string_new(NULL);
   p->parts = g_array_new(FALSE, FALSE, sizeof(Part));
-  c.key = g_string_new(name);
-  g_string_append_c(c.key, '/');
+  /* "<length of the name>:<name><key>": no two (section, key) pairs give the same string */
+  c.key = g_string_new(NULL);
+  g_string_printf(c.key, "%zu:%s", strlen(name), name);
   c.section_len = c.key->len;
   s->compose_func(&c, s->user_data);
   g_string_free(c.key, TRUE);

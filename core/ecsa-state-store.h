@@ -39,10 +39,12 @@ typedef JsonNode *(*EcsaStateStoreSerializeFunc)(gpointer user_data);
 typedef GBytes *(*EcsaStateStoreSerializeTextFunc)(gpointer user_data);
 
 /* A composed section: literal text and keyed fragments (one task's JSON each, say). A fragment's
- * text is handed to the store when it changes; once a checkpoint holding it is durable, the store
- * forgets the text and only remembers where it lies in that file, from which the next write copies
- * it. The section's unchanged parts then cost no memory between saves and nothing on the main
- * context but their keys. Composers live for one call of an EcsaStateStoreComposeFunc. */
+ * text is handed to the store when it changes; once a checkpoint holding it has been renamed into
+ * place, the store forgets the text and only remembers where it lies in that file (offset, length,
+ * hash), from which the next write copies it. A file replaced, edited or unreadable is noticed,
+ * and the section is then composed again with every text. The section's unchanged parts cost no
+ * memory between saves and nothing on the main context but their keys. Use each key once per
+ * compose. Composers live for one call of an EcsaStateStoreComposeFunc. */
 typedef struct _EcsaStateStoreComposer EcsaStateStoreComposer;
 
 /* Appends the section's parts, in order, on the main context; together they must make one

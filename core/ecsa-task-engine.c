@@ -587,7 +587,8 @@ tasks_section(EcsaStateStoreComposer *c, gpointer user_data)
           g_autoptr(JsonNode) node = ecsa_task_to_checkpoint(task);
           char *text = json_to_string(node, FALSE);
           gsize text_len = strlen(text);
-          g_autoptr(GBytes) bytes = g_bytes_new_take(text, text_len);
+          /* the generator's buffer is up to twice the text: keep only the text until it is written */
+          g_autoptr(GBytes) bytes = g_bytes_new_take(g_realloc(text, text_len + 1), text_len);
 
           ecsa_state_store_composer_append_fragment(c, task->arn, bytes);
           run->checkpoint_kept = TRUE;

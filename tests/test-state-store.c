@@ -598,6 +598,214 @@ test_composed_write_failed(Fixture *fx, gconstpointer data)
   g_assert_cmpstr(text, ==, "{\"items\":[{\"n\":\"a1\"},{\"n\":\"b1\",\"q\":\"\\\"\u00e9\"},{\"n\":\"c2\"}]}");
 }
 
+/* A fragment changed while a write is in flight, and saves requested meanwhile: the next write
+ * carries the new text, every request completes, and the file ends with the last texts. */
+static void
+test_composed_change_while_writing(Fixture *fx, gconstpointer data)
+{
+  Composed cs;
+  guint before;
+  g_autofree char *text = NULL, *again = NULL;
+
+  composed_setup(fx, &cs);
+  save_and_wait(fx);
+  before = fx->done;
+  cs.texts[1] = "{\"n\":\"b2\"}";
+  cs.changed[1] = TRUE;
+  ecsa_state_store_save_async(fx->store, NULL, save_done_cb, fx);
+  while (fx->serialize_calls < 2)
+    g_main_context_iteration(NULL, TRUE);
+  /* the snapshot with b2 is taken; its write runs */
+  cs.texts[2] = "{\"n\":\"c2-longer-than-before\"}";
+  cs.changed[2] = TRUE;
+  ecsa_state_store_save_async(fx->store, NULL, save_done_cb, fx);
+  ecsa_state_store_save_async(fx->store, NULL, save_done_cb, fx);
+  wait_done(fx, before + 3);
+  g_assert_no_error(fx->error);
+  g_assert_cmpuint(fx->serialize_calls, ==, 3);
+  g_assert_cmpuint(cs.given, ==, 5);
+  assert_fragments(fx, 3, 0);
+  text = saved_section_text(fx, "items");
+  g_assert_cmpstr(text, ==, "{\"items\":[{\"n\":\"a1\"},{\"n\":\"b2\"},{\"n\":\"c2-longer-than-before\"}]}");
+  /* and once more, everything copied from where that write put it */
+  save_and_wait(fx);
+  g_assert_cmpuint(cs.given, ==, 5);
+  again = saved_section_text(fx, "items");
+  g_assert_cmpstr(again, ==, text);
+}
+
+/* Unregistered, the section's fragments are forgotten: registered again, it gives every text. */
+static void
+test_composed_unregistered(Fixture *fx, gconstpointer data)
+{
+  Composed cs;
+  g_autofree char *text = NULL;
+
+  composed_setup(fx, &cs);
+  save_and_wait(fx);
+  ecsa_state_store_unregister_section(fx->store, "items");
+  save_and_wait(fx);
+  assert_fragments(fx, 0, 0);
+  ecsa_state_store_register_composed_section(fx->store, "items", compose_cb, &cs);
+  save_and_wait(fx);
+  g_assert_cmpuint(cs.kept_answers, ==, 0);
+  g_assert_cmpuint(cs.given, ==, 6);
+  text = saved_section_text(fx, "items");
+  g_assert_cmpstr(text, ==, "{\"items\":[{\"n\":\"a1\"},{\"n\":\"b1\",\"q\":\"\\\"\u00e9\"},{\"n\":\"c1\"}]}");
+}
+
+/* Replaced behind the store's back, with several requests waiting: all of them complete. */
+static void
+test_composed_stale_coalesced(Fixture *fx, gconstpointer data)
+{
+  Composed cs;
+  g_autofree char *path = g_build_filename(fx->dir, ECSA_STATE_STORE_FILE, NULL);
+  g_autofree char *text = NULL;
+  guint before;
+
+  composed_setup(fx, &cs);
+  save_and_wait(fx);
+  g_assert_true(g_file_set_contents(path, "{\"version\":1,\"sections\":{}}", -1, NULL));
+  cs.texts[0] = "{\"n\":\"a2\"}";
+  cs.changed[0] = TRUE;
+  g_test_expect_message("ecsa", G_LOG_LEVEL_WARNING, "*not the file the agent wrote last*");
+  before = fx->done;
+  for (int i = 0; i < 3; i++)
+    ecsa_state_store_save_async(fx->store, NULL, save_done_cb, fx);
+  while (fx->serialize_calls < 2)
+    g_main_context_iteration(NULL, TRUE);
+  ecsa_state_store_save_async(fx->store, NULL, save_done_cb, fx); /* during the stale write */
+  wait_done(fx, before + 4);
+  g_test_assert_expected_messages();
+  g_assert_no_error(fx->error);
+  assert_fragments(fx, 3, 0);
+  text = saved_section_text(fx, "items");
+  g_assert_cmpstr(text, ==, "{\"items\":[{\"n\":\"a2\"},{\"n\":\"b1\",\"q\":\"\\\"\u00e9\"},{\"n\":\"c1\"}]}");
+}
+
+/* Many fragments, the file well past the write buffer: texts grow, shrink, go and come, and each
+ * save's file holds exactly the texts of that round. */
+typedef struct
+{
+  guint n;
+  char **texts; /* NULL: no such key this round */
+  gboolean *changed;
+  guint given;
+} Many;
+
+static void
+many_cb(EcsaStateStoreComposer *c, gpointer user_data)
+{
+  Many *m = user_data;
+  gboolean first = TRUE;
+
+  ecsa_state_store_composer_append(c, "[", 1);
+  for (guint i = 0; i < m->n; i++)
+    {
+      g_autofree char *key = g_strdup_printf("k%u", i);
+      if (m->texts[i] == NULL)
+        continue;
+      if (!first)
+        ecsa_state_store_composer_append(c, ",", 1);
+      first = FALSE;
+      if (m->changed[i] || !ecsa_state_store_composer_append_kept(c, key))
+        {
+          g_autoptr(GBytes) b = g_bytes_new(m->texts[i], strlen(m->texts[i]));
+          ecsa_state_store_composer_append_fragment(c, key, b);
+          m->given++;
+          m->changed[i] = FALSE;
+        }
+    }
+  ecsa_state_store_composer_append(c, "]", 1);
+}
+
+static void
+test_composed_many(Fixture *fx, gconstpointer data)
+{
+  Many m = { .n = 400 };
+
+  m.texts = g_new0(char *, m.n);
+  m.changed = g_new0(gboolean, m.n);
+  ecsa_state_store_register_composed_section(fx->store, "items", many_cb, &m);
+  ecsa_state_store_register_section(fx->store, "agent", agent_section, NULL);
+  for (guint round = 0; round < 6; round++)
+    {
+      g_autoptr(GString) expected = g_string_new("[");
+      g_autofree char *got = NULL;
+      guint present = 0;
+
+      for (guint i = 0; i < m.n; i++)
+        {
+          gboolean change = round == 0 || (i * 7 + round) % (round + 2) == 0;
+          if (round > 0 && (i + round) % 13 == 0)
+            {
+              /* gone this round; back (given again) the next */
+              g_clear_pointer(&m.texts[i], g_free);
+              continue;
+            }
+          if (change || m.texts[i] == NULL)
+            {
+              g_autofree char *pad = g_strnfill((i * 31 + round * 17) % 1500 + 1, 'a' + (char)(round % 26));
+              g_free(m.texts[i]);
+              m.texts[i] = g_strdup_printf("{\"i\":%u,\"r\":%u,\"pad\":\"%s\"}", i, round, pad);
+              m.changed[i] = TRUE;
+            }
+          if (present++ > 0)
+            g_string_append_c(expected, ',');
+          g_string_append(expected, m.texts[i]);
+        }
+      g_string_append_c(expected, ']');
+      save_and_wait(fx);
+      assert_fragments(fx, present, 0);
+      got = saved_section_text(fx, "items");
+      g_assert_cmpuint(strlen(got), ==, expected->len);
+      g_assert_true(strcmp(got, expected->str) == 0);
+    }
+  for (guint i = 0; i < m.n; i++)
+    g_free(m.texts[i]);
+  g_free(m.texts);
+  g_free(m.changed);
+}
+
+/* A key used twice in one compose (kept, then new): the new text is the one remembered. */
+static int dup_round;
+
+static void
+dup_cb(EcsaStateStoreComposer *c, gpointer user_data)
+{
+  ecsa_state_store_composer_append(c, "[", 1);
+  if (dup_round == 0)
+    {
+      g_autoptr(GBytes) b = g_bytes_new_static("\"old\"", 5);
+      ecsa_state_store_composer_append_fragment(c, "k", b);
+    }
+  else if (dup_round == 1)
+    {
+      g_autoptr(GBytes) b = g_bytes_new_static("\"new\"", 5);
+      g_assert_true(ecsa_state_store_composer_append_kept(c, "k"));
+      ecsa_state_store_composer_append(c, ",", 1);
+      ecsa_state_store_composer_append_fragment(c, "k", b);
+    }
+  else
+    g_assert_true(ecsa_state_store_composer_append_kept(c, "k"));
+  ecsa_state_store_composer_append(c, "]", 1);
+}
+
+static void
+test_composed_duplicate_key(Fixture *fx, gconstpointer data)
+{
+  static const char *const expected[] = { "[\"old\"]", "[\"old\",\"new\"]", "[\"new\"]" };
+
+  ecsa_state_store_register_composed_section(fx->store, "items", dup_cb, NULL);
+  for (dup_round = 0; dup_round < 3; dup_round++)
+    {
+      g_autofree char *t = NULL;
+      save_and_wait(fx);
+      t = saved_section_text(fx, "items");
+      g_assert_cmpstr(t, ==, expected[dup_round]);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -614,6 +822,11 @@ main(int argc, char **argv)
   ADD("/state-store/composed/file-replaced", test_composed_file_replaced);
   ADD("/state-store/composed/file-edited", test_composed_file_edited);
   ADD("/state-store/composed/write-failed", test_composed_write_failed);
+  ADD("/state-store/composed/change-while-writing", test_composed_change_while_writing);
+  ADD("/state-store/composed/unregistered", test_composed_unregistered);
+  ADD("/state-store/composed/stale-coalesced", test_composed_stale_coalesced);
+  ADD("/state-store/composed/many", test_composed_many);
+  ADD("/state-store/composed/duplicate-key", test_composed_duplicate_key);
   ADD("/state-store/stale-temp-removed", test_stale_temp_removed);
   ADD("/state-store/disabled", test_disabled);
   ADD("/state-store/write-error", test_write_error);
