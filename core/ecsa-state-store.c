@@ -330,53 +330,40 @@ ecsa_state_store_get_section(EcsaStateStore *self, const char *name)
   return g_hash_table_lookup(self->restored, name);
 }
 
+/* Registering hands the section to its owner: the restored tree (about 10 KiB a task for
+ * "tasks") is not kept for the run. */
+static void
+register_section(EcsaStateStore *self, const char *name, const Section *how)
+{
+  g_hash_table_replace(self->sections, g_strdup(name), g_memdup2(how, sizeof *how));
+  g_hash_table_remove(self->restored, name);
+}
+
 void
 ecsa_state_store_register_section(EcsaStateStore *self, const char *name, EcsaStateStoreSerializeFunc func,
                                   gpointer user_data)
 {
-  Section *s;
-
   g_return_if_fail(ECSA_IS_STATE_STORE(self));
   g_return_if_fail(name != NULL && func != NULL);
-
-  s = g_new0(Section, 1);
-  s->func = func;
-  s->user_data = user_data;
-  g_hash_table_replace(self->sections, g_strdup(name), s);
-  /* its owner has read it: the tree (about 10 KiB a task for "tasks") is not kept for the run */
-  g_hash_table_remove(self->restored, name);
+  register_section(self, name, &(Section){ .func = func, .user_data = user_data });
 }
 
 void
 ecsa_state_store_register_text_section(EcsaStateStore *self, const char *name, EcsaStateStoreSerializeTextFunc func,
                                        gpointer user_data)
 {
-  Section *s;
-
   g_return_if_fail(ECSA_IS_STATE_STORE(self));
   g_return_if_fail(name != NULL && func != NULL);
-
-  s = g_new0(Section, 1);
-  s->text_func = func;
-  s->user_data = user_data;
-  g_hash_table_replace(self->sections, g_strdup(name), s);
-  g_hash_table_remove(self->restored, name);
+  register_section(self, name, &(Section){ .text_func = func, .user_data = user_data });
 }
 
 void
 ecsa_state_store_register_composed_section(EcsaStateStore *self, const char *name, EcsaStateStoreComposeFunc func,
                                            gpointer user_data)
 {
-  Section *s;
-
   g_return_if_fail(ECSA_IS_STATE_STORE(self));
   g_return_if_fail(name != NULL && func != NULL);
-
-  s = g_new0(Section, 1);
-  s->compose_func = func;
-  s->user_data = user_data;
-  g_hash_table_replace(self->sections, g_strdup(name), s);
-  g_hash_table_remove(self->restored, name);
+  register_section(self, name, &(Section){ .compose_func = func, .user_data = user_data });
 }
 
 void
