@@ -480,6 +480,10 @@ emit_changes(EcsaTaskEngine *self, EcsaTask *task)
       sc->status = g_strdup(ecsa_task_status_to_string(task->known_status));
       sc->reason = g_strdup(task->reason);
       sc->timestamp = g_get_real_time();
+      /* as v1.16.2's SetTaskTimestamps: the task's own, each when known */
+      sc->pull_started_at = task->pull_started_at;
+      sc->pull_stopped_at = task->pull_stopped_at;
+      sc->execution_stopped_at = task->execution_stopped_at;
       sc->containers = g_ptr_array_new_with_free_func((GDestroyNotify)ecsa_state_change_free);
       for (guint i = 0; i < task->containers->len; i++)
         {
@@ -1054,7 +1058,8 @@ pull_finished(Op *op, const GError *error)
   if (!op_resolve(op, &task, &c) || c == NULL)
     return;
   c->applying = ECSA_CONTAINER_NONE;
-  task->pull_stopped_at = g_get_real_time();
+  if (task->pull_started_at != 0) /* a pull was made (not only a look for a cached image) */
+    task->pull_stopped_at = g_get_real_time();
   if (error != NULL && is_cancelled(error))
     return;
   if (error != NULL)
@@ -1185,6 +1190,9 @@ pull_with_auth(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer *c, Op *op)
   EcsaAuthRequest req = { 0 };
   EcsaAwsCredentials exec = { 0 };
 
+  /* the task's first pull, its registry authentication included (v1.16.2: PullStartedAt) */
+  if (task->pull_started_at == 0)
+    task->pull_started_at = g_get_real_time();
   if (self->plugins == NULL || auth_type == NULL || *auth_type == '\0')
     {
       pull_send(op);
@@ -1290,8 +1298,6 @@ start_pull(EcsaTaskEngine *self, EcsaTask *task, EcsaContainer *c)
   Op *op = op_new(self, task, c);
 
   c->applying = ECSA_CONTAINER_PULLED;
-  if (task->pull_started_at == 0)
-    task->pull_started_at = g_get_real_time();
   if (self->pull_behavior == ECSA_IMAGE_PULL_ONCE && image_state_by_name(self, c->image) != NULL)
     {
       c->applying = ECSA_CONTAINER_NONE;

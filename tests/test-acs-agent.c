@@ -630,6 +630,13 @@ test_restart_same_instance (Fixture *fx, gconstpointer data)
           g_assert_cmpstr (json_object_get_string_member (c, "status"), ==, "STOPPED");
           g_assert_true (json_object_has_member (c, "exitCode"));
           g_assert_cmpuint (json_array_get_length (json_object_get_array_member (c, "networkBindings")), ==, 0);
+          g_assert_true (json_object_has_member (req, "executionStoppedAt"));
+          /* prefer-cached found the image: no pull, so no pull timestamps */
+          if (!fx->tls)
+            {
+              g_assert_false (json_object_has_member (req, "pullStartedAt"));
+              g_assert_false (json_object_has_member (req, "pullStoppedAt"));
+            }
         }
     }
   g_assert_cmpuint (fx->ecs->bad_signatures + fx->acs->bad_signatures + fx->tcs->bad_signatures, ==, 0);

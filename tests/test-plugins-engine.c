@@ -191,8 +191,14 @@ test_docker_auth (Fixture *fx, gconstpointer data)
 {
   g_autofree char *c = container ("app", image, "sleep 30", NULL);
   g_autofree char *arn = run_task (fx, "docker-auth", c);
+  const EcsaStateChange *running;
 
   ecsa_test_engine_wait (fx->te, arn, "app", "RUNNING", TIMEOUT_MS);
+  /* the image was pulled: the task's change carries when (v1.16.2's PullStartedAt, PullStoppedAt) */
+  running = ecsa_test_engine_wait (fx->te, arn, NULL, "RUNNING", TIMEOUT_MS);
+  g_assert_cmpint (running->pull_started_at, >, 0);
+  g_assert_cmpint (running->pull_stopped_at, >=, running->pull_started_at);
+  g_assert_cmpint (running->pull_stopped_at, <=, running->timestamp);
   force_secret_lines (password);
   ecsa_test_assert_no_secret (password);
   ecsa_test_engine_stop (fx->te); /* the final checkpoint */
