@@ -781,6 +781,37 @@ test_task_roles(Fixture *fx, gconstpointer data)
     g_assert_true(ecsa_test_contains(audit, a->arn));
     g_assert_true(ecsa_test_contains(audit, b->arn));
   }
+
+  /* 9. a restart: the checkpoint holds a's credentials ID but not its keys, so the endpoint answers
+   * 503 "uninitialized" (not 400: the ID is a's) until ACS, asked again with sendCredentials=true,
+   * sends them; then they are served as before */
+  {
+    g_autofree char *creds = role_credentials_json(a, TRUE);
+    g_autofree char *message = g_strdup_printf("{\"messageId\":\"e2e-iam-after-restart\",\"clusterArn\":\"%s\","
+                                               "\"containerInstanceArn\":\"%s\",\"taskArn\":\"%s\","
+                                               "\"roleType\":\"TaskApplication\",\"roleCredentials\":%s}",
+                                               fx->cluster, instance_arn, a->arn, creds);
+    const char *from_a[] = { "$URI", NULL };
+    g_auto(GStrv) ra = NULL;
+    guint acks = ecsa_test_ws_count(fx->acs, "IAMRoleCredentialsAckRequest");
+
+    start_agent(fx);
+    ecsa_test_ws_wait_connections(fx->acs, 2, GUARD_MS);
+    q = g_ptr_array_index(fx->acs->queries, 1);
+    g_assert_cmpstr(g_hash_table_lookup(q, "sendCredentials"), ==, "true");
+    g_assert_cmpstr(g_hash_table_lookup(q, "containerInstanceArn"), ==, instance_arn);
+    ECSA_TEST_WAIT(host_fetch_status(a->credentials_id) == 503, GUARD_MS);
+    g_assert_cmpuint(host_fetch_status(b->credentials_id), ==, 400); /* b stopped before: not restored */
+
+    ecsa_test_ws_send(fx->acs, "IAMRoleCredentialsMessage", message);
+    ack = ecsa_test_ws_wait_frame(fx->acs, "IAMRoleCredentialsAckRequest", acks, GUARD_MS);
+    g_assert_cmpstr(json_object_get_string_member(ack->message, "credentialsId"), ==, a->credentials_id);
+    g_assert_cmpuint(host_fetch_status(a->credentials_id), ==, 200);
+    ra = fetch_from(a->docker_id, from_a);
+    assert_credentials(ra[0], a, TRUE);
+    stop_agent(fx, FALSE);
+    g_assert_cmpint(g_subprocess_get_exit_status(fx->agent), ==, 0);
+  }
 }
 
 int
