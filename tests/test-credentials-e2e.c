@@ -627,6 +627,17 @@ host_fetch_status(const char *credentials_id)
   return r->status;
 }
 
+/* An IAMRoleCredentialsMessage with task t's refreshed credentials. */
+static char *
+refreshed_credentials_message(Fixture *fx, const char *message_id, const char *instance_arn, const E2eTask *t)
+{
+  g_autofree char *creds = role_credentials_json(t, TRUE);
+
+  return g_strdup_printf("{\"messageId\":\"%s\",\"clusterArn\":\"%s\",\"containerInstanceArn\":\"%s\","
+                         "\"taskArn\":\"%s\",\"roleType\":\"TaskApplication\",\"roleCredentials\":%s}",
+                         message_id, fx->cluster, instance_arn, t->arn, creds);
+}
+
 static void
 test_task_roles(Fixture *fx, gconstpointer data)
 {
@@ -718,11 +729,7 @@ test_task_roles(Fixture *fx, gconstpointer data)
 
   /* 5. a refresh over ACS: acked with its messageId, credentialsId and expiration; served at once */
   {
-    g_autofree char *creds = role_credentials_json(a, TRUE);
-    g_autofree char *message = g_strdup_printf("{\"messageId\":\"e2e-iam-refresh-1\",\"clusterArn\":\"%s\","
-                                               "\"containerInstanceArn\":\"%s\",\"taskArn\":\"%s\","
-                                               "\"roleType\":\"TaskApplication\",\"roleCredentials\":%s}",
-                                               fx->cluster, instance_arn, a->arn, creds);
+    g_autofree char *message = refreshed_credentials_message(fx, "e2e-iam-refresh-1", instance_arn, a);
     const char *from_a[] = { "$URI", NULL };
     const char *from_b[] = { "$URI", NULL };
     g_auto(GStrv) ra = NULL;
@@ -786,11 +793,7 @@ test_task_roles(Fixture *fx, gconstpointer data)
    * 503 "uninitialized" (not 400: the ID is a's) until ACS, asked again with sendCredentials=true,
    * sends them; then they are served as before */
   {
-    g_autofree char *creds = role_credentials_json(a, TRUE);
-    g_autofree char *message = g_strdup_printf("{\"messageId\":\"e2e-iam-after-restart\",\"clusterArn\":\"%s\","
-                                               "\"containerInstanceArn\":\"%s\",\"taskArn\":\"%s\","
-                                               "\"roleType\":\"TaskApplication\",\"roleCredentials\":%s}",
-                                               fx->cluster, instance_arn, a->arn, creds);
+    g_autofree char *message = refreshed_credentials_message(fx, "e2e-iam-after-restart", instance_arn, a);
     const char *from_a[] = { "$URI", NULL };
     g_auto(GStrv) ra = NULL;
     guint acks = ecsa_test_ws_count(fx->acs, "IAMRoleCredentialsAckRequest");
