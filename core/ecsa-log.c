@@ -164,7 +164,10 @@ patterns_get(void)
 
   if (g_once_init_enter(&once))
     {
-      const GRegexCompileFlags f = G_REGEX_OPTIMIZE;
+      /* Interpreted, not JIT-compiled (G_REGEX_OPTIMIZE): PCRE2's JIT maps writable and
+       * executable memory (64 KiB, half of it resident for these seven). may_match() keeps most
+       * lines away from the regexes. */
+      const GRegexCompileFlags f = 0;
       p.aws_key_id = g_regex_new("(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA)[A-Z0-9]{16}"
                                  "(?![A-Z0-9])",
                                  f, 0, NULL);
@@ -311,6 +314,84 @@ regex_replace(GRegex *re, char *text, GRegexEvalCallback cb, gpointer data)
   return out;
 }
 
+/* Necessary conditions, cheap to test, for a rule to match: a rule whose condition fails cannot
+ * match, and its regex is not run. Each is implied by its pattern in patterns_get(). */
+typedef enum
+{
+  RULE_HEADER,
+  RULE_JSON_MEMBER,
+  RULE_JSON_ESCAPED,
+  RULE_KEY_VALUE,
+  RULE_URL_PASSWORD,
+  RULE_AWS_KEY_ID,
+  RULE_SECRET_KEY,
+} Rule;
+
+static gboolean
+contains_any(const char *haystack, const char *const *needles)
+{
+  for (; *needles != NULL; needles++)
+    if (strstr(haystack, *needles) != NULL)
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+contains_any_ci(const char *text, const char *const *lower_needles)
+{
+  g_autofree char *lower = g_ascii_strdown(text, -1);
+
+  return contains_any(lower, lower_needles);
+}
+
+static gboolean
+has_secret_key_run(const char *text)
+{
+  gsize run = 0;
+
+  for (const char *c = text; *c != '\0'; c++)
+    if (g_ascii_isalnum(*c) || *c == '/' || *c == '+')
+      {
+        if (++run >= 40)
+          return TRUE;
+      }
+    else
+      run = 0;
+  return FALSE;
+}
+
+static gboolean
+may_match(Rule rule, const char *text)
+{
+  /* The header rule is caseless in UTF-8 mode, where U+017F matches "s" and U+212A "k": its
+   * words are cut before any "s" or "k". The key-value rule's key is ASCII ([A-Za-z0-9_.-]). */
+  static const char *const header_words[] = { "authorization", "x-amz-", "x-regi", NULL };
+  static const char *const key_words[] = { "pass",    "pwd",        "secret", "token",  "signature", "private",
+                                           "session", "credential", "auth",   "access", "apikey",    NULL };
+  static const char *const key_id_prefixes[]
+    = { "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA", "ABIA", "ACCA", NULL };
+
+  switch (rule)
+    {
+    case RULE_HEADER:
+      return strchr(text, ':') != NULL && contains_any_ci(text, header_words);
+    case RULE_JSON_MEMBER:
+      return strchr(text, ':') != NULL && strchr(text, '"') != NULL;
+    case RULE_JSON_ESCAPED:
+      return strchr(text, ':') != NULL && strstr(text, "\\\"") != NULL;
+    case RULE_KEY_VALUE:
+      return (strchr(text, '=') != NULL || strchr(text, ':') != NULL) && contains_any_ci(text, key_words);
+    case RULE_URL_PASSWORD:
+      return strstr(text, "://") != NULL && strchr(text, '@') != NULL;
+    case RULE_AWS_KEY_ID:
+      return contains_any(text, key_id_prefixes);
+    case RULE_SECRET_KEY:
+      return has_secret_key_run(text);
+    default:
+      return TRUE;
+    }
+}
+
 static char *
 replace_known_secrets_locked(const char *text)
 {
@@ -348,13 +429,20 @@ redact_locked(const char *text)
     {
       g_autofree char *before = g_strdup(out);
 
-      out = replace_keyed(p->header, out, 3, TRUE);
-      out = replace_keyed(p->json_member, out, 2, FALSE);
-      out = replace_keyed(p->json_escaped, out, 2, FALSE);
-      out = replace_keyed(p->key_value, out, 3, FALSE);
-      out = regex_replace(p->url_password, out, replace_url_password_cb, NULL);
-      out = regex_replace(p->aws_key_id, out, replace_all_cb, NULL);
-      out = regex_replace(p->secret_key, out, replace_secret_key_cb, NULL);
+      if (may_match(RULE_HEADER, out))
+        out = replace_keyed(p->header, out, 3, TRUE);
+      if (may_match(RULE_JSON_MEMBER, out))
+        out = replace_keyed(p->json_member, out, 2, FALSE);
+      if (may_match(RULE_JSON_ESCAPED, out))
+        out = replace_keyed(p->json_escaped, out, 2, FALSE);
+      if (may_match(RULE_KEY_VALUE, out))
+        out = replace_keyed(p->key_value, out, 3, FALSE);
+      if (may_match(RULE_URL_PASSWORD, out))
+        out = regex_replace(p->url_password, out, replace_url_password_cb, NULL);
+      if (may_match(RULE_AWS_KEY_ID, out))
+        out = regex_replace(p->aws_key_id, out, replace_all_cb, NULL);
+      if (may_match(RULE_SECRET_KEY, out))
+        out = regex_replace(p->secret_key, out, replace_secret_key_cb, NULL);
       if (strcmp(before, out) == 0)
         break;
     }

@@ -143,6 +143,35 @@ test_redact_null(void)
   g_assert_null(ecsa_log_redact(NULL));
 }
 
+/* Redaction maps no memory both writable and executable (PCRE2's JIT would): every rule has run
+ * (the cases above, and these lines) and /proc/self/maps has no rwx mapping. */
+static void
+test_redact_no_jit(void)
+{
+  static const char *const lines[] = {
+    "Authorization: Basic dXNlcjpwYXNz", "{\"password\":\"pw\"}", "{\"env\":\"{\\\"token\\\":\\\"t\\\"}\"}",
+    "password=pw", "https://u:p@h/", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+  };
+  g_autofree char *maps = NULL;
+  g_auto(GStrv) entries = NULL;
+
+  for (gsize i = 0; i < G_N_ELEMENTS(lines); i++)
+    {
+      g_autofree char *out = ecsa_log_redact(lines[i]);
+
+      g_assert_nonnull(strstr(out, "<redacted>"));
+    }
+  g_assert_true(g_file_get_contents("/proc/self/maps", &maps, NULL, NULL));
+  entries = g_strsplit(maps, "\n", -1);
+  for (guint i = 0; entries[i] != NULL; i++)
+    {
+      g_auto(GStrv) fields = g_strsplit_set(entries[i], " ", 3);
+
+      if (fields[0] != NULL && fields[1] != NULL && strncmp(fields[1], "rwx", 3) == 0)
+        g_error("writable and executable mapping: %s", entries[i]);
+    }
+}
+
 static void
 test_redact_known_secrets(void)
 {
@@ -540,6 +569,7 @@ main(int argc, char **argv)
       g_test_add_data_func(path, &redact_cases[i], test_redact_case);
     }
   g_test_add_func("/log/redact/null", test_redact_null);
+  g_test_add_func("/log/redact/no-jit", test_redact_no_jit);
   g_test_add_func("/log/redact/known-secrets", test_redact_known_secrets);
   g_test_add_func("/log/redact/in-lines", test_redact_in_lines);
   g_test_add_func("/log/level/parse", test_level_parse);
