@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "ecsa-memory.h"
 #include "ecsa-sigv4.h"
 #include "ecsa-soup-call.h"
 #include "ecsa-proxy.h"
@@ -142,7 +143,16 @@ struct _EcsaEcsClient
   EcsaPollEndpoints *poll_cache;
   char *poll_cache_arn;
   gint64 poll_cache_time;
+
+  /* fires once the session's idle connections have closed (IDLE_TIMEOUT_S after the last call) */
+  GSource *idle_release;
 };
+
+/* An idle HTTPS connection to ECS is closed after this long. A TLS connection holds about 60 KiB
+ * (GnuTLS's session and credentials, the peer's parsed certificates); the calls come in bursts
+ * (registration, a task's state changes), each with a connection of its own kept for the burst.
+ * When they have closed, the heap's freed pages go back to the system (ecsa-memory.h). */
+#define IDLE_TIMEOUT_S 10
 
 G_DEFINE_TYPE (EcsaEcsClient, ecsa_ecs_client, G_TYPE_OBJECT)
 
@@ -151,6 +161,9 @@ ecsa_ecs_client_finalize (GObject *object)
 {
   EcsaEcsClient *self = ECSA_ECS_CLIENT (object);
 
+  if (self->idle_release != NULL)
+    g_source_destroy (self->idle_release);
+  g_clear_pointer (&self->idle_release, g_source_unref);
   g_clear_object (&self->credentials);
   g_clear_object (&self->imds);
   g_clear_object (&self->session);
@@ -237,7 +250,7 @@ ecsa_ecs_client_new (const EcsaConfig *config, EcsaAwsCredentialsProvider *crede
   self->tls_database = G_TLS_DATABASE (ecsa_tls_trust_get ());
   self->proxy_resolver = ecsa_proxy_resolver_get_for_connections (config->docker_endpoint);
   self->session = soup_session_new_with_options ("user-agent", ecsa_ecs_client_user_agent (), "timeout", 0,
-                                                 "idle-timeout", 60, "max-conns-per-host", 8, "max-conns", 16,
+                                                 "idle-timeout", IDLE_TIMEOUT_S, "max-conns-per-host", 8, "max-conns", 16,
                                                  "tls-database", self->tls_database, "proxy-resolver",
                                                  self->proxy_resolver, NULL);
   return g_steal_pointer (&self);
@@ -597,6 +610,30 @@ call_failed (GTask *task, GError *error, gboolean retry)
   g_object_unref (task);
 }
 
+static gboolean
+idle_release_cb (gpointer user_data)
+{
+  EcsaEcsClient *self = user_data;
+
+  g_clear_pointer (&self->idle_release, g_source_unref);
+  ecsa_memory_release_soon ();
+  return G_SOURCE_REMOVE;
+}
+
+/* A call ended: the session's connections close IDLE_TIMEOUT_S after the last one. */
+static void
+schedule_idle_release (EcsaEcsClient *self)
+{
+  if (self->idle_release != NULL)
+    {
+      g_source_destroy (self->idle_release);
+      g_clear_pointer (&self->idle_release, g_source_unref);
+    }
+  self->idle_release = g_timeout_source_new_seconds (IDLE_TIMEOUT_S + 1);
+  g_source_set_callback (self->idle_release, idle_release_cb, self, NULL);
+  g_source_attach (self->idle_release, g_main_context_get_thread_default ());
+}
+
 static void
 call_response_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -609,6 +646,7 @@ call_response_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   gsize len;
   const char *text;
 
+  schedule_idle_release (g_task_get_source_object (task));
   if (body == NULL)
     {
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))

@@ -3,6 +3,7 @@
  * endpoint cache, state change bodies, retries, TLS trust from SSL_CERT_FILE and -k.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "ecsa-ecs-client.h"
+#include "ecsa-memory.h"
 #include "ecsa-test-acs.h"
 #include "ecsa-soup-call.h"
 #include "ecsa-test-utils.h"
@@ -841,6 +842,32 @@ test_tls_trust (Fixture *fx, gconstpointer data)
   g_unsetenv ("SSL_CERT_DIR");
 }
 
+/* An idle connection to ECS is closed after 10 s (a TLS connection holds about 60 KiB), and the
+ * freed memory is handed back once it is: the next call opens a new connection. */
+static void
+test_idle_connection_closed (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *arn = NULL;
+  g_autoptr(EcsaPollEndpoints) endpoints = NULL;
+  guint releases;
+  gint64 start, deadline;
+
+  arn = do_register (fx, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (ecsa_test_ecs_count_connections (fx->ecs), ==, 1);
+  releases = ecsa_memory_get_n_releases ();
+  start = g_get_monotonic_time ();
+  deadline = start + 20 * G_USEC_PER_SEC;
+  while (ecsa_memory_get_n_releases () == releases && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (ecsa_memory_get_n_releases (), >, releases);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 10 * G_USEC_PER_SEC);
+  endpoints = discover (fx, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (ecsa_test_ecs_count_connections (fx->ecs), ==, 2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -871,6 +898,7 @@ main (int argc, char **argv)
   ADD ("/ecs-client/submit/attachment", test_submit_attachment);
   ADD ("/ecs-client/endpoints", test_endpoints);
   ADD ("/ecs-client/connection-reused", test_connection_reused);
+  ADD ("/ecs-client/idle-connection-closed", test_idle_connection_closed);
   ADD ("/ecs-client/tcp-nodelay", test_tcp_nodelay);
   return g_test_run ();
 }
