@@ -37,6 +37,17 @@
  * moments a reconnect takes. */
 #define EVENTS_SEEN_MAX 256
 
+/* A remembered event: its time and a 64-bit FNV-1a hash of its container ID and action (two events
+ * of the same nanosecond with equal hashes would be taken for one: a chance of 2^-64 a pair). The
+ * last EVENTS_SEEN_MAX are kept in a ring inside the client: keys allocated one by one during a
+ * burst of tasks each pinned a page of the heap once the burst was over (about 1 MiB after a churn
+ * of 1,000 tasks, docs/PERFORMANCE.md). */
+typedef struct
+{
+  gint64 nano;
+  guint64 hash;
+} SeenEvent;
+
 /* v1.16.2's timeouts (agent/engine/docker_container_engine.go), milliseconds. */
 static const guint default_timeouts[ECSA_DOCKER_CALL_LAST_] = {
   [ECSA_DOCKER_CALL_VERSION] = 30 * 1000,
@@ -67,11 +78,11 @@ struct _EcsaDockerClient
 
   char *api_version;
   char *server_version;
-  char *min_api_version; /* the daemon's oldest API, or NULL: ECSA_DOCKER_API_VERSION_PROBED or older */
+  char *min_api_version;  /* the daemon's oldest API, or NULL: ECSA_DOCKER_API_VERSION_PROBED or older */
   guint n_in_flight;      /* calls sent on `session`, not finished */
   guint n_busy;           /* ... of which quick calls (MAX_BUSY_BEFORE_CREATES) */
   GQueue limited_waiting; /* GTask*: creations waiting for a slot (a reference each) */
-  GSource *idle_close;   /* closes the idle connections once nothing is in flight */
+  GSource *idle_close;    /* closes the idle connections once nothing is in flight */
   gboolean negotiating;
   GPtrArray *negotiate_waiters; /* GTask* waiting for the version */
   GHashTable *image_inspects;   /* "<image>\n<cancellable>" -> GPtrArray of GTask*: one call in flight each */
@@ -85,9 +96,9 @@ struct _EcsaDockerClient
   GSource *events_retry;
   char *events_filter; /* the URL-escaped filters document */
   guint events_backoff_ms;
-  gint64 events_last_nano;   /* the newest event's time: where a reconnected stream starts */
-  GHashTable *events_seen;   /* "<timeNano> <id> <action>" of the last EVENTS_SEEN_MAX events (owns) */
-  GQueue events_seen_order;  /* the same keys, oldest first (borrowed from events_seen) */
+  gint64 events_last_nano;                /* the newest event's time: where a reconnected stream starts */
+  SeenEvent events_seen[EVENTS_SEEN_MAX]; /* a ring; nano 0: unused */
+  guint events_seen_next;                 /* the slot the next event takes */
 };
 
 G_DEFINE_TYPE(EcsaDockerClient, ecsa_docker_client, G_TYPE_OBJECT)
@@ -145,7 +156,8 @@ static gboolean api_version_valid(const char *v);
 gboolean
 ecsa_docker_api_version_range_contains(const char *oldest, const char *newest, const char *version)
 {
-  return api_version_valid(version) && api_version_valid(newest) && ecsa_docker_api_version_compare(version, newest) <= 0
+  return api_version_valid(version) && api_version_valid(newest)
+         && ecsa_docker_api_version_compare(version, newest) <= 0
          && (!api_version_valid(oldest) || ecsa_docker_api_version_compare(version, oldest) >= 0);
 }
 
@@ -329,12 +341,12 @@ typedef struct
   gboolean streamed;         /* pull: read progress lines */
   char *image;               /* pull: for the log */
 
-  gboolean counted;          /* sent: counts in n_in_flight (and n_busy when busy) */
-  gboolean limited;          /* a creation: waits while MAX_BUSY_BEFORE_CREATES calls are busy */
-  gboolean busy;             /* a quick call (not a pull nor a stop): counts in n_busy */
-  GList *slot_wait;          /* its link in limited_waiting, while it waits for a slot */
+  gboolean counted;           /* sent: counts in n_in_flight (and n_busy when busy) */
+  gboolean limited;           /* a creation: waits while MAX_BUSY_BEFORE_CREATES calls are busy */
+  gboolean busy;              /* a quick call (not a pull nor a stop): counts in n_busy */
+  GList *slot_wait;           /* its link in limited_waiting, while it waits for a slot */
   gulong slot_cancel_handler; /* on `cancellable` while it waits */
-  GCancellable *cancellable; /* the call's own, cancelled by the parent or the timer */
+  GCancellable *cancellable;  /* the call's own, cancelled by the parent or the timer */
   GCancellable *parent_cancellable;
   gulong parent_handler;
   GSource *timer;
@@ -1085,8 +1097,9 @@ negotiate_ping_ready_cb(GObject *source, GAsyncResult *result, gpointer user_dat
     minimum = ping_minimum(body);
   if (!api_version_valid(api) || version == NULL || (cd->status != 200 && minimum == NULL))
     {
-      ecsa_log_debug("docker get version: ping answered HTTP %u without the answers the negotiation needs: asking GET /version",
-                     cd->status);
+      ecsa_log_debug(
+        "docker get version: ping answered HTTP %u without the answers the negotiation needs: asking GET /version",
+        cd->status);
       negotiate_by_version(self);
       return;
     }
@@ -1618,6 +1631,28 @@ events_schedule_reconnect(EcsaDockerClient *self, const char *why)
 
 static void events_read_line(EcsaDockerClient *self);
 
+static guint64
+fnv1a(guint64 h, const char *text)
+{
+  for (const guchar *c = (const guchar *)text; *c != '\0'; c++)
+    h = (h ^ *c) * G_GUINT64_CONSTANT(0x100000001b3);
+  return (h ^ 0xff) * G_GUINT64_CONSTANT(0x100000001b3); /* ends the field: ("ab", "c") != ("a", "bc") */
+}
+
+/* Remember this event; FALSE when it was seen already (a replay after a reconnect). */
+static gboolean
+event_first_seen(EcsaDockerClient *self, gint64 nano, const char *id, const char *action)
+{
+  guint64 hash = fnv1a(fnv1a(G_GUINT64_CONSTANT(0xcbf29ce484222325), id), action);
+
+  for (guint i = 0; i < EVENTS_SEEN_MAX; i++)
+    if (self->events_seen[i].nano == nano && self->events_seen[i].hash == hash)
+      return FALSE;
+  self->events_seen[self->events_seen_next] = (SeenEvent){ .nano = nano, .hash = hash };
+  self->events_seen_next = (self->events_seen_next + 1) % EVENTS_SEEN_MAX;
+  return TRUE;
+}
+
 static void
 events_handle_line(EcsaDockerClient *self, const char *line, gsize len)
 {
@@ -1660,17 +1695,8 @@ events_handle_line(EcsaDockerClient *self, const char *line, gsize len)
    * that follows a reconnect. */
   if (nano != 0)
     {
-      char *key = g_strdup_printf("%" G_GINT64_FORMAT " %s %s", nano, id, action);
-
-      if (g_hash_table_contains(self->events_seen, key))
-        {
-          g_free(key);
-          return;
-        }
-      g_hash_table_add(self->events_seen, key);
-      g_queue_push_tail(&self->events_seen_order, key);
-      if (g_queue_get_length(&self->events_seen_order) > EVENTS_SEEN_MAX)
-        g_hash_table_remove(self->events_seen, g_queue_pop_head(&self->events_seen_order));
+      if (!event_first_seen(self, nano, id, action))
+        return;
       self->events_last_nano = MAX(self->events_last_nano, nano);
     }
   /* "exec_start: sh -c ..." and the like carry a suffix; keep the verb */
@@ -1930,8 +1956,6 @@ ecsa_docker_client_finalize(GObject *object)
   g_free(self->min_api_version);
   g_clear_pointer(&self->negotiate_waiters, g_ptr_array_unref);
   g_clear_pointer(&self->image_inspects, g_hash_table_unref);
-  g_queue_clear(&self->events_seen_order);
-  g_clear_pointer(&self->events_seen, g_hash_table_unref);
   g_clear_pointer(&self->context, g_main_context_unref);
   G_OBJECT_CLASS(ecsa_docker_client_parent_class)->finalize(object);
 }
@@ -1957,8 +1981,6 @@ ecsa_docker_client_init(EcsaDockerClient *self)
   memcpy(self->timeouts, default_timeouts, sizeof(self->timeouts));
   self->negotiate_waiters = g_ptr_array_new();
   self->image_inspects = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  self->events_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  g_queue_init(&self->events_seen_order);
   self->context = g_main_context_ref_thread_default();
 }
 
@@ -1969,13 +1991,11 @@ make_session(GSocketConnectable *connectable, guint max_conns)
    * timeout, pulls, the event stream); every call has its own timer instead. */
   if (connectable != NULL)
     return soup_session_new_with_options("remote-connectable", connectable, "proxy-resolver", NULL, "timeout", 0,
-                                         "idle-timeout", 0,
-                                         "max-conns", max_conns, "max-conns-per-host", max_conns, "user-agent",
-                                         "ecs-agent", NULL);
+                                         "idle-timeout", 0, "max-conns", max_conns, "max-conns-per-host", max_conns,
+                                         "user-agent", "ecs-agent", NULL);
   /* Docker is never reached through a proxy (v1.16.2 put its host in NO_PROXY) */
   return soup_session_new_with_options("proxy-resolver", NULL, "timeout", 0, "idle-timeout", 0, "max-conns", max_conns,
-                                       "max-conns-per-host",
-                                       max_conns, "user-agent", "ecs-agent", NULL);
+                                       "max-conns-per-host", max_conns, "user-agent", "ecs-agent", NULL);
 }
 
 EcsaDockerClient *

@@ -132,6 +132,13 @@ ecsa_plugin_host_services_free(EcsaPluginHostServices *services)
   g_free(services);
 }
 
+EcsaConfig *
+ecsa_plugin_host_services_get_config(EcsaPluginHostServices *services)
+{
+  g_return_val_if_fail(services != NULL, NULL);
+  return services->config;
+}
+
 void
 ecsa_plugin_host_services_set_docker_backend(EcsaPluginHostServices *services, const EcsaPluginDockerBackend *vtable,
                                              gpointer backend)

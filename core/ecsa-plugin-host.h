@@ -53,6 +53,8 @@ typedef struct
 EcsaPluginHostServices *ecsa_plugin_host_services_new(EcsaConfig *config, GMainContext *context,
                                                       SoupSession *http_session);
 void ecsa_plugin_host_services_free(EcsaPluginHostServices *services);
+/* The configuration given to ecsa_plugin_host_services_new() (may be NULL). */
+EcsaConfig *ecsa_plugin_host_services_get_config(EcsaPluginHostServices *services);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(EcsaPluginHostServices, ecsa_plugin_host_services_free)
 
 /* Set (or, with NULL, unset) a backend. The struct is copied; `backend` is passed back to it. */

@@ -37,6 +37,9 @@ ecsa_plugin_loader_new(EcsaPluginRegistry *registry, EcsaPluginHostServices *ser
   self = g_new0(EcsaPluginLoader, 1);
   self->registry = registry;
   self->services = services;
+  /* Plugins that are not enabled are unloaded: the quark of ECSA_ERROR, which their init() may
+   * use, must hold the agent's copy of its string, not theirs. */
+  (void)ECSA_ERROR;
   return self;
 }
 
@@ -291,6 +294,27 @@ descriptor_check(const EcsaPluginDescriptor *d, GError **error)
 
 /* ---- loading ------------------------------------------------------------------------------ */
 
+/* Does the configuration want this plugin? A log driver not listed in ECS_AVAILABLE_LOGGING_DRIVERS
+ * is never offered to ECS (agent v1.16.2), and a container using it goes to Docker unchanged, as
+ * one whose driver no plugin serves: its plugin is not initialized. */
+static gboolean
+wanted_by_config(EcsaPluginLoader *self, const EcsaPluginDescriptor *d, GError **error)
+{
+  const EcsaConfig *config = ecsa_plugin_host_services_get_config(self->services);
+  const char *driver;
+
+  if (config == NULL || d->kind != ECSA_PLUGIN_KIND_LOG_DRIVER)
+    return TRUE;
+  driver = ((const EcsaLogDriverVTable *)d->vtable)->driver;
+  if (config->available_logging_drivers != NULL
+      && g_strv_contains((const char *const *)config->available_logging_drivers, driver))
+    return TRUE;
+  g_set_error(error, ECSA_PLUGIN_ERROR, ECSA_PLUGIN_ERROR_NOT_ENABLED,
+              "%s '%s' not enabled: '%s' is not in ECS_AVAILABLE_LOGGING_DRIVERS", ecsa_plugin_kind_to_string(d->kind),
+              d->name, driver);
+  return FALSE;
+}
+
 /* Check, register and initialize a descriptor; `path`/`module` are NULL for a built-in one. */
 static gboolean
 load_descriptor(EcsaPluginLoader *self, const EcsaPluginDescriptor *d, const char *path, gpointer module,
@@ -306,6 +330,8 @@ load_descriptor(EcsaPluginLoader *self, const EcsaPluginDescriptor *d, const cha
       return FALSE;
     }
   if (!descriptor_check(d, error))
+    return FALSE;
+  if (!wanted_by_config(self, d, error))
     return FALSE;
   if (!ecsa_plugin_registry_check_unique(self->registry, d, error))
     return FALSE;
@@ -375,11 +401,15 @@ ecsa_plugin_loader_load_file(EcsaPluginLoader *self, const char *path, GError **
 {
   gpointer module;
   EcsaPluginGetDescriptorFunc get_descriptor;
+  GError *local = NULL;
 
   g_return_val_if_fail(self != NULL && path != NULL, FALSE);
   if (!file_check(path, error))
     return FALSE;
-  /* Modules are never closed, refused ones included: their constructors may have run. */
+  /* A refused module is never closed: its constructors may have run, its init() may have left
+   * something behind. One that is not enabled (by the configuration, or its init() said
+   * ECSA_ERROR_NOT_SUPPORTED) is: the ABI forbids both to a plugin (docs/PLUGIN-ABI.md, 4), and
+   * its written pages (8 KiB or more) go back. */
   module = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (module == NULL)
     {
@@ -397,7 +427,12 @@ ecsa_plugin_loader_load_file(EcsaPluginLoader *self, const char *path, GError **
                   ECSA_PLUGIN_ENTRY);
       return FALSE;
     }
-  return load_descriptor(self, get_descriptor(), path, module, error);
+  if (load_descriptor(self, get_descriptor(), path, module, &local))
+    return TRUE;
+  if (g_error_matches(local, ECSA_PLUGIN_ERROR, ECSA_PLUGIN_ERROR_NOT_ENABLED))
+    dlclose(module);
+  g_propagate_error(error, local);
+  return FALSE;
 }
 
 gboolean

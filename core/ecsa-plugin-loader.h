@@ -7,7 +7,10 @@
  * checked (ABI, size, reserved fields, kind, name, init, vtable), refused if its kind+name (or log
  * driver, auth type, network mode) is taken, then init() is called with its own EcsaPluginHost.
  * A refused plugin costs one warning line naming the file and the reason; loading goes on. A
- * plugin whose init() says ECSA_ERROR_NOT_SUPPORTED costs one info line. Modules are never unloaded.
+ * plugin that is not enabled costs one info line and is unloaded: a log driver that
+ * ECS_AVAILABLE_LOGGING_DRIVERS does not list (not initialized), or one whose init() says
+ * ECSA_ERROR_NOT_SUPPORTED. Refused and initialized modules are never unloaded
+ * (docs/PLUGIN-ABI.md, 4).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -30,7 +33,7 @@ typedef enum
   ECSA_PLUGIN_ERROR_INVALID,     /* kind, name, version, init, vtable or a vtable field */
   ECSA_PLUGIN_ERROR_DUPLICATE,   /* kind+name (or driver, auth type, network mode) already loaded */
   ECSA_PLUGIN_ERROR_INIT,        /* init() failed */
-  ECSA_PLUGIN_ERROR_NOT_ENABLED, /* init() said ECSA_ERROR_NOT_SUPPORTED: not for this host */
+  ECSA_PLUGIN_ERROR_NOT_ENABLED, /* not for this host (init() said ECSA_ERROR_NOT_SUPPORTED) or config */
 } EcsaPluginError;
 
 typedef struct _EcsaPluginLoader EcsaPluginLoader;
@@ -44,7 +47,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(EcsaPluginLoader, ecsa_plugin_loader_free)
 const char *ecsa_plugin_loader_default_dir(void);
 
 /* Load one file / one built-in descriptor. On refusal: FALSE and the reason in `error` (not logged);
- * the message of ECSA_PLUGIN_ERROR_NOT_ENABLED reads "<kind> '<name>' not enabled on this host: ...".
+ * the message of ECSA_PLUGIN_ERROR_NOT_ENABLED reads "<kind> '<name>' not enabled on this host: ..." (init()) or
+ * "log-driver '<name>' not enabled: ..." (ECS_AVAILABLE_LOGGING_DRIVERS).
  * On success the plugin is in the registry and nothing is logged. */
 gboolean ecsa_plugin_loader_load_file(EcsaPluginLoader *self, const char *path, GError **error);
 gboolean ecsa_plugin_loader_load_builtin(EcsaPluginLoader *self, EcsaPluginGetDescriptorFunc get_descriptor,

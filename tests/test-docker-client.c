@@ -857,6 +857,9 @@ test_events_out_of_order(Fixture *fx, gconstpointer data)
                    "{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"bbb\",\"Attributes\":"
                    "{\"exitCode\":\"3\"}},\"timeNano\":1000000000}\n"
                    "{\"Type\":\"container\",\"Action\":\"start\",\"Actor\":{\"ID\":\"aaa\",\"Attributes\":{}},"
+                   "\"timeNano\":2000000000}\n"
+                   /* the same time and container, another action: another event */
+                   "{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"aaa\",\"Attributes\":{}},"
                    "\"timeNano\":2000000000}\n",
     .paths = g_ptr_array_new_with_free_func(g_free),
     .events_since = g_ptr_array_new_with_free_func(g_free),
@@ -871,12 +874,13 @@ test_events_out_of_order(Fixture *fx, gconstpointer data)
   g_assert_no_error(error);
   g_signal_connect(client, "container-event", G_CALLBACK(collect_event_cb), events);
   ecsa_docker_client_watch_events(client, NULL);
-  /* each stream ends after its three lines: the client reconnects, and the same lines come again */
+  /* each stream ends after its four lines: the client reconnects, and the same lines come again */
   ecsa_test_wait_until(NULL, events_replayed, &fake, GUARD_MS, "three event streams");
   ecsa_docker_client_unwatch_events(client);
-  g_assert_cmpuint(events->len, ==, 2);
+  g_assert_cmpuint(events->len, ==, 3);
   g_assert_cmpstr(events->pdata[0], ==, "aaa start 2000000000");
   g_assert_cmpstr(events->pdata[1], ==, "bbb die 1000000000");
+  g_assert_cmpstr(events->pdata[2], ==, "aaa die 2000000000");
   /* a reconnected stream starts at the newest event seen */
   g_assert_cmpstr(fake.events_since->pdata[0], ==, "");
   g_assert_cmpstr(fake.events_since->pdata[1], ==, "2.000000000");

@@ -442,6 +442,63 @@ test_shutdown_and_resident(LoaderFixture *fx, gconstpointer data)
   dlclose(handle); /* drops only the reference RTLD_NOLOAD took */
 }
 
+static gboolean
+is_mapped(const char *so)
+{
+  gpointer handle = dlopen(so, RTLD_NOW | RTLD_NOLOAD);
+
+  if (handle == NULL)
+    return FALSE;
+  dlclose(handle); /* drops only the reference RTLD_NOLOAD took */
+  return TRUE;
+}
+
+/* A plugin that is not enabled is unloaded: a log driver ECS_AVAILABLE_LOGGING_DRIVERS does not
+ * list (never initialized), one whose init() says ECSA_ERROR_NOT_SUPPORTED. One whose init()
+ * fails otherwise stays mapped (it may have left something behind). */
+static void
+test_not_enabled_unloaded(LoaderFixture *fx, gconstpointer data)
+{
+  g_autofree char *log_so = copy_fixture(fx, "log-driver", "libecsa-plugin-log.so", 0755);
+  g_autofree char *unsupported_so = copy_fixture(fx, "init-unsupported", "libecsa-plugin-unsupported.so", 0755);
+  g_autofree char *fails_so = copy_fixture(fx, "init-fails", "libecsa-plugin-fails.so", 0755);
+  const char *const json_only[] = { "json-file", NULL };
+  const char *const with_fixture[] = { "json-file", "fixture-log", NULL };
+  EcsaConfig config = { 0 };
+  g_autoptr(GError) error = NULL;
+
+  ecsa_plugin_loader_free(fx->loader);
+  ecsa_plugin_host_services_free(fx->services);
+  fx->services = ecsa_plugin_host_services_new(&config, NULL, NULL);
+  fx->loader = ecsa_plugin_loader_new(fx->registry, fx->services);
+
+  config.available_logging_drivers = (char **)json_only;
+  g_assert_false(ecsa_plugin_loader_load_file(fx->loader, log_so, &error));
+  g_assert_error(error, ECSA_PLUGIN_ERROR, ECSA_PLUGIN_ERROR_NOT_ENABLED);
+  g_assert_cmpstr(error->message, ==,
+                  "log-driver 'fixture-log' not enabled: 'fixture-log' is not in ECS_AVAILABLE_LOGGING_DRIVERS");
+  g_clear_error(&error);
+  g_assert_false(is_mapped(log_so));
+  g_assert_null(ecsa_plugin_registry_find_log_driver(fx->registry, "fixture-log"));
+
+  g_assert_false(ecsa_plugin_loader_load_file(fx->loader, unsupported_so, &error));
+  g_assert_error(error, ECSA_PLUGIN_ERROR, ECSA_PLUGIN_ERROR_NOT_ENABLED);
+  g_clear_error(&error);
+  g_assert_false(is_mapped(unsupported_so));
+  g_assert_cmpstr(g_quark_to_string(ECSA_ERROR), ==, "ecsa-error-quark"); /* not the unloaded copy */
+
+  g_assert_false(ecsa_plugin_loader_load_file(fx->loader, fails_so, &error));
+  g_assert_error(error, ECSA_PLUGIN_ERROR, ECSA_PLUGIN_ERROR_INIT);
+  g_clear_error(&error);
+  g_assert_true(is_mapped(fails_so));
+
+  config.available_logging_drivers = (char **)with_fixture;
+  g_assert_true(ecsa_plugin_loader_load_file(fx->loader, log_so, &error));
+  g_assert_no_error(error);
+  g_assert_true(is_mapped(log_so));
+  g_assert_nonnull(ecsa_plugin_registry_find_log_driver(fx->registry, "fixture-log"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -476,6 +533,8 @@ main(int argc, char **argv)
   g_test_add("/plugin-loader/load-all/singleton", LoaderFixture, NULL, fixture_setup, test_load_all_singleton,
              fixture_teardown);
   g_test_add("/plugin-loader/shutdown-and-resident", LoaderFixture, NULL, fixture_setup, test_shutdown_and_resident,
+             fixture_teardown);
+  g_test_add("/plugin-loader/not-enabled-unloaded", LoaderFixture, NULL, fixture_setup, test_not_enabled_unloaded,
              fixture_teardown);
   return g_test_run();
 }

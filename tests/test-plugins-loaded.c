@@ -7,6 +7,7 @@
 #include "ecsa-plugin-loader.h"
 #include "ecsa-test-plugins.h"
 
+#include <dlfcn.h>
 #include <string.h>
 
 #define AUTH_DATA "{\"https://registry.example.com\":{\"auth\":\"dXNlcjpzd29yZGZpc2gtNzc=\",\"email\":\"e@x\"}}"
@@ -36,6 +37,9 @@ fixture_setup (Fixture *fx, gconstpointer data)
     "AWS_DEFAULT_REGION=eu-west-1",
     "ECS_ENABLE_AWSLOGS_EXECUTIONROLE_OVERRIDE=true",
     "ECS_AGENT_CONFIG_FILE_PATH=/nonexistent/ecs.config.json",
+    /* every driver a plugin serves: the loader initializes only the listed ones */
+    "ECS_AVAILABLE_LOGGING_DRIVERS=[\"json-file\",\"none\",\"awslogs\",\"journald\",\"syslog\",\"splunk\","
+    "\"fluentd\",\"gelf\",\"logentries\"]",
     NULL,
   };
   g_autoptr(GError) error = NULL;
@@ -276,11 +280,77 @@ test_capabilities (Fixture *fx, gconstpointer data)
 #undef CAP
 }
 
+/* With ECS_AVAILABLE_LOGGING_DRIVERS at its default (json-file and none), the other log-driver
+ * plugins are not initialized and their modules are unloaded; so are auth-docker and
+ * auth-dockercfg when ECS_ENGINE_AUTH_TYPE is not set (their init() says not supported). */
+static void
+test_default_drivers_only (void)
+{
+  const char *const envp[] = { "AWS_DEFAULT_REGION=eu-west-1",
+                               "ECS_AGENT_CONFIG_FILE_PATH=/nonexistent/ecs.config.json", NULL };
+  g_autoptr(EcsaConfig) config = ecsa_config_new ();
+  g_autoptr(GError) error = NULL;
+  g_auto (GStrv) names = g_strsplit (ECSA_TEST_PLUGINS, ",", -1);
+  g_autoptr(SoupSession) session = soup_session_new ();
+  g_autoptr(EcsaPluginHostServices) services = NULL;
+  g_autoptr(EcsaPluginRegistry) registry = ecsa_plugin_registry_new ();
+  g_autoptr(EcsaPluginLoader) loader = NULL;
+
+  g_assert_true (ecsa_config_load (config, envp, &error));
+  g_assert_no_error (error);
+  services = ecsa_plugin_host_services_new (config, NULL, session);
+  loader = ecsa_plugin_loader_new (registry, services);
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      g_autofree char *file = g_strdup_printf ("libecsa-plugin-%s.so", names[i]);
+      g_autofree char *path = g_build_filename (g_getenv ("ECSA_PLUGIN_DIR"), file, NULL);
+      gboolean wanted = !g_str_has_prefix (names[i], "log-") || g_str_equal (names[i], "log-json-file")
+                        || g_str_equal (names[i], "log-none");
+      gboolean declines = g_str_equal (names[i], "auth-docker") || g_str_equal (names[i], "auth-dockercfg");
+      gpointer handle = dlopen (path, RTLD_NOW | RTLD_NOLOAD);
+      gboolean before = handle != NULL; /* an earlier test of this program loaded it for good */
+      gboolean ok;
+
+      if (handle != NULL)
+        dlclose (handle);
+      ok = ecsa_plugin_loader_load_file (loader, path, &error);
+
+      g_test_message ("%s: %s", names[i], ok ? "loaded" : error->message);
+      if (!wanted || declines)
+        {
+          g_assert_false (ok);
+          g_assert_error (error, ECSA_PLUGIN_ERROR, ECSA_PLUGIN_ERROR_NOT_ENABLED);
+          g_clear_error (&error);
+          handle = dlopen (path, RTLD_NOW | RTLD_NOLOAD);
+          g_assert_true ((handle != NULL) == before);
+          if (handle != NULL)
+            dlclose (handle);
+        }
+      else if (ok)
+        {
+          handle = dlopen (path, RTLD_NOW | RTLD_NOLOAD);
+          g_assert_nonnull (handle);
+          dlclose (handle);
+        }
+      else /* journald without a socket, CNI without awsvpc: not for this host */
+        {
+          g_assert_error (error, ECSA_PLUGIN_ERROR, ECSA_PLUGIN_ERROR_NOT_ENABLED);
+          g_clear_error (&error);
+        }
+    }
+  if (g_strv_contains ((const char *const *) names, "log-awslogs"))
+    g_assert_null (ecsa_plugin_registry_find_log_driver (registry, "awslogs"));
+  if (g_strv_contains ((const char *const *) names, "log-json-file"))
+    g_assert_nonnull (ecsa_plugin_registry_find_log_driver (registry, "json-file"));
+}
+
 int
 main (int argc, char **argv)
 {
   ecsa_test_plugins_init (&argc, &argv);
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  /* first: the modules it expects unloaded are not yet loaded for good by the others */
+  g_test_add_func ("/plugins-loaded/default-drivers-only", test_default_drivers_only);
   ADD ("/plugins-loaded/load", test_load);
   ADD ("/plugins-loaded/log-prepare", test_log_prepare);
   ADD ("/plugins-loaded/auth", test_auth);
