@@ -106,6 +106,8 @@ fixture_setup (Fixture *fx, gconstpointer data)
                                                       auth_password != NULL ? auth_password : password);
   g_free (fx->te->config->aws_region);
   fx->te->config->aws_region = g_strdup ("us-west-2");
+  g_strfreev (fx->te->config->available_logging_drivers); /* the loader initializes only these */
+  fx->te->config->available_logging_drivers = g_strsplit ("json-file,none,syslog,gelf", ",", -1);
   fx->services = ecsa_plugin_host_services_new (fx->te->config, NULL, ecs_local->session);
   ecsa_plugin_host_services_set_aws_credentials_backend (fx->services, &aws_backend, NULL);
   fx->plugins = ecsa_plugin_registry_new ();
