@@ -8,7 +8,10 @@
 #include <malloc.h>
 #endif
 
-#define ARENA_MAX 2
+/* One arena: the worker threads (checkpoint writes, TLS handshakes, the resolver) allocate little,
+ * and rarely at the same time as the main loop. A second arena kept 64 KiB idle and 128 KiB after a
+ * churn; with one, idle RssAnon was 40 KiB lower, a churn's CPU no higher (docs/PERFORMANCE.md). */
+#define ARENA_MAX 1
 
 static GSource *release_source; /* pending release, or NULL */
 static guint n_releases;

@@ -11,17 +11,20 @@
 
 G_BEGIN_DECLS
 
-/* First thing in main(), before any thread: at most two malloc arenas, unless the environment
+/* First thing in main(), before any thread: a single malloc arena, unless the environment
  * (MALLOC_ARENA_MAX, or glibc.malloc.arena_max in GLIBC_TUNABLES) already says. A no-op without
  * glibc.
  *
- * Two more settings can only come from the environment, read before main() runs; the systemd unit
- * sets both (executing the agent again with them would redo the dynamic loading at every start):
+ * More settings can only come from the environment, read before main() runs; the systemd unit
+ * sets them (executing the agent again with them would redo the dynamic loading at every start):
  *  - G_SLICE=always-malloc: GLib < 2.76 (Debian 12 has 2.74) keeps GSlice's own slabs for good;
  *  - GLIBC_TUNABLES=glibc.malloc.tcache_count=0: malloc's per-thread cache holds up to 7 freed
  *    chunks of each small size outside the heap's free lists, where neither coalescing nor
  *    malloc_trim() reaches them; the pages they pin cost about 150 KiB idle (docs/PERFORMANCE.md).
- *    There is no mallopt() for it. */
+ *    There is no mallopt() for it.
+ *  - ...:glibc.pthread.stack_cache_size=0: glibc keeps the stacks of exited threads for reuse, with
+ *    16 KiB or more of each still resident; GLib's pool threads exit after 15 s idle, and two or
+ *    three such stacks stayed (about 40 KiB idle). Creating a thread again costs microseconds. */
 void ecsa_memory_tune(void);
 
 /* A burst of work just ended (tasks stopped, were forgotten, a payload was applied): return the
