@@ -156,6 +156,39 @@ typedef struct
   GRegex *url_password; /* scheme://user:password@ */
 } Patterns;
 
+/* Runs on a thread of its own: PCRE2's compiler takes about 20 KiB of stack, and a thread's stack
+ * goes when the thread ends, while the main thread's pages, once touched, stay for good. */
+static gpointer
+compile_patterns(gpointer data)
+{
+  Patterns *pp = data;
+  Patterns p = { 0 };
+
+  /* Interpreted, not JIT-compiled (G_REGEX_OPTIMIZE): PCRE2's JIT maps writable and
+   * executable memory (64 KiB, half of it resident for these seven). may_match() keeps most
+   * lines away from the regexes. */
+  const GRegexCompileFlags f = 0;
+  p.aws_key_id = g_regex_new("(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA)[A-Z0-9]{16}"
+                             "(?![A-Z0-9])",
+                             f, 0, NULL);
+  p.secret_key = g_regex_new("(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])", f, 0, NULL);
+  p.json_member = g_regex_new("\"([^\"\\\\]{1,128})\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"", f, 0, NULL);
+  p.json_escaped
+    = g_regex_new("\\\\\"([^\"\\\\]{1,128})\\\\\"\\s*:\\s*\\\\\"((?:[^\"\\\\]|\\\\[^\"])*)\\\\\"", f, 0, NULL);
+  p.header = g_regex_new("(?<![A-Za-z0-9_-])((?:proxy-)?authorization|x-amz-security-token|x-amz-signature|"
+                         "x-amz-credential|x-registry-auth)([ \\t]*:[ \\t]*)([^\\r\\n]*)",
+                         f | G_REGEX_CASELESS, 0, NULL);
+  /* Only keys that may name a secret are matched (the callback decides): a match consumes its
+   * value, and must not swallow a secret's key=value that follows an ordinary one. */
+  p.key_value = g_regex_new("(?<![A-Za-z0-9_.-])(?=[A-Za-z0-9_.-]*(?i:pass|pwd|secret|token|signature|private|"
+                            "session|credential|auth|access|apikey))([A-Za-z][A-Za-z0-9_.-]{0,127})(\\s*[=:]\\s*)"
+                            "(\"(?:[^\"\\\\]|\\\\.)*\"|'[^']*'|[^\\s&,;\"'(){}\\[\\]<>]+)",
+                            f, 0, NULL);
+  p.url_password = g_regex_new("([A-Za-z][A-Za-z0-9+.-]*://[^/\\s:@]+):([^/\\s@]+)@", f, 0, NULL);
+  *pp = p;
+  return NULL;
+}
+
 static const Patterns *
 patterns_get(void)
 {
@@ -164,27 +197,7 @@ patterns_get(void)
 
   if (g_once_init_enter(&once))
     {
-      /* Interpreted, not JIT-compiled (G_REGEX_OPTIMIZE): PCRE2's JIT maps writable and
-       * executable memory (64 KiB, half of it resident for these seven). may_match() keeps most
-       * lines away from the regexes. */
-      const GRegexCompileFlags f = 0;
-      p.aws_key_id = g_regex_new("(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA)[A-Z0-9]{16}"
-                                 "(?![A-Z0-9])",
-                                 f, 0, NULL);
-      p.secret_key = g_regex_new("(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])", f, 0, NULL);
-      p.json_member = g_regex_new("\"([^\"\\\\]{1,128})\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"", f, 0, NULL);
-      p.json_escaped
-        = g_regex_new("\\\\\"([^\"\\\\]{1,128})\\\\\"\\s*:\\s*\\\\\"((?:[^\"\\\\]|\\\\[^\"])*)\\\\\"", f, 0, NULL);
-      p.header = g_regex_new("(?<![A-Za-z0-9_-])((?:proxy-)?authorization|x-amz-security-token|x-amz-signature|"
-                             "x-amz-credential|x-registry-auth)([ \\t]*:[ \\t]*)([^\\r\\n]*)",
-                             f | G_REGEX_CASELESS, 0, NULL);
-      /* Only keys that may name a secret are matched (the callback decides): a match consumes its
-       * value, and must not swallow a secret's key=value that follows an ordinary one. */
-      p.key_value = g_regex_new("(?<![A-Za-z0-9_.-])(?=[A-Za-z0-9_.-]*(?i:pass|pwd|secret|token|signature|private|"
-                                "session|credential|auth|access|apikey))([A-Za-z][A-Za-z0-9_.-]{0,127})(\\s*[=:]\\s*)"
-                                "(\"(?:[^\"\\\\]|\\\\.)*\"|'[^']*'|[^\\s&,;\"'(){}\\[\\]<>]+)",
-                                f, 0, NULL);
-      p.url_password = g_regex_new("([A-Za-z][A-Za-z0-9+.-]*://[^/\\s:@]+):([^/\\s@]+)@", f, 0, NULL);
+      g_thread_join(g_thread_new("ecsa-regex", compile_patterns, &p));
       g_assert(p.aws_key_id && p.secret_key && p.json_member && p.json_escaped && p.header && p.key_value
                && p.url_password);
       g_once_init_leave(&once, 1);
