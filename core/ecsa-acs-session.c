@@ -15,8 +15,22 @@ struct _EcsaAcsSession
   EcsaStateReporter *reporter;
   gboolean send_credentials; /* TRUE until a connection succeeded */
   guint payloads_in_flight;
+  GQueue waiting; /* WaitingPayload*: received while ECSA_ACS_MAX_PAYLOADS_IN_FLIGHT were being recorded */
   GCancellable *cancellable;
 };
+
+typedef struct
+{
+  JsonObject *message;
+  guint64 connection_id; /* the connection it came on: its ack goes there or nowhere */
+} WaitingPayload;
+
+static void
+waiting_payload_free (WaitingPayload *w)
+{
+  json_object_unref (w->message);
+  g_free (w);
+}
 
 G_DEFINE_TYPE (EcsaAcsSession, ecsa_acs_session, ECSA_TYPE_WS_SESSION)
 
@@ -131,10 +145,27 @@ typedef struct
   gboolean all_ok;
 } PayloadData;
 
+static void start_payload (EcsaAcsSession *self, JsonObject *message, guint64 connection_id);
+
+/* Start the waiting payloads, oldest first, while fewer than the maximum are being recorded. */
+static void
+start_waiting (EcsaAcsSession *self)
+{
+  while (self->payloads_in_flight < ECSA_ACS_MAX_PAYLOADS_IN_FLIGHT && !g_queue_is_empty (&self->waiting)
+         && !g_cancellable_is_cancelled (self->cancellable))
+    {
+      WaitingPayload *w = g_queue_pop_head (&self->waiting);
+
+      start_payload (self, w->message, w->connection_id);
+      waiting_payload_free (w);
+    }
+}
+
 static void
 payload_data_free (PayloadData *data)
 {
   data->self->payloads_in_flight--;
+  start_waiting (data->self);
   g_object_unref (data->self);
   g_free (data->message_id);
   g_ptr_array_unref (data->credential_acks);
@@ -236,7 +267,7 @@ credentials_ack (const char *message_id, JsonObject *creds)
 }
 
 static void
-handle_payload (EcsaAcsSession *self, JsonObject *message)
+start_payload (EcsaAcsSession *self, JsonObject *message, guint64 connection_id)
 {
   const char *message_id = member_string (message, "messageId");
   JsonNode *tasks_node = json_object_get_member (message, "tasks");
@@ -262,17 +293,11 @@ handle_payload (EcsaAcsSession *self, JsonObject *message)
       g_critical ("ACS: no task engine to record payload '%s'", message_id);
       return;
     }
-  if (self->payloads_in_flight >= ECSA_ACS_MAX_PAYLOADS_IN_FLIGHT)
-    {
-      g_warning ("ACS: %u payloads are being recorded already; payload '%s' is left for ACS to send again",
-                 self->payloads_in_flight, message_id);
-      return;
-    }
 
   data = g_new0 (PayloadData, 1);
   data->self = g_object_ref (self);
   data->message_id = g_strdup (message_id);
-  data->connection_id = ecsa_ws_session_get_connection_id (ECSA_WS_SESSION (self));
+  data->connection_id = connection_id;
   data->credential_acks = g_ptr_array_new_with_free_func ((GDestroyNotify) json_object_unref);
   data->credential_tasks = g_ptr_array_new_with_free_func (g_free);
   data->all_ok = TRUE;
@@ -343,6 +368,33 @@ handle_payload (EcsaAcsSession *self, JsonObject *message)
       json_array_add_object_element (tasks, ecsa_acs_task_without_secrets (task));
     }
   self->hooks.apply_payload_async (self->hooks.engine, tasks, seq_num, self->cancellable, payload_applied_cb, data);
+}
+
+/* A payload is recorded at once, or, while ECSA_ACS_MAX_PAYLOADS_IN_FLIGHT are being recorded (a
+ * burst: ECS sends one payload per stopped task), waits its turn in order, as agent v1.16.2's
+ * payload buffer holds up its reader instead of dropping anything. Beyond
+ * ECSA_ACS_MAX_PAYLOADS_WAITING it is left unacked for ACS to send again. */
+static void
+handle_payload (EcsaAcsSession *self, JsonObject *message)
+{
+  WaitingPayload *w;
+
+  if (self->payloads_in_flight < ECSA_ACS_MAX_PAYLOADS_IN_FLIGHT && g_queue_is_empty (&self->waiting))
+    {
+      start_payload (self, message, ecsa_ws_session_get_connection_id (ECSA_WS_SESSION (self)));
+      return;
+    }
+  if (g_queue_get_length (&self->waiting) >= ECSA_ACS_MAX_PAYLOADS_WAITING)
+    {
+      g_warning ("ACS: %u payloads are being recorded and %u wait; payload '%s' is left for ACS to send again",
+                 self->payloads_in_flight, g_queue_get_length (&self->waiting),
+                 member_string (message, "messageId") != NULL ? member_string (message, "messageId") : "");
+      return;
+    }
+  w = g_new0 (WaitingPayload, 1);
+  w->message = json_object_ref (message);
+  w->connection_id = ecsa_ws_session_get_connection_id (ECSA_WS_SESSION (self));
+  g_queue_push_tail (&self->waiting, w);
 }
 
 static void
@@ -507,6 +559,7 @@ ecsa_acs_session_dispose (GObject *object)
   EcsaAcsSession *self = ECSA_ACS_SESSION (object);
 
   g_cancellable_cancel (self->cancellable);
+  g_queue_clear_full (&self->waiting, (GDestroyNotify) waiting_payload_free);
   G_OBJECT_CLASS (ecsa_acs_session_parent_class)->dispose (object);
 }
 

@@ -46,8 +46,10 @@ G_BEGIN_DECLS
 #define ECSA_ACS_INACTIVE_INSTANCE_DELAY ((GTimeSpan) 3600 * G_USEC_PER_SEC)
 #define ECSA_ACS_ROLE_TYPE_APPLICATION "TaskApplication"
 #define ECSA_ACS_ROLE_TYPE_EXECUTION "TaskExecution"
-/* Payloads being recorded at once; more are not processed (not acked: ACS sends them again). */
+/* Payloads being recorded at once; more wait their turn, in order, up to ECSA_ACS_MAX_PAYLOADS_WAITING;
+ * beyond that they are not processed (not acked: ACS sends them again). */
 #define ECSA_ACS_MAX_PAYLOADS_IN_FLIGHT 64
+#define ECSA_ACS_MAX_PAYLOADS_WAITING 4096
 
 /* What the session needs from the task engine and the credentials manager. */
 typedef struct

@@ -457,6 +457,43 @@ test_reader_not_held_up (Fixture *fx, gconstpointer data)
   g_assert_cmpstr (json_object_get_string_member (frame->message, "messageId"), ==, "slow");
 }
 
+/* A burst of payloads beyond ECSA_ACS_MAX_PAYLOADS_IN_FLIGHT (ECS sends one payload per stopped
+ * task) is not dropped: the rest wait, are started in order as earlier ones are recorded, and
+ * every one is acked. */
+static void
+test_burst_waits (Fixture *fx, gconstpointer data)
+{
+  const guint n = ECSA_ACS_MAX_PAYLOADS_IN_FLIGHT + 6;
+
+  fx->hold = TRUE;
+  start (fx);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *body = g_strdup_printf ("{\"messageId\":\"burst-%u\",\"seqNum\":%u,\"tasks\":[]}", i, i + 1);
+
+      ecsa_test_ws_send (fx->acs, "PayloadMessage", body);
+    }
+  wait_applies (fx, ECSA_ACS_MAX_PAYLOADS_IN_FLIGHT);
+  ecsa_test_acs_run_for (200);
+  g_assert_cmpuint (fx->applies->len, ==, ECSA_ACS_MAX_PAYLOADS_IN_FLIGHT);
+  g_assert_cmpuint (ecsa_acs_session_get_payloads_in_flight (fx->session), ==, ECSA_ACS_MAX_PAYLOADS_IN_FLIGHT);
+  /* one recorded: the next one starts, the first waiting one */
+  complete_apply (fx, g_ptr_array_index (fx->applies, 0));
+  wait_applies (fx, ECSA_ACS_MAX_PAYLOADS_IN_FLIGHT + 1);
+  g_assert_cmpint (((Apply *) g_ptr_array_index (fx->applies, ECSA_ACS_MAX_PAYLOADS_IN_FLIGHT))->seq_num, ==,
+                   ECSA_ACS_MAX_PAYLOADS_IN_FLIGHT + 1);
+  for (gint64 deadline = g_get_monotonic_time () + GUARD_MS * 1000;
+       ecsa_test_ws_count (fx->acs, "AckRequest") < n && g_get_monotonic_time () < deadline;)
+    {
+      release_applies (fx);
+      ecsa_test_acs_run_for (50);
+    }
+  g_assert_cmpuint (ecsa_test_ws_count (fx->acs, "AckRequest"), ==, n);
+  for (guint i = 0; i < n; i++)
+    g_assert_cmpint (((Apply *) g_ptr_array_index (fx->applies, i))->seq_num, ==, i + 1);
+  g_assert_null (strstr (ecsa_test_log_captured (), "left for ACS to send again"));
+}
+
 static void
 test_ack_dropped_after_reconnect (Fixture *fx, gconstpointer data)
 {
@@ -601,6 +638,7 @@ main (int argc, char **argv)
   ADD ("/acs-session/payload/bad-task", test_bad_task_refused);
   ADD ("/acs-session/payload/malformed-or-unsaved", test_payload_without_id_or_failed_save);
   ADD ("/acs-session/payload/reader-not-held-up", test_reader_not_held_up);
+  ADD ("/acs-session/payload/burst-waits", test_burst_waits);
   ADD ("/acs-session/payload/ack-dropped-after-reconnect", test_ack_dropped_after_reconnect);
   ADD ("/acs-session/credentials-message", test_credentials_message);
   ADD ("/acs-session/other-messages", test_heartbeat_close_error_unknown);
