@@ -357,20 +357,24 @@ contains_any_ci(const char *text, const char *const *lower_needles)
   return contains_any(lower, lower_needles);
 }
 
+/* The secret-key rule matches exactly 40 of [A-Za-z0-9/+] with none of those nor '=' on either
+ * side: a maximal run of exactly 40, not next to '='. (Task ARNs and Docker IDs make longer runs.) */
 static gboolean
 has_secret_key_run(const char *text)
 {
   gsize run = 0;
 
-  for (const char *c = text; *c != '\0'; c++)
-    if (g_ascii_isalnum(*c) || *c == '/' || *c == '+')
-      {
-        if (++run >= 40)
-          return TRUE;
-      }
+  for (const char *c = text;; c++)
+    if (*c != '\0' && (g_ascii_isalnum(*c) || *c == '/' || *c == '+'))
+      run++;
     else
-      run = 0;
-  return FALSE;
+      {
+        if (run == 40 && *c != '=' && (c - 40 == text || c[-41] != '='))
+          return TRUE;
+        if (*c == '\0')
+          return FALSE;
+        run = 0;
+      }
 }
 
 static gboolean

@@ -65,6 +65,9 @@ static const RedactCase redact_cases[] = {
   { "aws-session-key-id", "creds ASIAY34FZKBOKMUTVV7A expire", "creds <redacted> expire" },
   { "aws-key-id-in-url", "X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20240101", "X-Amz-Credential=<redacted>" },
   { "secret-key-free-text", "got wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY back", "got <redacted> back" },
+  { "secret-key-whole-line", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "<redacted>" },
+  { "plain-long-run", "task/bench1/wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "task/bench1/wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" },
   { "json-credentials",
     "{\"AccessKeyId\":\"ASIAY34FZKBOKMUTVV7A\",\"SecretAccessKey\":\"wJalrXUtnFEMI/"
     "K7MDENG\",\"Token\":\"FQoGZXIvYXdz\","
