@@ -152,8 +152,13 @@ static void
 test_redact_no_jit(void)
 {
   static const char *const lines[] = {
-    "Authorization: Basic dXNlcjpwYXNz", "{\"password\":\"pw\"}", "{\"env\":\"{\\\"token\\\":\\\"t\\\"}\"}",
-    "password=pw", "https://u:p@h/", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "Authorization: Basic dXNlcjpwYXNz",
+    "{\"password\":\"pw\"}",
+    "{\"env\":\"{\\\"token\\\":\\\"t\\\"}\"}",
+    "password=pw",
+    "https://u:p@h/",
+    "AKIAIOSFODNN7EXAMPLE",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
   };
   g_autofree char *maps = NULL;
   g_auto(GStrv) entries = NULL;
