@@ -143,9 +143,6 @@ struct _EcsaEcsClient
   EcsaPollEndpoints *poll_cache;
   char *poll_cache_arn;
   gint64 poll_cache_time;
-
-  /* fires once the session's idle connections have closed (IDLE_TIMEOUT_S after the last call) */
-  GSource *idle_release;
 };
 
 /* An idle HTTPS connection to ECS is closed after this long. A TLS connection holds about 60 KiB
@@ -161,9 +158,6 @@ ecsa_ecs_client_finalize (GObject *object)
 {
   EcsaEcsClient *self = ECSA_ECS_CLIENT (object);
 
-  if (self->idle_release != NULL)
-    g_source_destroy (self->idle_release);
-  g_clear_pointer (&self->idle_release, g_source_unref);
   g_clear_object (&self->credentials);
   g_clear_object (&self->imds);
   g_clear_object (&self->session);
@@ -610,30 +604,6 @@ call_failed (GTask *task, GError *error, gboolean retry)
   g_object_unref (task);
 }
 
-static gboolean
-idle_release_cb (gpointer user_data)
-{
-  EcsaEcsClient *self = user_data;
-
-  g_clear_pointer (&self->idle_release, g_source_unref);
-  ecsa_memory_release_soon ();
-  return G_SOURCE_REMOVE;
-}
-
-/* A call ended: the session's connections close IDLE_TIMEOUT_S after the last one. */
-static void
-schedule_idle_release (EcsaEcsClient *self)
-{
-  if (self->idle_release != NULL)
-    {
-      g_source_destroy (self->idle_release);
-      g_clear_pointer (&self->idle_release, g_source_unref);
-    }
-  self->idle_release = g_timeout_source_new_seconds (IDLE_TIMEOUT_S + 1);
-  g_source_set_callback (self->idle_release, idle_release_cb, self, NULL);
-  g_source_attach (self->idle_release, g_main_context_get_thread_default ());
-}
-
 static void
 call_response_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -646,7 +616,8 @@ call_response_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   gsize len;
   const char *text;
 
-  schedule_idle_release (g_task_get_source_object (task));
+  /* the session's connections close IDLE_TIMEOUT_S after the last call; then give back their memory */
+  ecsa_memory_release_after ((IDLE_TIMEOUT_S + 1) * 1000);
   if (body == NULL)
     {
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))

@@ -51,14 +51,15 @@ release_cb(gpointer user_data)
 }
 
 void
-ecsa_memory_release_soon(void)
+ecsa_memory_release_after(guint delay_ms)
 {
-  gint64 when = g_get_monotonic_time() + ECSA_MEMORY_RELEASE_DELAY_MS * (gint64)1000;
+  gint64 when = g_get_monotonic_time() + delay_ms * (gint64)1000;
 
   if (release_source != NULL && !g_source_is_destroyed(release_source))
     {
-      /* pushed back: a burst is one release */
-      g_source_set_ready_time(release_source, when);
+      /* pushed back, never brought forward: a burst is one release, after all it freed */
+      if (when > g_source_get_ready_time(release_source))
+        g_source_set_ready_time(release_source, when);
       return;
     }
   g_clear_pointer(&release_source, g_source_unref);
@@ -68,6 +69,12 @@ ecsa_memory_release_soon(void)
   g_source_set_callback(release_source, release_cb, NULL, NULL);
   g_source_set_ready_time(release_source, when);
   g_source_attach(release_source, g_main_context_get_thread_default());
+}
+
+void
+ecsa_memory_release_soon(void)
+{
+  ecsa_memory_release_after(ECSA_MEMORY_RELEASE_DELAY_MS);
 }
 
 guint

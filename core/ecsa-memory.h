@@ -33,6 +33,10 @@ void ecsa_memory_tune(void);
 #define ECSA_MEMORY_RELEASE_DELAY_MS 2000
 void ecsa_memory_release_soon(void);
 
+/* The same, once `delay_ms` have passed (something frees memory later by itself, e.g. a connection
+ * closed when idle). A pending release is pushed back, never brought forward. */
+void ecsa_memory_release_after(guint delay_ms);
+
 /* How many releases ran (for tests). */
 guint ecsa_memory_get_n_releases(void);
 

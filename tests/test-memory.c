@@ -55,6 +55,20 @@ test_debounced(void)
   g_assert_cmpuint(ecsa_memory_get_n_releases(), ==, before + 2);
 }
 
+/* A later release (ecsa_memory_release_after) is not brought forward by a sooner one. */
+static void
+test_release_after(void)
+{
+  guint before = ecsa_memory_get_n_releases();
+
+  ecsa_memory_release_after(ECSA_MEMORY_RELEASE_DELAY_MS * 2);
+  ecsa_memory_release_soon();
+  run_for(ECSA_MEMORY_RELEASE_DELAY_MS + 500);
+  g_assert_cmpuint(ecsa_memory_get_n_releases(), ==, before);
+  run_for(ECSA_MEMORY_RELEASE_DELAY_MS);
+  g_assert_cmpuint(ecsa_memory_get_n_releases(), ==, before + 1);
+}
+
 /* Freed blocks below a live one stay in malloc's heap (it only trims its top by itself); the
  * release hands their pages back. */
 static void
@@ -98,6 +112,7 @@ main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   ecsa_memory_tune();
   g_test_add_func("/memory/debounced", test_debounced);
+  g_test_add_func("/memory/release-after", test_release_after);
   g_test_add_func("/memory/hands-back", test_hands_back);
   return g_test_run();
 }
