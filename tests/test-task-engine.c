@@ -629,7 +629,9 @@ test_cleanup_removes_running(Fixture *fx, gconstpointer data)
   gint64 deadline;
 
   ecsa_test_engine_stop(te);
-  te->config->task_cleanup_wait_duration = 10 * G_USEC_PER_SEC;
+  /* long enough for both restarts below even when a loaded dockerd takes seconds to start one (the
+   * CLI call blocks this loop): the cleanup must come after them */
+  te->config->task_cleanup_wait_duration = 25 * G_USEC_PER_SEC;
   ecsa_test_engine_start(te, NULL);
   rejected = ecsa_test_engine_apply(te, payload, 1, &error);
   g_assert_no_error(error);
@@ -649,7 +651,7 @@ test_cleanup_removes_running(Fixture *fx, gconstpointer data)
   out = ecsa_test_docker_cli(NULL, "start", ids->pdata[0], NULL);
   ecsa_test_run_for(500);
   g_assert_true(docker_running(ids->pdata[0]));
-  wait_cleaned_up(te, arn, 30000);
+  wait_cleaned_up(te, arn, 45000);
 }
 
 /* An ECR pull "with the execution role" waits for ACS to deliver the role's credentials. */
